@@ -1,0 +1,120 @@
+// The in-memory graph: what a model file holds, independent of oneDNN.
+//
+// A Graph is a list of nodes in run order over named tensors. Activations are described by TensorInfo
+// (dtype, shape with -1 for the symbolic batch dimension, quantization parameters); weights and other
+// constants additionally carry their bytes in Graph::constants. Op-specific operands that ONNX passes as
+// constant inputs (Reshape's shape, Slice's starts, Clip's bounds, ...) are attributes here: the converter
+// moves them, so every op has one canonical form whatever the ONNX opset was.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "octet/error.h"
+
+namespace octet {
+
+enum class DType : uint8_t { f32, u8, s8, s32, s64 };
+
+size_t dtype_size(DType dtype);
+const char* dtype_name(DType dtype);
+// Throws Error naming `context` when `name` is not a dtype.
+DType parse_dtype(const std::string& name, const std::string& context);
+
+using Shape = std::vector<int64_t>;
+constexpr int64_t kBatchDim = -1;  // the symbolic batch dimension "N" in a stored shape
+
+int64_t shape_elements(const Shape& shape);  // throws on a negative (unresolved) dimension
+std::string shape_str(const Shape& shape);   // "[N,3,224,224]"
+
+// Scales and zero points of a quantized tensor: x = (q - zero_point) * scale.
+// One value each for per-tensor; one per index along `axis` for per-channel.
+struct QuantParams {
+  std::vector<float> scales;
+  std::vector<int32_t> zero_points;
+  int axis = -1;  // -1: per tensor
+  bool present() const { return !scales.empty(); }
+};
+
+struct TensorInfo {
+  DType dtype = DType::f32;
+  Shape shape;  // may contain kBatchDim
+  QuantParams quant;
+};
+
+// Constant data (weights, biases, folded shapes). Bytes are little-endian, row-major, dense.
+struct Constant {
+  DType dtype = DType::f32;
+  Shape shape;
+  std::shared_ptr<const std::vector<uint8_t>> bytes;  // shared: copies of a Graph share weights
+
+  int64_t elements() const { return shape_elements(shape); }
+  template <typename T>
+  const T* data() const { return reinterpret_cast<const T*>(bytes->data()); }
+  std::vector<int64_t> as_ints() const;   // s64/s32 constant as int64 values
+  std::vector<float> as_floats() const;   // f32 constant as floats
+  static Constant from_floats(const Shape& shape, const std::vector<float>& values);
+  static Constant from_ints(const Shape& shape, const std::vector<int64_t>& values);
+};
+
+using AttrValue = std::variant<int64_t, float, std::string, std::vector<int64_t>, std::vector<float>>;
+
+class Attributes {
+ public:
+  std::map<std::string, AttrValue> values;
+
+  bool has(const std::string& name) const { return values.count(name) != 0; }
+  int64_t get_int(const std::string& name, int64_t fallback) const;
+  float get_float(const std::string& name, float fallback) const;
+  std::string get_string(const std::string& name, const std::string& fallback) const;
+  std::vector<int64_t> get_ints(const std::string& name, const std::vector<int64_t>& fallback = {}) const;
+  std::vector<float> get_floats(const std::string& name, const std::vector<float>& fallback = {}) const;
+  void set(const std::string& name, AttrValue value) { values[name] = std::move(value); }
+};
+
+struct Node {
+  std::string name;
+  std::string op;
+  std::vector<std::string> inputs;  // "" marks an omitted optional input
+  std::vector<std::string> outputs;
+  Attributes attrs;
+};
+
+// How images become the input tensor; written by the converter, used by runtime/ image helpers.
+struct Preprocess {
+  bool present = false;
+  int resize_shorter = 256;        // shorter side after resizing; 0 = resize straight to crop size
+  std::string resize = "bilinear"; // "bilinear" | "nearest"
+  int crop_height = 224, crop_width = 224;
+  float scale = 1.0f / 255.0f;     // x = (pixel * scale - mean[c]) / std[c]
+  float mean[3] = {0, 0, 0};
+  float std[3] = {1, 1, 1};
+  std::string channel_order = "RGB";  // "RGB" | "BGR"
+  std::string layout = "NCHW";        // "NCHW" | "NHWC"
+};
+
+struct Graph {
+  std::string name;
+  std::vector<std::string> inputs;    // graph inputs, in order (each has a TensorInfo)
+  std::vector<std::string> outputs;   // graph outputs, in order
+  std::map<std::string, TensorInfo> tensors;   // every non-constant tensor: inputs, activations, outputs
+  std::map<std::string, Constant> constants;   // every constant tensor
+  std::vector<Node> nodes;                     // in run order
+  Preprocess preprocess;
+  std::vector<std::string> labels;             // one per output class, may be empty
+
+  bool is_constant(const std::string& name) const { return constants.count(name) != 0; }
+  const Constant* find_constant(const std::string& name) const;
+  const TensorInfo& tensor(const std::string& name) const;  // throws naming the tensor
+  // Index of the node producing each tensor (absent for graph inputs and constants).
+  std::map<std::string, size_t> producers() const;
+  // For each tensor, the indices of the nodes reading it.
+  std::map<std::string, std::vector<size_t>> consumers() const;
+};
+
+}  // namespace octet

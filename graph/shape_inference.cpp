@@ -1,0 +1,92 @@
+#include "graph/shape_inference.h"
+
+#include <set>
+
+#include "graph/ops.h"
+
+namespace octet {
+
+void validate_graph(const Graph& graph) {
+  std::set<std::string> defined;
+  for (const std::string& in : graph.inputs) {
+    if (!graph.tensors.count(in)) throw Error("graph input '" + in + "' has no tensor entry");
+    if (graph.is_constant(in)) throw Error("graph input '" + in + "' is also a constant");
+    if (!defined.insert(in).second) throw Error("graph input '" + in + "' is listed twice");
+  }
+  std::set<std::string> later_outputs;
+  for (const Node& node : graph.nodes)
+    for (const std::string& o : node.outputs) later_outputs.insert(o);
+  std::set<std::string> node_names;
+  for (const Node& node : graph.nodes) {
+    validate_node(node);
+    if (!node_names.insert(node.name).second) throw Error(node_label(node) + ": node name is used twice");
+    for (size_t i = 0; i < node.inputs.size(); ++i) {
+      const std::string& in = node.inputs[i];
+      if (in.empty() || defined.count(in) || graph.is_constant(in)) continue;
+      if (later_outputs.count(in))
+        throw Error(node_label(node) + ": input " + std::to_string(i) + " '" + in +
+                    "' is produced by a later node (cycle, or nodes not in run order)");
+      throw Error(node_label(node) + ": input " + std::to_string(i) + " '" + in + "' is not defined (dangling tensor name)");
+    }
+    for (const std::string& o : node.outputs) {
+      if (graph.is_constant(o) || !defined.insert(o).second)
+        throw Error(node_label(node) + ": output '" + o + "' is produced more than once");
+    }
+  }
+  if (graph.outputs.empty()) throw Error("graph has no outputs");
+  for (const std::string& o : graph.outputs)
+    if (!defined.count(o)) throw Error("graph output '" + o + "' is not produced by any node or input");
+}
+
+std::map<std::string, TensorInfo> infer_shapes(const Graph& graph, int64_t batch) {
+  validate_graph(graph);
+  std::map<std::string, TensorInfo> info;
+  for (const auto& kv : graph.constants) {
+    TensorInfo t;
+    t.dtype = kv.second.dtype;
+    t.shape = kv.second.shape;
+    info[kv.first] = t;
+  }
+  for (const std::string& in : graph.inputs) {
+    TensorInfo t = graph.tensors.at(in);
+    for (int64_t& d : t.shape)
+      if (d == kBatchDim) d = batch;
+    info[in] = t;
+  }
+  for (const Node& node : graph.nodes) {
+    std::vector<TensorInfo> inputs;
+    for (const std::string& in : node.inputs) inputs.push_back(in.empty() ? TensorInfo{} : info.at(in));
+    std::vector<TensorInfo> outputs;
+    find_op_schema(node.op)->infer(node, inputs, outputs);
+    for (size_t i = 0; i < node.outputs.size(); ++i) {
+      auto it = graph.tensors.find(node.outputs[i]);
+      // A stored dtype/quantization (INT8 tensors) wins over the inferred default.
+      if (it != graph.tensors.end()) {
+        outputs[i].dtype = it->second.dtype;
+        outputs[i].quant = it->second.quant;
+      }
+      info[node.outputs[i]] = outputs[i];
+    }
+  }
+  return info;
+}
+
+void infer_symbolic_shapes(Graph& graph) {
+  auto at1 = infer_shapes(graph, 1);
+  auto at2 = infer_shapes(graph, 2);
+  for (const auto& kv : at1) {
+    if (graph.is_constant(kv.first)) continue;
+    TensorInfo t = kv.second;
+    const Shape& other = at2.at(kv.first).shape;
+    for (size_t d = 0; d < t.shape.size(); ++d)
+      if (t.shape[d] != other[d]) t.shape[d] = kBatchDim;
+    auto it = graph.tensors.find(kv.first);
+    if (it != graph.tensors.end()) {
+      t.dtype = it->second.dtype;
+      t.quant = it->second.quant;
+    }
+    graph.tensors[kv.first] = t;
+  }
+}
+
+}  // namespace octet

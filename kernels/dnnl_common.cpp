@@ -1,0 +1,105 @@
+#include "kernels/dnnl_common.h"
+
+#include <omp.h>
+
+namespace octet::kernels {
+
+size_t TensorDesc::bytes() const {
+  if (dims.empty()) return dtype_size(dtype);
+  int64_t span = 1;
+  for (size_t i = 0; i < dims.size(); ++i) {
+    if (dims[i] == 0) return 0;
+    span += (dims[i] - 1) * strides[i];
+  }
+  return static_cast<size_t>(span) * dtype_size(dtype);
+}
+
+Strides dense_strides(const Shape& dims) {
+  Strides s(dims.size());
+  int64_t stride = 1;
+  for (size_t i = dims.size(); i-- > 0;) {
+    s[i] = stride;
+    stride *= std::max<int64_t>(dims[i], 1);
+  }
+  return s;
+}
+
+Strides activation_strides(const Shape& dims) {
+  if (dims.size() != 4) return dense_strides(dims);
+  int64_t c = std::max<int64_t>(dims[1], 1), h = std::max<int64_t>(dims[2], 1), w = std::max<int64_t>(dims[3], 1);
+  return {h * w * c, 1, w * c, c};
+}
+
+TensorDesc activation_desc(const TensorInfo& info) {
+  TensorDesc d;
+  d.dtype = info.dtype;
+  d.dims = info.shape;
+  d.strides = activation_strides(info.shape);
+  d.quant = info.quant;
+  return d;
+}
+
+TensorDesc dense_desc(DType dtype, const Shape& dims) {
+  TensorDesc d;
+  d.dtype = dtype;
+  d.dims = dims;
+  d.strides = dense_strides(dims);
+  return d;
+}
+
+Engine::Engine() : impl_(std::make_unique<Impl>()) {}
+Engine::~Engine() = default;
+
+void set_num_threads(int threads) {
+  if (threads > 0) omp_set_num_threads(threads);
+}
+int num_threads() { return omp_get_max_threads(); }
+
+dnnl::memory::data_type to_dnnl(DType dtype) {
+  using dt = dnnl::memory::data_type;
+  switch (dtype) {
+    case DType::f32: return dt::f32;
+    case DType::u8: return dt::u8;
+    case DType::s8: return dt::s8;
+    case DType::s32: return dt::s32;
+    case DType::s64: break;
+  }
+  throw Error(std::string("oneDNN has no ") + dtype_name(dtype) + " tensors");
+}
+
+dnnl::memory::dims to_dims(const Shape& shape) { return dnnl::memory::dims(shape.begin(), shape.end()); }
+
+dnnl::memory::desc to_md(const TensorDesc& desc) {
+  // oneDNN has no rank-0 tensors; a scalar is a [1] tensor.
+  if (desc.dims.empty()) return dnnl::memory::desc({1}, to_dnnl(desc.dtype), dnnl::memory::dims{1});
+  return dnnl::memory::desc(to_dims(desc.dims), to_dnnl(desc.dtype), to_dims(desc.strides));
+}
+
+dnnl::primitive_attr base_attr() {
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return attr;
+}
+
+void DnnlKernel::set_primitive(const dnnl::primitive& primitive, const dnnl::primitive_desc_base& pd) {
+  primitive_ = primitive;
+  scratch_md_ = pd.scratchpad_desc();
+  impl_ = pd.impl_info_str();
+}
+
+void DnnlKernel::bind(const std::vector<void*>& inputs, const std::vector<void*>& outputs, void* scratch) {
+  for (const ArgMap& a : input_args_) args_[a.arg] = dnnl::memory(a.md, engine_->engine, inputs.at(a.index));
+  for (const ArgMap& a : output_args_) args_[a.arg] = dnnl::memory(a.md, engine_->engine, outputs.at(a.index));
+  if (scratch_md_.get_size() > 0) args_[DNNL_ARG_SCRATCHPAD] = dnnl::memory(scratch_md_, engine_->engine, scratch);
+}
+
+dnnl::memory reorder_constant(Engine::Impl& engine, const dnnl::memory::desc& source, const void* data,
+                              const dnnl::memory::desc& target) {
+  dnnl::memory src(source, engine.engine, const_cast<void*>(data));
+  dnnl::memory dst(target, engine.engine);
+  dnnl::reorder(src, dst).execute(engine.stream, src, dst);
+  engine.stream.wait();
+  return dst;
+}
+
+}  // namespace octet::kernels

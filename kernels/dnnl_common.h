@@ -1,0 +1,59 @@
+// Helpers shared by the oneDNN kernels. Internal to kernels/: nothing outside kernels/ includes dnnl.
+#pragma once
+
+#include <dnnl.hpp>
+#include <unordered_map>
+
+#include "kernels/kernel.h"
+
+namespace octet::kernels {
+
+struct Engine::Impl {
+  dnnl::engine engine{dnnl::engine::kind::cpu, 0};
+  dnnl::stream stream{engine};
+};
+
+dnnl::memory::data_type to_dnnl(DType dtype);
+dnnl::memory::dims to_dims(const Shape& shape);
+// A memory descriptor with the tensor's dtype, dims and strides.
+dnnl::memory::desc to_md(const TensorDesc& desc);
+// Attributes every optimized kernel starts from: user-managed scratchpad, so run() never allocates.
+dnnl::primitive_attr base_attr();
+
+// Base for kernels that execute one oneDNN primitive: owns the primitive, its memory arguments and the
+// scratchpad binding. Subclasses create the primitive in their constructor (Prepare) and list which
+// argument ids are the node's inputs and outputs.
+class DnnlKernel : public Kernel {
+ public:
+  size_t scratch_bytes() const override { return scratch_md_.get_size(); }
+  std::string implementation() const override { return impl_; }
+  void bind(const std::vector<void*>& inputs, const std::vector<void*>& outputs, void* scratch) override;
+  void run() override { primitive_.execute(engine_->stream, args_); }
+
+ protected:
+  explicit DnnlKernel(Engine& engine) : engine_(&engine.impl()) {}
+  void set_primitive(const dnnl::primitive& primitive, const dnnl::primitive_desc_base& pd);
+  // Node input i / output i is passed to the primitive as `arg` with descriptor `md`.
+  void map_input(size_t i, int arg, const dnnl::memory::desc& md) { input_args_.push_back({i, arg, md}); }
+  void map_output(size_t i, int arg, const dnnl::memory::desc& md) { output_args_.push_back({i, arg, md}); }
+  // A constant argument the kernel owns (reordered weights, bias).
+  void set_owned(int arg, const dnnl::memory& memory) { args_[arg] = memory; }
+
+  struct ArgMap {
+    size_t index;
+    int arg;
+    dnnl::memory::desc md;
+  };
+  Engine::Impl* engine_;
+  dnnl::primitive primitive_;
+  dnnl::memory::desc scratch_md_;
+  std::string impl_;
+  std::vector<ArgMap> input_args_, output_args_;
+  std::unordered_map<int, dnnl::memory> args_;
+};
+
+// Reorders a dense row-major constant into `target` (the layout a primitive chose), returning owned memory.
+dnnl::memory reorder_constant(Engine::Impl& engine, const dnnl::memory::desc& source, const void* data,
+                              const dnnl::memory::desc& target);
+
+}  // namespace octet::kernels

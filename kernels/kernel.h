@@ -1,0 +1,98 @@
+// The kernel interface: what the executor (runtime/) knows of an op implementation.
+//
+// Life cycle, as in TensorFlow Lite Micro: create_kernel() is Prepare (validate, create oneDNN primitives,
+// reorder weights; may allocate), bind() hands over the arena addresses once planning is done, run() only
+// computes and never allocates. Every op family has two implementations: the optimized one (oneDNN where it
+// has the primitive) and a plain C++ reference used by tests to check it.
+//
+// Layout convention for activations (TensorDesc::strides): rank-4 tensors [N,C,H,W] are stored channels-last
+// (NHWC), which is what oneDNN's fastest convolutions (brgconv) read and write; every other rank is dense
+// row-major. Constants are always dense row-major. Kernels must honour the strides they are given.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "graph/graph.h"
+
+namespace octet::kernels {
+
+using Strides = std::vector<int64_t>;
+
+struct TensorDesc {
+  DType dtype = DType::f32;
+  Shape dims;
+  Strides strides;  // in elements
+  QuantParams quant;
+
+  int64_t elements() const { return shape_elements(dims); }
+  // Bytes spanned by the strided layout (elements for dense layouts).
+  size_t bytes() const;
+};
+
+// Strides of the activation layout above.
+Strides activation_strides(const Shape& dims);
+// Dense row-major strides.
+Strides dense_strides(const Shape& dims);
+TensorDesc activation_desc(const TensorInfo& info);
+TensorDesc dense_desc(DType dtype, const Shape& dims);
+
+struct TensorView {
+  const TensorDesc* desc = nullptr;
+  void* data = nullptr;
+};
+
+// oneDNN engine, stream and thread settings. Opaque here so nothing above kernels/ includes dnnl.
+class Engine {
+ public:
+  Engine();
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+  struct Impl;
+  Impl& impl() { return *impl_; }
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// Sets the number of threads kernels use (OpenMP under oneDNN); 0 keeps the default (all cores).
+void set_num_threads(int threads);
+int num_threads();
+
+enum class Implementation { optimized, reference };
+
+// Everything Prepare needs for one node.
+struct KernelContext {
+  const Node& node;
+  std::vector<TensorDesc> inputs;              // one per node input ("" inputs get an empty desc)
+  std::vector<const Constant*> constants;      // per input: the constant's data, or nullptr for activations
+  std::vector<TensorDesc> outputs;
+  Engine& engine;
+  Implementation implementation = Implementation::optimized;
+};
+
+class Kernel {
+ public:
+  virtual ~Kernel() = default;
+  // Scratch bytes needed during run() (oneDNN scratchpads, temporaries); shared by all kernels of a session.
+  virtual size_t scratch_bytes() const { return 0; }
+  // Index of an input whose buffer output 0 may reuse when that input dies here (fused residual sum), or -1.
+  virtual int inplace_input() const { return -1; }
+  // Arena addresses for each input (nullptr for constants and omitted inputs), each output, and the scratch.
+  virtual void bind(const std::vector<void*>& inputs, const std::vector<void*>& outputs, void* scratch) = 0;
+  virtual void run() = 0;
+  // Name of the implementation that runs, e.g. oneDNN's impl_info_str() ("brg:avx512_core_vnni") or "reference".
+  virtual std::string implementation() const { return "reference"; }
+};
+
+// The op table: creates the kernel for ctx.node, or throws Error naming the node when the op or one of its
+// settings is not supported.
+std::unique_ptr<Kernel> create_kernel(const KernelContext& ctx);
+
+// A reorder between two layouts of the same logical tensor (also dtype conversion f32<->u8/s8 with the
+// dst/src quantization parameters). Used by the executor at graph inputs and outputs.
+std::unique_ptr<Kernel> create_reorder(const TensorDesc& src, const TensorDesc& dst, Engine& engine);
+
+}  // namespace octet::kernels

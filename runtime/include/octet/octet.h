@@ -1,0 +1,97 @@
+// octet: an INT8 inference runtime for image classifiers. The whole public API.
+//
+//   auto model = octet::Model::load("resnet50.octet");         // model.json + model.bin, validated
+//   octet::Session session(model, {/*batch*/ 1, /*threads*/ 2});
+//   octet::load_image_into(model->preprocess(), "cat.jpg", session.input(0), 0);
+//   session.run();
+//   octet::Tensor logits = session.output(0);                  // float, row-major (NCHW for 4-D)
+//
+// A Model is immutable after load and may be shared by any number of Sessions on any threads; a Session
+// owns its prepared kernels and activation arena and is used by one thread at a time. run() allocates
+// nothing. Every failure throws octet::Error with a message naming the file, node and field.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "octet/error.h"
+
+namespace octet {
+
+struct Graph;
+namespace kernels { class Engine; }
+
+// A float tensor in dense row-major order (NCHW for images), owned by the Session that returned it.
+struct Tensor {
+  std::string name;
+  std::vector<int64_t> shape;
+  float* data = nullptr;
+  int64_t elements() const;
+};
+
+class Model {
+ public:
+  // Loads `path`: a folder holding model.json and model.bin, or the model.json file itself.
+  static std::shared_ptr<const Model> load(const std::string& path);
+  // Wraps an in-memory graph (used by the converter and tests). Validates it.
+  static std::shared_ptr<const Model> from_graph(Graph graph);
+
+  const Graph& graph() const { return *graph_; }
+  std::vector<std::string> input_names() const;
+  std::vector<std::string> output_names() const;
+  const std::vector<std::string>& labels() const;
+  // Total bytes of constant data (weights).
+  size_t weight_bytes() const;
+
+  ~Model();
+
+ private:
+  Model() = default;
+  std::shared_ptr<const Graph> graph_;
+};
+
+struct SessionOptions {
+  int64_t batch = 1;        // replaces the symbolic batch dimension of the inputs
+  int threads = 0;          // 0: all cores
+  bool reference_kernels = false;  // plain C++ kernels instead of oneDNN (for checking; slow)
+};
+
+// One step of the prepared plan, for inspection and profiling.
+struct LayerInfo {
+  std::string node;
+  std::string op;
+  std::string implementation;  // e.g. "brg:avx512_core_vnni", "reference"
+};
+
+class Session {
+ public:
+  explicit Session(std::shared_ptr<const Model> model, SessionOptions options = {});
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Input buffers to fill before run(), in graph input order or by name.
+  Tensor input(size_t index);
+  Tensor input(const std::string& name);
+  void run();
+  // Outputs, valid until the next run().
+  Tensor output(size_t index) const;
+  Tensor output(const std::string& name) const;
+  size_t num_inputs() const;
+  size_t num_outputs() const;
+
+  int64_t batch() const;
+  size_t arena_bytes() const;    // activation arena (all intermediate tensors, planned by lifetime)
+  size_t scratch_bytes() const;  // shared kernel scratchpad
+  std::vector<LayerInfo> layers() const;
+  // Runs once, timing every step; returns milliseconds per step (same order as layers()).
+  std::vector<double> profile();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace octet
