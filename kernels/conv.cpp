@@ -192,7 +192,19 @@ class ReferenceConv : public Kernel {
 
 }  // namespace
 
-std::unique_ptr<Kernel> make_conv(const KernelContext& ctx) { return std::make_unique<DnnlConv>(ctx); }
+std::unique_ptr<Kernel> make_conv(const KernelContext& ctx) {
+  // Two oneDNN 2.6 jit bugs, found by tests/test_kernels_conv.cpp: a pad as large as the kernel window (a
+  // window wholly in the padding) crashes brgconv, and act + sum + sum_act loses the final eltwise.
+  // Real classifiers have neither (the converter fuses a sum only into a conv without act), so such
+  // nodes run the reference loop rather than risk a wrong answer.
+  ConvSpec spec = read_spec(ctx);
+  if (!spec.act.kind.empty() && spec.has_sum && !spec.sum_act.kind.empty()) return make_conv_reference(ctx);
+  for (size_t i = 0; i < spec.geometry.kernel.size(); ++i) {
+    int64_t extent = (spec.geometry.kernel[i] - 1) * spec.geometry.dilations[i] + 1;
+    if (spec.geometry.pads_begin[i] >= extent || spec.geometry.pads_end[i] >= extent) return make_conv_reference(ctx);
+  }
+  return std::make_unique<DnnlConv>(ctx);
+}
 std::unique_ptr<Kernel> make_conv_reference(const KernelContext& ctx) { return std::make_unique<ReferenceConv>(ctx); }
 
 }  // namespace octet::kernels

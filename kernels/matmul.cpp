@@ -69,8 +69,8 @@ class DnnlMatmul : public DnnlKernel {
     memory::desc b_any = b_const ? memory::desc(to_dims(v.b.dims), memory::data_type::f32, memory::format_tag::any) : b_md;
 
     primitive_attr attr = base_attr();
-    bool c_is_bias = c_view && ctx.constants[2] && beta != 0;
-    bool c_is_post_op = c_view && !ctx.constants[2] && beta != 0;
+    bool c_is_bias = c_view && ctx.constants[2] && beta != 0 && alpha != 0;
+    bool c_is_post_op = c_view && !c_is_bias && beta != 0;
     // alpha*AB + beta*C = beta * ((alpha/beta)*AB + C) when C arrives at run time.
     float output_scale = c_is_post_op ? alpha / beta : alpha;
     if (output_scale != 1.0f) attr.set_output_scales(0, {output_scale});
@@ -93,9 +93,9 @@ class DnnlMatmul : public DnnlKernel {
       map_input(1, DNNL_ARG_WEIGHTS, b_md);
     }
     if (c_is_bias) {
-      // beta * C, broadcast by oneDNN from C's own shape.
+      // oneDNN scales after adding the bias: alpha * (AB + (beta/alpha) C). Broadcast from C's own shape.
       std::vector<float> scaled = ctx.constants[2]->as_floats();
-      for (float& x : scaled) x *= beta;
+      for (float& x : scaled) x *= beta / alpha;
       set_owned(DNNL_ARG_BIAS, reorder_constant(*engine_, bias_md, scaled.data(), bias_md));
     }
     if (c_is_post_op) map_input(2, DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, to_md(*c_view));
