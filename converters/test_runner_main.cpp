@@ -1,1 +1,58 @@
-int main() { return 1; }  // placeholder until the tool lands
+// octet-test-runner PATH...: converts and runs every ONNX test folder (model.onnx + test_data_set_N) found at
+// or directly under each PATH, compares with the reference outputs, prints one line per folder and a total.
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "converters/conformance.h"
+#include "octet/error.h"
+
+static int usage() {
+  std::fprintf(stderr,
+               "usage: octet-test-runner [--rtol R] [--atol A] [--reference] [--threads N] PATH...\n"
+               "  PATH: a folder with model.onnx and test_data_set_N/, or a folder of such folders\n");
+  return 2;
+}
+
+int main(int argc, char** argv) {
+  octet::ConformanceOptions options;
+  std::vector<std::string> paths;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
+    if (arg == "--rtol" || arg == "--atol" || arg == "--threads") {
+      const char* v = value();
+      if (!v) return usage();
+      if (arg == "--rtol") options.rtol = std::atof(v);
+      else if (arg == "--atol") options.atol = std::atof(v);
+      else options.threads = std::atoi(v);
+    } else if (arg == "--reference") {
+      options.reference_kernels = true;
+    } else if (arg == "-h" || arg == "--help" || arg.rfind("--", 0) == 0) {
+      return usage();
+    } else {
+      paths.push_back(arg);
+    }
+  }
+  if (paths.empty()) return usage();
+  int passed = 0, failed = 0;
+  try {
+    for (const std::string& path : paths) {
+      for (const std::string& folder : octet::find_conformance_folders(path)) {
+        octet::ConformanceResult r = octet::run_conformance_folder(folder, options);
+        (r.passed ? passed : failed)++;
+        if (r.passed)
+          std::printf("PASS %s  sets=%d max_abs=%.3g max_rel=%.3g\n", folder.c_str(), r.data_sets, r.max_abs_error, r.max_rel_error);
+        else
+          std::printf("FAIL %s  %s\n", folder.c_str(), r.message.c_str());
+        std::fflush(stdout);
+      }
+    }
+  } catch (const octet::Error& e) {
+    std::fprintf(stderr, "octet-test-runner: %s\n", e.what());
+    return 1;
+  }
+  std::printf("%d passed, %d failed\n", passed, failed);
+  return failed == 0 ? 0 : 1;
+}
