@@ -1,0 +1,75 @@
+// ONNX's own backend node tests (Debian's libonnx-testdata): every test whose ops are all in octet's list
+// is converted, run and compared with its output_N.pb (rtol 1e-3, atol 1e-4), with oneDNN kernels and with
+// the reference kernels.
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "converters/conformance.h"
+
+namespace {
+
+// The ops the foundation covers (Constant, Shape, Dropout and Identity disappear at conversion).
+const std::set<std::string> kOps = {"Conv", "Gemm", "MatMul", "BatchNormalization", "Relu", "LeakyRelu", "Clip",
+                                    "Sigmoid", "Add", "Mul", "MaxPool", "AveragePool", "GlobalAveragePool", "Flatten",
+                                    "Reshape", "Concat", "Softmax", "Identity", "Dropout", "Constant", "Pad",
+                                    "ReduceMean", "Transpose", "Slice", "Split", "Squeeze", "Unsqueeze"};
+
+// Tests of these ops that exercise what an inference runtime for float image models does not do.
+const std::map<std::string, std::string> kNotApplicable = {
+    {"test_batchnorm_epsilon_training_mode", "training mode"},
+    {"test_batchnorm_example_training_mode", "training mode"},
+    {"test_add_uint8", "integer tensors"},
+    {"test_mul_uint8", "integer tensors"},
+    {"test_clip_default_int8_inbounds", "integer tensors"},
+    {"test_clip_default_int8_max", "integer tensors"},
+    {"test_clip_default_int8_min", "integer tensors"},
+    {"test_maxpool_2d_uint8", "integer tensors"},
+    {"test_maxpool_with_argmax_2d_precomputed_pads", "argmax Indices output"},
+    {"test_maxpool_with_argmax_2d_precomputed_strides", "argmax Indices output"},
+    {"test_dropout_default_mask", "boolean mask output"},
+    {"test_dropout_default_mask_ratio", "boolean mask output"},
+    {"test_identity_opt", "optional type"},
+    {"test_identity_sequence", "sequence type"},
+};
+
+}  // namespace
+
+TEST_CASE("ONNX backend node tests for the supported ops pass") {
+  namespace fs = std::filesystem;
+  REQUIRE_MESSAGE(fs::is_directory(OCTET_ONNX_NODE_TESTS), "missing " OCTET_ONNX_NODE_TESTS " (apt install libonnx-testdata)");
+  std::vector<std::string> applicable;
+  std::set<std::string> ops_covered;
+  int not_applicable = 0;
+  for (const std::string& folder : octet::find_conformance_folders(OCTET_ONNX_NODE_TESTS)) {
+    std::vector<std::string> ops = octet::onnx_model_ops(folder + "/model.onnx");
+    bool in_list = !ops.empty();
+    for (const std::string& op : ops) in_list = in_list && kOps.count(op);
+    if (!in_list) continue;
+    if (kNotApplicable.count(fs::path(folder).filename().string())) {
+      ++not_applicable;
+      continue;
+    }
+    applicable.push_back(folder);
+    ops_covered.insert(ops.begin(), ops.end());
+  }
+  CHECK(applicable.size() >= 200);
+  for (bool reference : {false, true}) {
+    octet::ConformanceOptions options;
+    options.reference_kernels = reference;
+    int passed = 0, failed = 0;
+    for (const std::string& folder : applicable) {
+      octet::ConformanceResult r = octet::run_conformance_folder(folder, options);
+      CHECK_MESSAGE(r.passed, folder << ": " << r.message);
+      (r.passed ? passed : failed)++;
+    }
+    std::printf("ONNX node tests (%s kernels): %d passed, %d failed (%d not applicable)\n",
+                reference ? "reference" : "oneDNN", passed, failed, not_applicable);
+  }
+  std::string list;
+  for (const std::string& op : ops_covered) list += (list.empty() ? "" : " ") + op;
+  std::printf("ops covered (%zu): %s\n", ops_covered.size(), list.c_str());
+}
