@@ -1,0 +1,630 @@
+// ONNX import: small models built with the protobuf API, then the shared real models.
+#include <doctest/doctest.h>
+
+// The onnx_proto target's definitions do not propagate through octet_converters; the test builds models itself.
+#ifndef ONNX_ML
+#define ONNX_ML 1
+#endif
+#ifndef ONNX_NAMESPACE
+#define ONNX_NAMESPACE onnx
+#endif
+#include <onnx/onnx_pb.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "converters/onnx_import.h"
+#include "graph/ops.h"
+#include "graph/shape_inference.h"
+
+using namespace octet;
+
+namespace {
+
+std::filesystem::path scratch_dir() {
+  std::filesystem::path dir = std::filesystem::temp_directory_path() / "octet_test_converter_import";
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+// Deterministic values in [-1, 1).
+std::vector<float> pseudo_random(size_t n, uint32_t seed) {
+  std::vector<float> values(n);
+  for (float& v : values) {
+    seed = seed * 1664525u + 1013904223u;
+    v = static_cast<float>(seed >> 8) / static_cast<float>(1u << 23) - 1.0f;
+  }
+  return values;
+}
+
+void set_attribute(onnx::NodeProto& node, const std::string& name, int64_t value) {
+  onnx::AttributeProto* a = node.add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::INT);
+  a->set_i(value);
+}
+void set_attribute(onnx::NodeProto& node, const std::string& name, float value) {
+  onnx::AttributeProto* a = node.add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::FLOAT);
+  a->set_f(value);
+}
+void set_attribute(onnx::NodeProto& node, const std::string& name, const std::vector<int64_t>& values) {
+  onnx::AttributeProto* a = node.add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::INTS);
+  for (int64_t v : values) a->add_ints(v);
+}
+
+// An ONNX model under construction; import() saves it to a scratch file and imports that.
+struct ModelBuilder {
+  onnx::ModelProto model;
+  onnx::GraphProto* graph;
+
+  explicit ModelBuilder(int64_t opset = 13) {
+    model.set_ir_version(7);
+    onnx::OperatorSetIdProto* id = model.add_opset_import();
+    id->set_domain("");
+    id->set_version(opset);
+    graph = model.mutable_graph();
+    graph->set_name("test");
+  }
+
+  // kBatchDim becomes the symbolic dimension "N".
+  void input(const std::string& name, const Shape& shape, int32_t elem_type = onnx::TensorProto::FLOAT) {
+    onnx::ValueInfoProto* value = graph->add_input();
+    value->set_name(name);
+    onnx::TypeProto::Tensor* type = value->mutable_type()->mutable_tensor_type();
+    type->set_elem_type(elem_type);
+    onnx::TensorShapeProto* dims = type->mutable_shape();
+    for (int64_t d : shape) {
+      if (d == kBatchDim) dims->add_dim()->set_dim_param("N");
+      else dims->add_dim()->set_dim_value(d);
+    }
+  }
+  void output(const std::string& name) { graph->add_output()->set_name(name); }
+
+  onnx::TensorProto& initializer(const std::string& name, const Shape& shape) {
+    onnx::TensorProto* t = graph->add_initializer();
+    t->set_name(name);
+    for (int64_t d : shape) t->add_dims(d);
+    return *t;
+  }
+  void floats(const std::string& name, const Shape& shape, const std::vector<float>& values) {
+    onnx::TensorProto& t = initializer(name, shape);
+    t.set_data_type(onnx::TensorProto::FLOAT);
+    t.set_raw_data(values.data(), values.size() * sizeof(float));
+  }
+  void ints(const std::string& name, const Shape& shape, const std::vector<int64_t>& values) {
+    onnx::TensorProto& t = initializer(name, shape);
+    t.set_data_type(onnx::TensorProto::INT64);
+    for (int64_t v : values) t.add_int64_data(v);
+  }
+
+  onnx::NodeProto& node(const std::string& op, const std::vector<std::string>& inputs,
+                        const std::vector<std::string>& outputs, const std::string& name = "") {
+    onnx::NodeProto* n = graph->add_node();
+    n->set_op_type(op);
+    n->set_name(name);
+    for (const std::string& i : inputs) n->add_input(i);
+    for (const std::string& o : outputs) n->add_output(o);
+    return *n;
+  }
+
+  std::string save(const std::string& file_name) const {
+    std::string path = (scratch_dir() / file_name).string();
+    std::ofstream file(path, std::ios::binary);
+    REQUIRE(model.SerializeToOstream(&file));
+    return path;
+  }
+  Graph import(const ImportOptions& options = {}) const {
+    return import_onnx(save(doctest::getContextOptions()->currentTest->m_name + std::string(".onnx")), options);
+  }
+};
+
+std::vector<std::string> ops_of(const Graph& graph) {
+  std::vector<std::string> ops;
+  for (const Node& node : graph.nodes) ops.push_back(node.op);
+  return ops;
+}
+
+const Node& only_node(const Graph& graph, const std::string& op) {
+  const Node* found = nullptr;
+  for (const Node& node : graph.nodes)
+    if (node.op == op) {
+      REQUIRE_MESSAGE(found == nullptr, "more than one " << op);
+      found = &node;
+    }
+  REQUIRE_MESSAGE(found != nullptr, "no " << op);
+  return *found;
+}
+
+std::string import_error(const ModelBuilder& builder, const ImportOptions& options = {}) {
+  try {
+    builder.import(options);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  FAIL("import succeeded, an error was expected");
+  return "";
+}
+
+void check_floats(const std::vector<float>& actual, const std::vector<float>& expected) {
+  REQUIRE(actual.size() == expected.size());
+  for (size_t i = 0; i < actual.size(); ++i) CHECK(actual[i] == doctest::Approx(expected[i]).epsilon(1e-5));
+}
+
+// x[N,2,5,5] -> Conv(W[3,2,3,3], B) -> BatchNormalization -> Relu -> y
+ModelBuilder conv_bn_relu_model() {
+  ModelBuilder m;
+  m.input("x", {kBatchDim, 2, 5, 5});
+  m.floats("W", {3, 2, 3, 3}, pseudo_random(54, 1));
+  m.floats("B", {3}, {0.1f, -0.2f, 0.3f});
+  m.floats("scale", {3}, {1.5f, 0.5f, -2.0f});
+  m.floats("beta", {3}, {0.0f, 1.0f, -1.0f});
+  m.floats("mean", {3}, {0.2f, -0.4f, 0.6f});
+  m.floats("var", {3}, {1.0f, 4.0f, 0.25f});
+  onnx::NodeProto& conv = m.node("Conv", {"x", "W", "B"}, {"c"}, "conv");
+  set_attribute(conv, "pads", std::vector<int64_t>{1, 1, 1, 1});
+  set_attribute(conv, "kernel_shape", std::vector<int64_t>{3, 3});
+  set_attribute(m.node("BatchNormalization", {"c", "scale", "beta", "mean", "var"}, {"bn"}, "bn"), "epsilon", 1e-3f);
+  m.node("Relu", {"bn"}, {"y"}, "relu");
+  m.output("y");
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("Conv + BatchNormalization + Relu: BN folded into new weights, Relu fused") {
+  Graph graph = conv_bn_relu_model().import();
+  REQUIRE(ops_of(graph) == std::vector<std::string>{"Conv"});
+  const Node& conv = graph.nodes[0];
+  CHECK(conv.outputs == std::vector<std::string>{"y"});
+  CHECK(conv.attrs.get_string("act", "") == "relu");
+  CHECK(graph.tensor("y").shape == Shape{kBatchDim, 3, 5, 5});
+  REQUIRE(conv.inputs.size() == 3);
+  CHECK(conv.inputs[1] != "W");  // new constants; the originals are not mutated
+  std::vector<float> w = pseudo_random(54, 1), b = {0.1f, -0.2f, 0.3f}, scale = {1.5f, 0.5f, -2.0f};
+  std::vector<float> beta = {0.0f, 1.0f, -1.0f}, mean = {0.2f, -0.4f, 0.6f}, var = {1.0f, 4.0f, 0.25f};
+  std::vector<float> expected_w, expected_b;
+  for (size_t c = 0; c < 3; ++c) {
+    float a = scale[c] / std::sqrt(var[c] + 1e-3f);
+    for (size_t k = 0; k < 18; ++k) expected_w.push_back(w[c * 18 + k] * a);
+    expected_b.push_back((b[c] - mean[c]) * a + beta[c]);
+  }
+  check_floats(graph.constants.at(conv.inputs[1]).as_floats(), expected_w);
+  check_floats(graph.constants.at(conv.inputs[2]).as_floats(), expected_b);
+  CHECK(graph.constants.size() == 2);  // the unfolded weights and BN parameters are gone
+}
+
+TEST_CASE("Conv + BatchNormalization + Relu with folding or fusion disabled") {
+  ImportOptions no_fold;
+  no_fold.fold_batch_norm = false;
+  CHECK(ops_of(conv_bn_relu_model().import(no_fold)) == std::vector<std::string>{"Conv", "BatchNormalization", "Relu"});
+  ImportOptions no_fuse;
+  no_fuse.fuse = false;
+  Graph graph = conv_bn_relu_model().import(no_fuse);
+  CHECK(ops_of(graph) == std::vector<std::string>{"Conv", "Relu"});
+  CHECK_FALSE(graph.nodes[0].attrs.has("act"));
+}
+
+TEST_CASE("residual block: Conv + Add + Relu becomes a Conv with a sum input and sum_act") {
+  ModelBuilder m;
+  m.input("x", {kBatchDim, 4, 3, 3});
+  m.floats("W1", {4, 4, 1, 1}, pseudo_random(16, 2));
+  m.floats("W2", {4, 4, 1, 1}, pseudo_random(16, 3));
+  m.floats("W3", {4, 4, 1, 1}, pseudo_random(16, 4));
+  m.node("Conv", {"x", "W1"}, {"h"}, "conv1");
+  m.node("Relu", {"h"}, {"hr"}, "relu1");
+  m.node("Conv", {"hr", "W2"}, {"main"}, "conv2");    // main branch, no bias
+  m.node("Conv", {"x", "W3"}, {"shortcut"}, "down");  // downsample branch, runs after the main branch
+  m.node("Add", {"main", "shortcut"}, {"sum"}, "add");
+  m.node("Relu", {"sum"}, {"y"}, "relu2");
+  m.output("y");
+  Graph graph = m.import();
+  REQUIRE(ops_of(graph) == std::vector<std::string>{"Conv", "Conv", "Conv"});
+  CHECK(graph.nodes[0].attrs.get_string("act", "") == "relu");
+  CHECK(graph.nodes[1].outputs[0] == "main");
+  const Node& down = graph.nodes[2];  // the later Conv takes the sum: its partner is computed before it
+  CHECK(down.name == "down");
+  CHECK(down.inputs == std::vector<std::string>{"x", "W3", "", "main"});
+  CHECK(down.outputs == std::vector<std::string>{"y"});
+  CHECK(down.attrs.get_string("sum_act", "") == "relu");
+  CHECK_FALSE(down.attrs.has("act"));
+  validate_graph(graph);
+}
+
+TEST_CASE("residual Add with broadcasting stays an Add") {
+  ModelBuilder m;
+  m.input("x", {kBatchDim, 4, 3, 3});
+  m.floats("W", {4, 4, 1, 1}, pseudo_random(16, 2));
+  m.node("GlobalAveragePool", {"x"}, {"pooled"});
+  m.node("Conv", {"x", "W"}, {"c"});
+  m.node("Add", {"c", "pooled"}, {"y"});
+  m.output("y");
+  CHECK(ops_of(m.import()) == std::vector<std::string>{"GlobalAveragePool", "Conv", "Add"});
+}
+
+TEST_CASE("Shape -> Gather -> Unsqueeze -> Concat -> Reshape folds into a static shape with a symbolic batch") {
+  ModelBuilder m;
+  m.input("x", {kBatchDim, 3, 4, 4});
+  m.ints("zero", {}, {0});
+  m.ints("axes0", {1}, {0});
+  m.ints("minus_one", {1}, {-1});
+  m.node("Relu", {"x"}, {"r"});
+  m.node("Shape", {"r"}, {"shape"});
+  set_attribute(m.node("Gather", {"shape", "zero"}, {"batch"}), "axis", int64_t{0});
+  m.node("Unsqueeze", {"batch", "axes0"}, {"batch1"});
+  set_attribute(m.node("Concat", {"batch1", "minus_one"}, {"target"}), "axis", int64_t{0});
+  m.node("Reshape", {"r", "target"}, {"y"}, "flatten");
+  m.output("y");
+  Graph graph = m.import();
+  REQUIRE(ops_of(graph) == std::vector<std::string>{"Relu", "Reshape"});
+  CHECK(graph.nodes[1].attrs.get_ints("shape") == std::vector<int64_t>{0, -1});  // 0: copy the batch
+  CHECK(graph.nodes[1].inputs == std::vector<std::string>{"r"});
+  CHECK(graph.tensor("y").shape == Shape{kBatchDim, 48});
+  CHECK(graph.constants.empty());
+}
+
+TEST_CASE("a shape computed from the batch size that is not the batch becomes -1; fixed batches fold plainly") {
+  ModelBuilder m;
+  m.input("x", {kBatchDim, 3, 4, 4});
+  m.ints("first", {1}, {0});
+  m.ints("second", {1}, {1});
+  m.ints("three", {1}, {3});
+  m.ints("sixteen", {1}, {16});
+  m.node("Shape", {"x"}, {"shape"});
+  m.node("Slice", {"shape", "first", "second"}, {"batch"});  // opset 13: starts/ends inputs
+  m.node("Mul", {"batch", "three"}, {"rows"});
+  set_attribute(m.node("Concat", {"rows", "sixteen"}, {"target"}), "axis", int64_t{0});
+  m.node("Reshape", {"x", "target"}, {"y"});
+  m.output("y");
+  Graph graph = m.import();
+  REQUIRE(ops_of(graph) == std::vector<std::string>{"Reshape"});
+  CHECK(graph.nodes[0].attrs.get_ints("shape") == std::vector<int64_t>{-1, 16});
+  CHECK(graph.tensor("y").shape == Shape{kBatchDim, 16});
+
+  m.graph->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim(0)->set_dim_value(2);
+  Graph fixed = m.import();
+  CHECK(fixed.nodes[0].attrs.get_ints("shape") == std::vector<int64_t>{6, 16});
+}
+
+TEST_CASE("a batch-dependent value used as data is an error") {
+  ModelBuilder m;
+  m.input("x", {kBatchDim, 3});
+  m.node("Shape", {"x"}, {"shape"});
+  m.node("ConstantOfShape", {"shape"}, {"zeros"});
+  m.node("Add", {"x", "zeros"}, {"y"}, "add");
+  m.output("y");
+  std::string error = import_error(m);
+  CHECK(error.find("node 'add' (Add): input 'zeros' is computed from the batch size") != std::string::npos);
+}
+
+TEST_CASE("Clip: opset-11 constant inputs and opset-10 attributes give the same canonical attributes") {
+  ModelBuilder m11(11);
+  m11.input("x", {1, 4});
+  m11.floats("lo", {}, {0.0f});
+  m11.floats("hi", {}, {6.0f});
+  m11.node("Clip", {"x", "lo", "hi"}, {"y"});
+  m11.output("y");
+  Graph graph11 = m11.import();
+  const Node& clip11 = only_node(graph11, "Clip");
+  CHECK(clip11.inputs == std::vector<std::string>{"x"});
+  CHECK(clip11.attrs.get_float("min", -1) == 0.0f);
+  CHECK(clip11.attrs.get_float("max", -1) == 6.0f);
+  CHECK(graph11.constants.empty());
+
+  ModelBuilder m10(10);
+  m10.input("x", {1, 4});
+  onnx::NodeProto& clip = m10.node("Clip", {"x"}, {"y"});
+  set_attribute(clip, "min", 0.0f);
+  set_attribute(clip, "max", 6.0f);
+  m10.output("y");
+  CHECK(only_node(m10.import(), "Clip").attrs.values == clip11.attrs.values);
+
+  ModelBuilder max_only(12);
+  max_only.input("x", {1, 4});
+  max_only.floats("hi", {}, {6.0f});
+  max_only.node("Clip", {"x", "", "hi"}, {"y"});
+  max_only.output("y");
+  const Node& clip_max = only_node(max_only.import(), "Clip");
+  CHECK_FALSE(clip_max.attrs.has("min"));
+  CHECK(clip_max.attrs.get_float("max", -1) == 6.0f);
+}
+
+TEST_CASE("Conv + Clip fuses as act=clip with alpha=min, beta=max") {
+  ModelBuilder m;
+  m.input("x", {1, 2, 3, 3});
+  m.floats("W", {2, 2, 1, 1}, pseudo_random(4, 5));
+  m.floats("lo", {}, {0.0f});
+  m.floats("hi", {}, {6.0f});
+  m.node("Conv", {"x", "W"}, {"c"});
+  m.node("Clip", {"c", "lo", "hi"}, {"y"});
+  m.output("y");
+  Graph graph = m.import();
+  REQUIRE(ops_of(graph) == std::vector<std::string>{"Conv"});
+  CHECK(graph.nodes[0].attrs.get_string("act", "") == "clip");
+  CHECK(graph.nodes[0].attrs.get_float("act_alpha", -1) == 0.0f);
+  CHECK(graph.nodes[0].attrs.get_float("act_beta", -1) == 6.0f);
+}
+
+TEST_CASE("operands of Slice, Pad, Split, Squeeze and Unsqueeze become attributes") {
+  ModelBuilder m;
+  m.input("x", {1, 4, 6});
+  m.ints("starts", {1}, {1});
+  m.ints("ends", {1}, {5});
+  m.ints("axes", {1}, {2});
+  m.ints("pads", {6}, {0, 0, 1, 0, 0, 1});
+  m.floats("pad_value", {}, {0.5f});
+  m.ints("split", {2}, {1, 3});
+  m.ints("axis0", {1}, {0});
+  m.node("Slice", {"x", "starts", "ends", "axes"}, {"s"});
+  m.node("Pad", {"s", "pads", "pad_value"}, {"p"});
+  set_attribute(m.node("Split", {"p", "split"}, {"a", "b"}), "axis", int64_t{1});
+  m.node("Squeeze", {"a", "axis0"}, {"sq"});
+  m.node("Unsqueeze", {"sq", "axis0"}, {"y"});
+  m.output("y");
+  m.output("b");
+  Graph graph = m.import();
+  REQUIRE(ops_of(graph) == std::vector<std::string>{"Slice", "Pad", "Split", "Squeeze", "Unsqueeze"});
+  CHECK(graph.nodes[0].attrs.get_ints("starts") == std::vector<int64_t>{1});
+  CHECK(graph.nodes[0].attrs.get_ints("ends") == std::vector<int64_t>{5});
+  CHECK(graph.nodes[0].attrs.get_ints("axes") == std::vector<int64_t>{2});
+  CHECK_FALSE(graph.nodes[0].attrs.has("steps"));
+  CHECK(graph.nodes[1].attrs.get_ints("pads") == std::vector<int64_t>{0, 0, 1, 0, 0, 1});
+  CHECK(graph.nodes[1].attrs.get_float("value", 0) == 0.5f);
+  CHECK(graph.nodes[2].attrs.get_ints("split") == std::vector<int64_t>{1, 3});
+  CHECK(graph.nodes[3].attrs.get_ints("axes") == std::vector<int64_t>{0});
+  for (const Node& node : graph.nodes) CHECK(node.inputs.size() == 1);
+  CHECK(graph.tensor("y").shape == Shape{1, 1, 6});
+  CHECK(graph.tensor("b").shape == Shape{1, 3, 6});
+}
+
+TEST_CASE("Identity and Dropout are removed; graph output names stay") {
+  ModelBuilder m(12);
+  m.input("x", {kBatchDim, 4});
+  m.node("Relu", {"x"}, {"r"}, "relu1");
+  m.node("Identity", {"r"}, {"i1"});
+  m.node("Dropout", {"i1"}, {"d", "mask"});
+  m.node("Relu", {"d"}, {"r2"}, "relu2");
+  m.node("Identity", {"r2"}, {"y"});
+  m.node("Identity", {"x"}, {"x_copy"}, "passthrough");  // input straight to output: must stay
+  m.output("y");
+  m.output("x_copy");
+  Graph graph = m.import();
+  REQUIRE(ops_of(graph) == std::vector<std::string>{"Relu", "Relu", "Identity"});
+  CHECK(graph.nodes[1].inputs == std::vector<std::string>{"r"});
+  CHECK(graph.nodes[1].outputs == std::vector<std::string>{"y"});
+  CHECK(graph.outputs == std::vector<std::string>{"y", "x_copy"});
+}
+
+TEST_CASE("Dropout in training mode is an error") {
+  ModelBuilder m;
+  m.input("x", {1, 4});
+  onnx::TensorProto& training = m.initializer("training", {});
+  training.set_data_type(onnx::TensorProto::BOOL);
+  training.add_int32_data(1);
+  m.node("Dropout", {"x", "", "training"}, {"y"}, "drop");
+  m.output("y");
+  CHECK(import_error(m).find("node 'drop' (Dropout): input 2 'training_mode' must be a constant false") != std::string::npos);
+}
+
+TEST_CASE("Softmax before opset 13 converts only when equivalent") {
+  ModelBuilder m(11);
+  m.input("x", {kBatchDim, 1, 10});
+  set_attribute(m.node("Softmax", {"x"}, {"y"}, "softmax"), "axis", int64_t{1});
+  m.output("y");
+  CHECK(only_node(m.import(), "Softmax").attrs.get_int("axis", 0) == -1);
+
+  m.graph->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim(1)->set_dim_value(3);
+  CHECK(import_error(m).find("node 'softmax' (Softmax): opset-11 Softmax over axis 1 flattens") != std::string::npos);
+}
+
+TEST_CASE("errors name the file, the node and the field") {
+  SUBCASE("unsupported op") {
+    ModelBuilder m;
+    m.input("boxes", {1, 4, 4});
+    m.node("NonMaxSuppression", {"boxes"}, {"y"}, "nms");
+    m.output("y");
+    std::string error = import_error(m);
+    CHECK(error.find(".onnx: node 'nms' (NonMaxSuppression): unsupported op 'NonMaxSuppression'") != std::string::npos);
+    CHECK(error.find("Conv, Gemm") != std::string::npos);  // the list of supported ops
+  }
+  SUBCASE("Reshape shape computed at run time") {
+    ModelBuilder m;
+    m.input("x", {1, 4});
+    m.input("s", {2});
+    m.node("Relu", {"s"}, {"computed"});
+    m.node("Reshape", {"x", "computed"}, {"y"}, "reshape");
+    m.output("y");
+    CHECK(import_error(m).find("node 'reshape' (Reshape): input 1 'shape' must be a constant (octet needs static shapes)") !=
+          std::string::npos);
+  }
+  SUBCASE("integer graph input, unless bound") {
+    ModelBuilder m;
+    m.input("x", {2, 6});
+    m.input("shape", {2}, onnx::TensorProto::INT64);
+    m.node("Reshape", {"x", "shape"}, {"y"});
+    m.output("y");
+    CHECK(import_error(m).find("graph input 'shape' has type s64") != std::string::npos);
+    ImportOptions options;
+    options.bind_inputs["shape"] = Constant::from_ints({2}, {3, -1});
+    Graph graph = m.import(options);
+    CHECK(graph.inputs == std::vector<std::string>{"x"});
+    CHECK(graph.tensor("y").shape == Shape{3, 4});
+  }
+  SUBCASE("opset out of range") {
+    for (int64_t opset : {6, 18}) {
+      ModelBuilder m(opset);
+      m.input("x", {1});
+      m.node("Relu", {"x"}, {"y"});
+      m.output("y");
+      CHECK(import_error(m).find("uses opset " + std::to_string(opset) + " of the default ONNX domain") != std::string::npos);
+    }
+  }
+  SUBCASE("node of another domain") {
+    ModelBuilder m;
+    m.input("x", {1});
+    m.node("Relu", {"x"}, {"y"}, "custom").set_domain("com.microsoft");
+    m.output("y");
+    CHECK(import_error(m).find("node 'custom' (Relu): is in domain 'com.microsoft'") != std::string::npos);
+  }
+  SUBCASE("attribute outside the canonical list") {
+    ModelBuilder m;
+    m.input("x", {1});
+    set_attribute(m.node("Relu", {"x"}, {"y"}, "relu"), "bogus", int64_t{1});
+    m.output("y");
+    CHECK(import_error(m).find("node 'relu' (Relu): unknown attribute 'bogus'") != std::string::npos);
+  }
+  SUBCASE("symbolic dimension other than the batch") {
+    ModelBuilder m;
+    m.input("x", {kBatchDim, kBatchDim});
+    m.node("Relu", {"x"}, {"y"});
+    m.output("y");
+    CHECK(import_error(m).find("graph input 'x': dimension 1 ('N') is symbolic") != std::string::npos);
+  }
+  SUBCASE("BatchNormalization in training mode") {
+    ModelBuilder m(14);
+    m.input("x", {1, 2});
+    for (const char* name : {"s", "b", "m", "v"}) m.floats(name, {2}, {1.0f, 1.0f});
+    set_attribute(m.node("BatchNormalization", {"x", "s", "b", "m", "v"}, {"y"}, "bn"), "training_mode", int64_t{1});
+    m.output("y");
+    CHECK(import_error(m).find("node 'bn' (BatchNormalization): attribute training_mode=1") != std::string::npos);
+  }
+  SUBCASE("external data") {
+    ModelBuilder m;
+    m.input("x", {1, 2});
+    onnx::TensorProto& w = m.initializer("w", {2});
+    w.set_data_type(onnx::TensorProto::FLOAT);
+    w.set_data_location(onnx::TensorProto::EXTERNAL);
+    m.node("Add", {"x", "w"}, {"y"});
+    m.output("y");
+    CHECK(import_error(m).find("initializer 'w': data is stored in an external file") != std::string::npos);
+  }
+  SUBCASE("missing and corrupt files") {
+    std::string missing = (scratch_dir() / "missing.onnx").string();
+    CHECK_THROWS_WITH_AS(import_onnx(missing), doctest::Contains("missing.onnx"), Error);
+    std::string corrupt = (scratch_dir() / "corrupt.onnx").string();
+    std::ofstream(corrupt) << "this is not a protobuf";
+    CHECK_THROWS_WITH_AS(import_onnx(corrupt), doctest::Contains("corrupt.onnx: not a valid ONNX model"), Error);
+  }
+}
+
+TEST_CASE("Constant nodes and constant arithmetic fold; Gather keeps constant indices") {
+  ModelBuilder m;
+  m.input("x", {1, 5});
+  onnx::NodeProto& constant = m.node("Constant", {}, {"idx"});
+  set_attribute(constant, "value_ints", std::vector<int64_t>{4, 0});
+  m.ints("one", {}, {1});
+  m.node("Sub", {"idx", "one"}, {"idx_minus"});  // {3, -1}: folded
+  onnx::NodeProto& cast = m.node("Cast", {"idx_minus"}, {"idx32"});
+  set_attribute(cast, "to", int64_t{onnx::TensorProto::INT32});
+  set_attribute(m.node("Gather", {"x", "idx32"}, {"y"}), "axis", int64_t{1});
+  m.output("y");
+  Graph graph = m.import();
+  const Node& gather = only_node(graph, "Gather");
+  const Constant& indices = graph.constants.at(gather.inputs[1]);
+  CHECK(indices.dtype == DType::s32);
+  CHECK(indices.as_ints() == std::vector<int64_t>{3, -1});
+  CHECK(graph.constants.size() == 1);
+}
+
+TEST_CASE("read_tensor_pb reads raw and typed data") {
+  onnx::TensorProto raw;
+  raw.set_name("input_0");
+  raw.set_data_type(onnx::TensorProto::FLOAT);
+  raw.add_dims(2);
+  std::vector<float> values = {1.5f, -2.0f};
+  raw.set_raw_data(values.data(), 8);
+  std::string raw_path = (scratch_dir() / "raw.pb").string();
+  std::ofstream(raw_path, std::ios::binary) << raw.SerializeAsString();
+  std::string name;
+  Constant c = read_tensor_pb(raw_path, &name);
+  CHECK(name == "input_0");
+  CHECK(c.shape == Shape{2});
+  CHECK(c.as_floats() == values);
+
+  onnx::TensorProto typed;
+  typed.set_data_type(onnx::TensorProto::INT64);
+  typed.add_dims(1);
+  typed.add_dims(3);
+  for (int64_t v : {7, 8, 9}) typed.add_int64_data(v);
+  std::string typed_path = (scratch_dir() / "typed.pb").string();
+  std::ofstream(typed_path, std::ios::binary) << typed.SerializeAsString();
+  Constant t = read_tensor_pb(typed_path);
+  CHECK(t.dtype == DType::s64);
+  CHECK(t.shape == Shape{1, 3});
+  CHECK(t.as_ints() == std::vector<int64_t>{7, 8, 9});
+}
+
+namespace {
+
+std::map<std::string, int> op_counts(const Graph& graph) {
+  std::map<std::string, int> counts;
+  for (const Node& node : graph.nodes) ++counts[node.op];
+  return counts;
+}
+
+Graph import_shared(const std::string& model) {
+  Graph graph = import_onnx(std::string(OCTET_SHARED_DIR) + "/models/" + model + "/model.onnx");
+  validate_graph(graph);
+  for (const Node& node : graph.nodes) validate_node(node);
+  std::string summary;
+  for (const auto& kv : op_counts(graph)) summary += " " + kv.first + "=" + std::to_string(kv.second);
+  MESSAGE(model << ":" << summary);
+  CHECK(op_counts(graph).count("BatchNormalization") == 0);
+  CHECK(op_counts(graph).count("Identity") == 0);
+  return graph;
+}
+
+}  // namespace
+
+TEST_CASE("shared model resnet50: 53 Conv, 16 with a residual sum") {
+  Graph graph = import_shared("resnet50");
+  REQUIRE(graph.inputs.size() == 1);
+  CHECK(graph.tensor(graph.inputs[0]).shape == Shape{kBatchDim, 3, 224, 224});
+  CHECK(graph.outputs == std::vector<std::string>{"logits"});
+  CHECK(graph.tensor("logits").shape == Shape{kBatchDim, 1000});
+  int convs = 0, sums = 0, relu_after_sum = 0;
+  for (const Node& node : graph.nodes) {
+    if (node.op != "Conv") continue;
+    ++convs;
+    if (node.inputs.size() == 4) {
+      ++sums;
+      relu_after_sum += node.attrs.get_string("sum_act", "") == "relu";
+    }
+  }
+  CHECK(convs == 53);
+  CHECK(sums == 16);
+  CHECK(relu_after_sum == 16);
+  CHECK(op_counts(graph) == std::map<std::string, int>{
+                                {"Conv", 53}, {"MaxPool", 1}, {"GlobalAveragePool", 1}, {"Flatten", 1}, {"Gemm", 1}});
+}
+
+TEST_CASE("shared model mobilenet_v1_025: BN folded, Clip (ReLU6) fused") {
+  Graph graph = import_shared("mobilenet_v1_025");
+  CHECK(graph.tensor(graph.inputs.at(0)).shape == Shape{1, 3, 224, 224});
+  CHECK(op_counts(graph) == std::map<std::string, int>{{"Conv", 28}, {"GlobalAveragePool", 1}, {"Flatten", 1}});
+  int clipped = 0;
+  for (const Node& node : graph.nodes)
+    if (node.attrs.get_string("act", "") == "clip") {
+      ++clipped;
+      CHECK(node.attrs.get_float("act_alpha", -1) == 0.0f);
+      CHECK(node.attrs.get_float("act_beta", -1) == 6.0f);
+    }
+  CHECK(clipped == 27);
+}
+
+TEST_CASE("shared model darknet_tiny: BN folded, LeakyRelu fused") {
+  Graph graph = import_shared("darknet_tiny");
+  CHECK(graph.tensor(graph.inputs.at(0)).shape == Shape{1, 3, 224, 224});
+  CHECK(op_counts(graph) == std::map<std::string, int>{{"Conv", 16}, {"MaxPool", 4}, {"GlobalAveragePool", 1}, {"Flatten", 1}});
+  int leaky = 0;
+  for (const Node& node : graph.nodes)
+    if (node.attrs.get_string("act", "") == "leaky_relu") {
+      ++leaky;
+      CHECK(node.attrs.get_float("act_alpha", -1) == doctest::Approx(0.1f));
+    }
+  CHECK(leaky == 15);
+}
