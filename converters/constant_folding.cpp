@@ -317,7 +317,12 @@ void ConstantFolder::track(const Node& node) {
   for (size_t w = 0; w < kWorlds; ++w) {
     std::vector<TensorInfo> inputs, outputs;
     for (const std::string& name : node.inputs) inputs.push_back(name.empty() ? TensorInfo{} : info_in_world(node, name, w));
-    find_op_schema(node.op)->infer(node, inputs, outputs);
+    try {
+      find_op_schema(node.op)->infer(node, inputs, outputs);
+    } catch (const Error& e) {
+      if (w == 0) throw;
+      throw Error(std::string(e.what()) + " (at batch size 2: the graph input's batch is symbolic, this node's shapes are not)");
+    }
     for (size_t i = 0; i < node.outputs.size(); ++i) activations_[node.outputs[i]][w] = outputs[i];
   }
 }

@@ -10,6 +10,8 @@
 #endif
 #include <onnx/onnx_pb.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -118,8 +120,11 @@ struct ModelBuilder {
     REQUIRE(model.SerializeToOstream(&file));
     return path;
   }
+  // Saved under the current test's name, so an error message shows which test wrote the file.
   Graph import(const ImportOptions& options = {}) const {
-    return import_onnx(save(doctest::getContextOptions()->currentTest->m_name + std::string(".onnx")), options);
+    std::string file_name = doctest::getContextOptions()->currentTest->m_name;
+    std::replace_if(file_name.begin(), file_name.end(), [](char c) { return !std::isalnum(static_cast<unsigned char>(c)); }, '_');
+    return import_onnx(save(file_name + ".onnx"), options);
   }
 };
 
@@ -483,6 +488,15 @@ TEST_CASE("errors name the file, the node and the field") {
     m.node("Relu", {"x"}, {"y"});
     m.output("y");
     CHECK(import_error(m).find("graph input 'x': dimension 1 ('N') is symbolic") != std::string::npos);
+  }
+  SUBCASE("symbolic batch that a node's shapes fix") {
+    ModelBuilder m;
+    m.input("x", {kBatchDim, 12});
+    m.ints("shape", {2}, {1, 12});
+    m.node("Reshape", {"x", "shape"}, {"y"}, "reshape");
+    m.output("y");
+    CHECK(import_error(m).find("node 'reshape' (Reshape): cannot reshape [2,12]") != std::string::npos);
+    CHECK(import_error(m).find("(at batch size 2: the graph input's batch is symbolic") != std::string::npos);
   }
   SUBCASE("BatchNormalization in training mode") {
     ModelBuilder m(14);
