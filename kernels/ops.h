@@ -58,4 +58,78 @@ inline int64_t offset_of(const TensorDesc& desc, const std::vector<int64_t>& idx
   return o;
 }
 
+// ---- Shared by the op family files (eltwise.cpp ... gather.cpp) ----
+
+// Throws Error naming the node unless inputs [0, inputs) and every output have input 0's dtype and
+// quantization, and that dtype is one of `allowed`. Kernels that move elements without converting them
+// (copies, MaxPool, Concat) accept every dtype whose values they never interpret.
+void require_types(const KernelContext& ctx, size_t inputs, const std::vector<DType>& allowed);
+inline const std::vector<DType> kAnyDType = {DType::f32, DType::u8, DType::s8, DType::s32, DType::s64};
+inline const std::vector<DType> kDnnlDTypes = {DType::f32, DType::u8, DType::s8, DType::s32};  // no s64
+// Throws Error naming the node when input i is a constant: oneDNN kernels bind activations only (the
+// converter folds nodes whose inputs are all constant).
+void require_activation(const KernelContext& ctx, size_t i);
+
+// Dims of `t` outermost first: by decreasing stride, ties (size-1 dims) by logical position.
+std::vector<size_t> physical_order(const TensorDesc& t);
+
+// Base of the plain C++ kernels: keeps the bound addresses; a constant input reads the constant's bytes
+// (constants are dense row-major, as their TensorDesc says).
+class PlainKernel : public Kernel {
+ public:
+  explicit PlainKernel(const KernelContext& ctx) : constants_(ctx.constants) {}
+  void bind(const std::vector<void*>& inputs, const std::vector<void*>& outputs, void* scratch) override;
+
+ protected:
+  template <typename T = void>
+  const T* input(size_t i) const { return static_cast<const T*>(inputs_[i]); }
+  template <typename T = void>
+  T* output(size_t i) const { return static_cast<T*>(outputs_[i]); }
+  void* scratch() const { return scratch_; }
+
+ private:
+  std::vector<const Constant*> constants_;
+  std::vector<const void*> inputs_;
+  std::vector<void*> outputs_;
+  void* scratch_ = nullptr;
+};
+
+// Copies one strided view onto another of the same logical dims. Elements are elem_size bytes; strides
+// are in elements and may be negative (reversed slices). The constructor (Prepare) drops size-1 dims and
+// merges dims contiguous on both sides, so dense-to-dense is one memcpy; run() only loops.
+class StridedCopy {
+ public:
+  StridedCopy(size_t elem_size, const Shape& dims, const Strides& src_strides, const Strides& dst_strides);
+  void run(const void* src, void* dst) const;
+  size_t elem_size() const { return elem_size_; }
+
+ private:
+  void copy_dim(size_t d, const char* src, char* dst) const;
+  size_t elem_size_;
+  bool empty_ = false;
+  std::vector<int64_t> dims_, src_strides_, dst_strides_;  // strides in bytes
+};
+
+// A kernel made of strided copies between inputs, outputs and the scratch (Slice, Split, Gather, the copy
+// family). Offsets are in elements from each tensor's logical origin.
+class StridedCopyKernel : public PlainKernel {
+ public:
+  static constexpr int kScratch = -1;  // an endpoint meaning the kernel's scratch buffer
+  StridedCopyKernel(const KernelContext& ctx, size_t scratch_bytes = 0)
+      : PlainKernel(ctx), scratch_bytes_(scratch_bytes) {}
+  void add(int input, int output, int64_t src_offset, int64_t dst_offset, StridedCopy copy);
+  size_t scratch_bytes() const override { return scratch_bytes_; }
+  void run() override;
+  std::string implementation() const override { return "strided copy"; }
+
+ private:
+  struct Piece {
+    int input, output;
+    int64_t src_offset, dst_offset;  // bytes
+    StridedCopy copy;
+  };
+  size_t scratch_bytes_;
+  std::vector<Piece> pieces_;
+};
+
 }  // namespace octet::kernels
