@@ -35,7 +35,8 @@ void validate_graph(const Graph& graph) {
   }
   if (graph.outputs.empty()) throw Error("graph has no outputs");
   for (const std::string& o : graph.outputs)
-    if (!defined.count(o)) throw Error("graph output '" + o + "' is not produced by any node or input");
+    // A constant output (everything folded at conversion) is legal: the session fills it once at load.
+    if (!defined.count(o) && !graph.is_constant(o)) throw Error("graph output '" + o + "' is not produced by any node or input");
 }
 
 std::map<std::string, TensorInfo> infer_shapes(const Graph& graph, int64_t batch) {
