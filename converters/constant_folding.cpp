@@ -287,8 +287,6 @@ std::array<TensorInfo, 2> ConstantFolder::infos(const Node& node, const std::str
 bool ConstantFolder::fold(const Node& node) {
   const FoldRule* rule = find_fold_rule(node.op);
   if (!rule || node.outputs.size() != 1) return false;
-  // A graph output stays computed by a node: octet graphs do not return constants.
-  if (std::find(graph_.outputs.begin(), graph_.outputs.end(), node.outputs[0]) != graph_.outputs.end()) return false;
   std::array<Constant, kWorlds> results;
   for (size_t w = 0; w < kWorlds; ++w) {
     std::vector<FoldInput> inputs(node.inputs.size());

@@ -78,6 +78,9 @@ Graph import_model(const onnx::ModelProto& model, const ImportOptions& options) 
   ConstantFolder folder(graph);
   std::set<std::string> node_names;
   for (const onnx::NodeProto& node : proto.node()) translate_node(node, unique_node_name(node, node_names), opset, graph, folder);
+  for (const std::string& output : graph.outputs)
+    if (folder.depends_on_batch(output))
+      throw Error("graph output '" + output + "' is computed from the batch size (a folded Shape), which octet cannot return");
   run_passes(graph, options);
   infer_symbolic_shapes(graph);
   validate_graph(graph);

@@ -295,6 +295,19 @@ TEST_CASE("a shape computed from the batch size that is not the batch becomes -1
   CHECK(fixed.nodes[0].attrs.get_ints("shape") == std::vector<int64_t>{6, 16});
 }
 
+TEST_CASE("a graph output computed from constants and static shapes is a constant") {
+  ModelBuilder m;
+  m.input("x", {2, 3});
+  m.node("Shape", {"x"}, {"y"});
+  m.output("y");
+  Graph graph = m.import();
+  CHECK(graph.nodes.empty());
+  CHECK(graph.constants.at("y").as_ints() == std::vector<int64_t>{2, 3});
+
+  m.graph->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim(0)->set_dim_param("N");
+  CHECK(import_error(m).find("graph output 'y' is computed from the batch size") != std::string::npos);
+}
+
 TEST_CASE("a batch-dependent value used as data is an error") {
   ModelBuilder m;
   m.input("x", {kBatchDim, 3});
