@@ -27,6 +27,20 @@ void infer_same(const Node&, const std::vector<TensorInfo>& in, std::vector<Tens
   out = {like(in[0], in[0].shape)};
 }
 
+// Quantize: f32 -> u8/s8 with the output tensor's parameters; Dequantize: u8/s8 -> f32 with the input's.
+void infer_quantize(const Node& node, const std::vector<TensorInfo>& in, std::vector<TensorInfo>& out) {
+  if (in[0].dtype != DType::f32) fail(node, std::string("input is ") + dtype_name(in[0].dtype) + ", Quantize reads f32");
+  out = {like(in[0], in[0].shape)};
+  out[0].dtype = DType::u8;  // the stored output TensorInfo (u8 or s8, with its scale) overrides this
+}
+
+void infer_dequantize(const Node& node, const std::vector<TensorInfo>& in, std::vector<TensorInfo>& out) {
+  if (in[0].dtype != DType::u8 && in[0].dtype != DType::s8)
+    fail(node, std::string("input is ") + dtype_name(in[0].dtype) + ", Dequantize reads u8 or s8");
+  out = {like(in[0], in[0].shape)};
+  out[0].dtype = DType::f32;
+}
+
 void infer_conv(const Node& node, const std::vector<TensorInfo>& in, std::vector<TensorInfo>& out) {
   const Shape& x = in[0].shape;
   const Shape& w = in[1].shape;
@@ -417,6 +431,8 @@ const std::vector<OpSchema>& op_schemas() {
       {"Squeeze", 1, 1, 1, 1, {"axes"}, infer_squeeze},
       {"Unsqueeze", 1, 1, 1, 1, {"axes"}, infer_unsqueeze},
       {"Gather", 2, 2, 1, 1, {"axis"}, infer_gather},
+      {"Quantize", 1, 1, 1, 1, {}, infer_quantize},
+      {"Dequantize", 1, 1, 1, 1, {}, infer_dequantize},
   };
   return table;
 }

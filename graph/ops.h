@@ -19,6 +19,10 @@
 //   Slice       starts, ends, axes, steps             Split       axis, split
 //   Squeeze     axes                                  Unsqueeze   axes
 //   Gather      axis; indices is a constant input
+//   Quantize    (none): f32 -> u8/s8 with the output tensor's quant parameters
+//   Dequantize  (none): u8/s8 -> f32 with the input tensor's quant parameters
+// Quantized tensors (u8/s8 activations, s8 weights with per-channel scales, s32 biases) carry their
+// QuantParams in TensorInfo; Conv, Gemm, pooling and the copy ops read them from their inputs/outputs.
 #pragma once
 
 #include <string>

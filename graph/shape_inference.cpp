@@ -46,6 +46,9 @@ std::map<std::string, TensorInfo> infer_shapes(const Graph& graph, int64_t batch
     TensorInfo t;
     t.dtype = kv.second.dtype;
     t.shape = kv.second.shape;
+    // A quantized constant (s8 weights) keeps its scales in its tensors entry.
+    auto stored = graph.tensors.find(kv.first);
+    if (stored != graph.tensors.end()) t.quant = stored->second.quant;
     info[kv.first] = t;
   }
   for (const std::string& in : graph.inputs) {

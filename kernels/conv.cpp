@@ -1,7 +1,8 @@
 // Conv: oneDNN convolution (optimized) and a direct loop (reference), both with the fused post-ops
 // the converter attaches: act (relu | clip | leaky_relu) on the conv result, an optional residual sum
-// (input 3), then sum_act. Weights and bias are constants, reordered once into the layout oneDNN picks
-// (format_tag::any: an explicit weights tag sends int8 convs to the 1000x slower ref_int8).
+// (input 3), then sum_act. Float, weight-only INT8 (s8 weights, f32 activations) and INT8 (u8/s8
+// activations, see quantized_linear.h). Weights and bias are constants, reordered once into the layout
+// oneDNN picks (format_tag::any: an explicit weights tag sends int8 convs to the 1000x slower ref_int8).
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -9,6 +10,7 @@
 #include "graph/ops.h"
 #include "kernels/dnnl_common.h"
 #include "kernels/ops.h"
+#include "kernels/quantized_linear.h"
 
 namespace octet::kernels {
 namespace {
@@ -43,64 +45,100 @@ Activation read_activation(const Node& node, const std::string& prefix) {
 // What both implementations need to know about one Conv node.
 struct ConvSpec {
   WindowGeometry geometry;
-  int64_t group = 1;
+  int64_t group = 1, out_channels = 0;
   bool has_bias = false, has_sum = false;
-  Activation act, sum_act;
+  Activation act, sum_act;  // clip bounds already in the dst-scaled domain (see quantized_linear.h)
+  LinearQuant quant;
+  DType dst_dtype = DType::f32;
 };
 
 ConvSpec read_spec(const KernelContext& ctx) {
   const Node& node = ctx.node;
   const TensorDesc& w = ctx.inputs[1];
   if (!ctx.constants[1]) throw Error(node_label(node) + ": weights (input 1) must be a constant");
-  if (ctx.inputs[0].dtype != DType::f32 || w.dtype != DType::f32 || ctx.outputs[0].dtype != DType::f32)
-    throw Error(node_label(node) + ": only f32 convolutions are supported");
   ConvSpec spec;
   spec.geometry = window_geometry(node, ctx.inputs[0].dims, Shape(w.dims.begin() + 2, w.dims.end()));
   spec.group = node.attrs.get_int("group", 1);
+  spec.out_channels = w.dims[0];
   spec.has_bias = node.inputs.size() > 2 && !node.inputs[2].empty();
   if (spec.has_bias && !ctx.constants[2]) throw Error(node_label(node) + ": bias (input 2) must be a constant");
   spec.has_sum = node.inputs.size() > 3 && !node.inputs[3].empty();
+  spec.quant = read_linear_quant(ctx, spec.out_channels, 3);
+  spec.dst_dtype = ctx.outputs[0].dtype;
+  if (spec.has_bias) {
+    DType b = ctx.inputs[2].dtype;
+    if (!(b == DType::f32 || (spec.quant.quantized && b == DType::s32)))
+      throw Error(node_label(node) + ": bias is " + dtype_name(b) + "; expected f32, or s32 for a quantized conv");
+  }
   spec.act = read_activation(node, "act");
   spec.sum_act = read_activation(node, "sum_act");
+  for (Activation* a : {&spec.act, &spec.sum_act})
+    if (a->kind == "clip") a->alpha /= spec.quant.dst_scale, a->beta /= spec.quant.dst_scale;
   return spec;
+}
+
+// oneDNN's grouped weights: [G, OC/G, IC/G, spatial...].
+dnnl::memory::dims weight_dims(const ConvSpec& spec, const Shape& dims) {
+  dnnl::memory::dims d = to_dims(dims);
+  if (spec.group > 1) {
+    d[0] /= spec.group;
+    d.insert(d.begin(), spec.group);
+  }
+  return d;
 }
 
 class DnnlConv : public DnnlKernel {
  public:
   explicit DnnlConv(const KernelContext& ctx) : DnnlKernel(ctx.engine), spec_(read_spec(ctx)) {
     using namespace dnnl;
-    const TensorDesc& wd = ctx.inputs[1];
+    using dt = memory::data_type;
     const WindowGeometry& g = spec_.geometry;
-    memory::dims weight_dims = to_dims(wd.dims);
-    if (spec_.group > 1) {  // oneDNN's grouped weights: [G, OC/G, IC/G, spatial...]
-      weight_dims[0] /= spec_.group;
-      weight_dims.insert(weight_dims.begin(), spec_.group);
-    }
+    const LinearQuant& q = spec_.quant;
+    memory::dims w_dims = weight_dims(spec_, ctx.inputs[1].dims);
+    dt weight_type = q.quantized ? dt::s8 : dt::f32;
     memory::desc src_md = to_md(ctx.inputs[0]);
     memory::desc dst_md = to_md(ctx.outputs[0]);
-    memory::desc weights_any(weight_dims, memory::data_type::f32, memory::format_tag::any);
-    memory::desc bias_md({wd.dims[0]}, memory::data_type::f32, memory::format_tag::x);
+    memory::desc weights_any(w_dims, weight_type, memory::format_tag::any);
+    dt bias_type = spec_.has_bias ? to_dnnl(ctx.inputs[2].dtype) : dt::f32;
+    memory::desc bias_md({spec_.out_channels}, bias_type, memory::format_tag::x);
     memory::dims strides(g.strides.begin(), g.strides.end()), dilations, pad_l(g.pads_begin.begin(), g.pads_begin.end()),
         pad_r(g.pads_end.begin(), g.pads_end.end());
     for (int64_t d : g.dilations) dilations.push_back(d - 1);  // oneDNN counts the gaps
 
     primitive_attr attr = base_attr();
+    if (q.quantized) {
+      // Constant at creation: oneDNN 2.6 rejects run-time output scales for convolutions.
+      attr.set_output_scales(q.output_scales.size() > 1 ? 1 << 1 : 0, q.output_scales);
+      // A zero point of 0 is left unset: a src zero point moves 3x3 convs off the fast brgconv path.
+      if (q.src_zp != 0) attr.set_zero_points(DNNL_ARG_SRC, 0, {q.src_zp});
+      if (q.dst_zp != 0) attr.set_zero_points(DNNL_ARG_DST, 0, {q.dst_zp});
+    }
     post_ops ops;
     spec_.act.append_to(ops);
-    if (spec_.has_sum) ops.append_sum(1.0f);
+    if (spec_.has_sum) {
+      if (q.sum_zp != 0) ops.append_sum(q.sum_scale, q.sum_zp);
+      else ops.append_sum(q.sum_scale);
+    }
     spec_.sum_act.append_to(ops);
     attr.set_post_ops(ops);
 
-    convolution_forward::desc desc =
-        spec_.has_bias ? convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct, src_md,
-                                                   weights_any, bias_md, dst_md, strides, dilations, pad_l, pad_r)
-                       : convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct, src_md,
-                                                   weights_any, dst_md, strides, dilations, pad_l, pad_r);
-    convolution_forward::primitive_desc pd(desc, attr, engine_->engine);
+    auto make_desc = [&](const memory::desc* bias) {
+      return bias ? convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct, src_md,
+                                              weights_any, *bias, dst_md, strides, dilations, pad_l, pad_r)
+                  : convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct, src_md,
+                                              weights_any, dst_md, strides, dilations, pad_l, pad_r);
+    };
+    convolution_forward::primitive_desc pd(make_desc(spec_.has_bias ? &bias_md : nullptr), attr, engine_->engine);
     set_primitive(convolution_forward(pd), pd);
 
-    memory::desc weights_plain(weight_dims, memory::data_type::f32, dense_strides(Shape(weight_dims.begin(), weight_dims.end())));
-    set_owned(DNNL_ARG_WEIGHTS, reorder_constant(*engine_, weights_plain, ctx.constants[1]->bytes->data(), pd.weights_desc()));
+    memory::desc weights_plain(w_dims, weight_type, dense_strides(Shape(w_dims.begin(), w_dims.end())));
+    const Constant& w = *ctx.constants[1];
+    if (q.quantized) {
+      set_owned(DNNL_ARG_WEIGHTS, reorder_constant(*engine_, weights_plain, w.bytes->data(), pd.weights_desc()));
+    } else {
+      std::vector<float> values = float_weights(w, ctx.inputs[1].quant, node_label(ctx.node));
+      set_owned(DNNL_ARG_WEIGHTS, reorder_constant(*engine_, weights_plain, values.data(), pd.weights_desc()));
+    }
     if (spec_.has_bias)
       set_owned(DNNL_ARG_BIAS, reorder_constant(*engine_, bias_md, ctx.constants[2]->bytes->data(), bias_md));
     map_input(0, DNNL_ARG_SRC, src_md);
@@ -130,64 +168,97 @@ class DnnlConv : public DnnlKernel {
   void* dst_ = nullptr;
 };
 
+// Reads element `offset` of a u8/s8/f32 buffer as a double.
+double load(const void* data, DType dtype, int64_t offset) {
+  switch (dtype) {
+    case DType::u8: return static_cast<const uint8_t*>(data)[offset];
+    case DType::s8: return static_cast<const int8_t*>(data)[offset];
+    case DType::f32: return static_cast<const float*>(data)[offset];
+    default: throw Error(std::string("conv reference cannot read ") + dtype_name(dtype));
+  }
+}
+
+// The definition, one output element at a time. Quantized convs accumulate integers exactly (in double),
+// then follow the requantization steps of quantized_linear.h.
 class ReferenceConv : public Kernel {
  public:
-  explicit ReferenceConv(const KernelContext& ctx)
-      : spec_(read_spec(ctx)), src_(ctx.inputs[0]), dst_(ctx.outputs[0]), weights_(ctx.constants[1]) {
-    if (spec_.has_bias) bias_ = ctx.constants[2];
+  explicit ReferenceConv(const KernelContext& ctx) : spec_(read_spec(ctx)), src_(ctx.inputs[0]), dst_(ctx.outputs[0]) {
+    const Constant& w = *ctx.constants[1];
+    if (spec_.quant.quantized) {
+      const int8_t* p = w.data<int8_t>();
+      weights_.assign(p, p + w.elements());
+    } else {
+      std::vector<float> f = float_weights(w, ctx.inputs[1].quant, node_label(ctx.node));
+      weights_.assign(f.begin(), f.end());
+    }
+    if (spec_.has_bias) {
+      const Constant& b = *ctx.constants[2];
+      for (int64_t c = 0; c < b.elements(); ++c)
+        bias_.push_back(b.dtype == DType::s32 ? b.data<int32_t>()[c] : b.data<float>()[c]);
+    }
     if (spec_.has_sum) sum_desc_ = ctx.inputs[3];
+    in_idx_.resize(src_.dims.size());
   }
   int inplace_input() const override { return spec_.has_sum ? 3 : -1; }
   void bind(const std::vector<void*>& inputs, const std::vector<void*>& outputs, void*) override {
-    x_ = static_cast<const float*>(inputs[0]);
-    sum_ = spec_.has_sum ? static_cast<const float*>(inputs[3]) : nullptr;
-    y_ = static_cast<float*>(outputs[0]);
+    x_ = inputs[0];
+    sum_ = spec_.has_sum ? inputs[3] : nullptr;
+    y_ = outputs[0];
   }
 
   void run() override {
-    const Shape& wd = weights_->shape;
-    const float* w = weights_->data<float>();
     const WindowGeometry& g = spec_.geometry;
+    const LinearQuant& q = spec_.quant;
     size_t spatial = g.kernel.size();
-    int64_t oc_per_group = wd[0] / spec_.group, ic_per_group = wd[1];
+    int64_t oc_per_group = spec_.out_channels / spec_.group, ic_per_group = src_.dims[1] / spec_.group;
     int64_t kernel_size = 1;
     for (int64_t k : g.kernel) kernel_size *= k;
-    std::vector<int64_t> in_idx(src_.dims.size());
-    // Each output element: sum over its group's input channels and the kernel window.
     for_each_index(dst_, [&](const std::vector<int64_t>& out, int64_t out_offset) {
       int64_t n = out[0], oc = out[1], grp = oc / oc_per_group;
-      double acc = bias_ ? bias_->data<float>()[oc] : 0.0;
+      double acc = bias_.empty() ? 0.0 : bias_[static_cast<size_t>(oc)];
       for (int64_t ic = 0; ic < ic_per_group; ++ic) {
         for (int64_t k = 0; k < kernel_size; ++k) {
-          int64_t rest = k, w_offset = (oc * ic_per_group + ic) * kernel_size + k;
+          int64_t rest = k;
           bool inside = true;
           for (size_t s = spatial; s-- > 0;) {
             int64_t ks = rest % g.kernel[s];
             rest /= g.kernel[s];
             int64_t pos = out[2 + s] * g.strides[s] - g.pads_begin[s] + ks * g.dilations[s];
             if (pos < 0 || pos >= src_.dims[2 + s]) inside = false;
-            in_idx[2 + s] = pos;
+            in_idx_[2 + s] = pos;
           }
-          if (!inside) continue;
-          in_idx[0] = n;
-          in_idx[1] = grp * ic_per_group + ic;
-          acc += static_cast<double>(x_[offset_of(src_, in_idx)]) * w[w_offset];
+          if (!inside) continue;  // zero padding: a padded x equals the zero point, contributing 0
+          in_idx_[0] = n;
+          in_idx_[1] = grp * ic_per_group + ic;
+          double x = load(x_, src_.dtype, offset_of(src_, in_idx_)) - q.src_zp;
+          acc += x * weights_[static_cast<size_t>((oc * ic_per_group + ic) * kernel_size + k)];
         }
       }
-      float v = spec_.act.apply(static_cast<float>(acc));
-      if (sum_) v = spec_.sum_act.apply(v + sum_[offset_of(sum_desc_, out)]);
-      y_[out_offset] = v;
+      float y = static_cast<float>(acc);
+      if (q.quantized) y *= q.output_scales.size() == 1 ? q.output_scales[0] : q.output_scales[static_cast<size_t>(oc)];
+      y = spec_.act.apply(y);
+      if (sum_) y = spec_.sum_act.apply(y + q.sum_scale * static_cast<float>(load(sum_, sum_desc_.dtype, offset_of(sum_desc_, out)) - q.sum_zp));
+      store(y, out_offset);
     });
   }
 
  private:
+  void store(float y, int64_t offset) {
+    switch (spec_.dst_dtype) {
+      case DType::f32: static_cast<float*>(y_)[offset] = y; break;
+      case DType::u8: static_cast<uint8_t*>(y_)[offset] = static_cast<uint8_t>(requantize(y, spec_.quant.dst_zp, DType::u8)); break;
+      case DType::s8: static_cast<int8_t*>(y_)[offset] = static_cast<int8_t>(requantize(y, spec_.quant.dst_zp, DType::s8)); break;
+      default: throw Error("conv reference cannot write this dtype");
+    }
+  }
+
   ConvSpec spec_;
   TensorDesc src_, dst_, sum_desc_;
-  const Constant* weights_;
-  const Constant* bias_ = nullptr;
-  const float* x_ = nullptr;
-  const float* sum_ = nullptr;
-  float* y_ = nullptr;
+  std::vector<double> weights_, bias_;
+  std::vector<int64_t> in_idx_;
+  const void* x_ = nullptr;
+  const void* sum_ = nullptr;
+  void* y_ = nullptr;
 };
 
 }  // namespace

@@ -8,14 +8,23 @@
 #include "graph/ops.h"
 #include "kernels/dnnl_common.h"
 #include "kernels/ops.h"
+#include "kernels/quantized_linear.h"
 
 namespace octet::kernels {
 namespace {
 
-void require_f32(const KernelContext& ctx) {
-  for (size_t i = 0; i < ctx.inputs.size(); ++i)
-    if (!ctx.node.inputs[i].empty() && ctx.inputs[i].dtype != DType::f32)
-      throw Error(node_label(ctx.node) + ": input " + std::to_string(i) + " is " + dtype_name(ctx.inputs[i].dtype) + ", only f32 is supported");
+// Float matmuls read f32, except a constant B stored as s8 (weight-only INT8, dequantized at Prepare).
+void require_float(const KernelContext& ctx) {
+  for (size_t i = 0; i < ctx.inputs.size(); ++i) {
+    if (ctx.node.inputs[i].empty() || ctx.inputs[i].dtype == DType::f32) continue;
+    if (i == 1 && ctx.constants[1] && ctx.inputs[1].dtype == DType::s8) continue;
+    throw Error(node_label(ctx.node) + ": input " + std::to_string(i) + " is " + dtype_name(ctx.inputs[i].dtype) + ", a float Gemm/MatMul reads f32");
+  }
+}
+
+// The f32 values of a constant B (dequantized when stored as s8).
+std::vector<float> constant_b(const KernelContext& ctx) {
+  return ctx.constants[1] ? float_weights(*ctx.constants[1], ctx.inputs[1].quant, node_label(ctx.node)) : std::vector<float>{};
 }
 
 // A 2-D view of `desc`, transposed when `transpose` is set (swapping dims and strides).
@@ -67,6 +76,8 @@ class DnnlMatmul : public DnnlKernel {
     memory::desc b_md = to_md(v.b);
     const Constant* b_const = ctx.constants[1];
     memory::desc b_any = b_const ? memory::desc(to_dims(v.b.dims), memory::data_type::f32, memory::format_tag::any) : b_md;
+    // The view's md describes B's dense stored layout; its values may need dequantizing first.
+    memory::desc b_stored = b_const ? to_md([&] { TensorDesc d = v.b; d.dtype = DType::f32; return d; }()) : b_md;
 
     primitive_attr attr = base_attr();
     bool c_is_bias = c_view && ctx.constants[2] && beta != 0 && alpha != 0;
@@ -88,7 +99,8 @@ class DnnlMatmul : public DnnlKernel {
 
     map_input(0, DNNL_ARG_SRC, a_md);
     if (b_const) {
-      set_owned(DNNL_ARG_WEIGHTS, reorder_constant(*engine_, b_md, b_const->bytes->data(), pd.weights_desc()));
+      std::vector<float> values = constant_b(ctx);
+      set_owned(DNNL_ARG_WEIGHTS, reorder_constant(*engine_, b_stored, values.data(), pd.weights_desc()));
     } else {
       map_input(1, DNNL_ARG_WEIGHTS, b_md);
     }
@@ -108,14 +120,14 @@ class DnnlMatmul : public DnnlKernel {
 class ReferenceMatmul : public Kernel {
  public:
   ReferenceMatmul(const KernelContext& ctx, const MatmulViews& v, float alpha, float beta, const TensorDesc* c_view)
-      : v_(v), alpha_(alpha), beta_(beta), has_c_(c_view != nullptr), b_const_(ctx.constants[1]) {
+      : v_(v), alpha_(alpha), beta_(beta), has_c_(c_view != nullptr), b_const_(ctx.constants[1]), b_values_(constant_b(ctx)) {
     // Constants arrive dense and C's broadcast dims have stride 0 (gemm_c_view), so views index them all.
     if (c_view) c_view_ = *c_view;
     c_const_ = ctx.constants.size() > 2 ? ctx.constants[2] : nullptr;
   }
   void bind(const std::vector<void*>& inputs, const std::vector<void*>& outputs, void*) override {
     a_ = static_cast<const float*>(inputs[0]);
-    b_ = b_const_ ? b_const_->data<float>() : static_cast<const float*>(inputs[1]);
+    b_ = b_const_ ? b_values_.data() : static_cast<const float*>(inputs[1]);
     c_in_ = has_c_ ? (c_const_ ? c_const_->data<float>() : static_cast<const float*>(inputs[2])) : nullptr;
     y_ = static_cast<float*>(outputs[0]);
   }
@@ -146,6 +158,7 @@ class ReferenceMatmul : public Kernel {
   bool has_c_;
   TensorDesc c_view_;
   const Constant* b_const_;
+  std::vector<float> b_values_;
   const Constant* c_const_ = nullptr;
   const float* a_ = nullptr;
   const float* b_ = nullptr;
@@ -161,9 +174,100 @@ TensorDesc gemm_c_view(const TensorDesc& c, const TensorDesc& y) {
   return v;
 }
 
+// Quantized Gemm (a fully connected layer, see quantized_linear.h): A u8/s8 [M,K], B an s8 constant
+// (transB either way) with scales per output column, C an optional constant bias of N values (s32 in
+// accumulator units, or f32), alpha = beta = 1 and A not transposed (the converter guarantees all three).
+struct QuantizedGemm {
+  LinearQuant quant;
+  TensorDesc a, b, y;  // b: the [K,N] view of the stored constant
+  const Constant* b_const = nullptr;
+  const Constant* bias = nullptr;
+};
+
+QuantizedGemm read_quantized_gemm(const KernelContext& ctx) {
+  const Node& node = ctx.node;
+  QuantizedGemm g;
+  if (node.attrs.get_int("transA", 0) != 0 || node.attrs.get_float("alpha", 1) != 1.0f || node.attrs.get_float("beta", 1) != 1.0f)
+    throw Error(node_label(node) + ": a quantized Gemm needs transA=0, alpha=1, beta=1");
+  if (!ctx.constants[1]) throw Error(node_label(node) + ": a quantized Gemm needs constant weights B");
+  g.a = ctx.inputs[0];
+  g.b = view_2d(ctx.inputs[1], node.attrs.get_int("transB", 0) != 0);
+  g.y = ctx.outputs[0];
+  g.b_const = ctx.constants[1];
+  int64_t n = g.y.dims[1];
+  g.quant = read_linear_quant(ctx, n, -1);
+  if (node.inputs.size() > 2 && !node.inputs[2].empty()) {
+    g.bias = ctx.constants[2];
+    if (!g.bias || g.bias->elements() != n || (g.bias->dtype != DType::s32 && g.bias->dtype != DType::f32))
+      throw Error(node_label(node) + ": a quantized Gemm needs C to be a constant s32 or f32 bias of " + std::to_string(n) + " values");
+  }
+  return g;
+}
+
+class DnnlQuantizedGemm : public DnnlKernel {
+ public:
+  explicit DnnlQuantizedGemm(const KernelContext& ctx) : DnnlKernel(ctx.engine) {
+    using namespace dnnl;
+    QuantizedGemm g = read_quantized_gemm(ctx);
+    const LinearQuant& q = g.quant;
+    memory::desc a_md = to_md(g.a), y_md = to_md(g.y), b_md = to_md(g.b);
+    memory::desc b_any(to_dims(g.b.dims), memory::data_type::s8, memory::format_tag::any);
+    primitive_attr attr = base_attr();
+    attr.set_output_scales(q.output_scales.size() > 1 ? 1 << 1 : 0, q.output_scales);
+    if (q.src_zp != 0) attr.set_zero_points(DNNL_ARG_SRC, 0, {q.src_zp});
+    if (q.dst_zp != 0) attr.set_zero_points(DNNL_ARG_DST, 0, {q.dst_zp});
+    memory::desc bias_md;
+    if (g.bias) bias_md = memory::desc({1, g.y.dims[1]}, to_dnnl(g.bias->dtype), memory::format_tag::ab);
+    matmul::desc desc = g.bias ? matmul::desc(a_md, b_any, bias_md, y_md) : matmul::desc(a_md, b_any, y_md);
+    matmul::primitive_desc pd(desc, attr, engine_->engine);
+    set_primitive(matmul(pd), pd);
+    set_owned(DNNL_ARG_WEIGHTS, reorder_constant(*engine_, b_md, g.b_const->bytes->data(), pd.weights_desc()));
+    if (g.bias) set_owned(DNNL_ARG_BIAS, reorder_constant(*engine_, bias_md, g.bias->bytes->data(), bias_md));
+    map_input(0, DNNL_ARG_SRC, a_md);
+    map_output(0, DNNL_ARG_DST, y_md);
+  }
+};
+
+class ReferenceQuantizedGemm : public Kernel {
+ public:
+  explicit ReferenceQuantizedGemm(const KernelContext& ctx) : g_(read_quantized_gemm(ctx)) {}
+  void bind(const std::vector<void*>& inputs, const std::vector<void*>& outputs, void*) override {
+    a_ = inputs[0];
+    y_ = outputs[0];
+  }
+  void run() override {
+    const LinearQuant& q = g_.quant;
+    const int8_t* b = g_.b_const->data<int8_t>();
+    int64_t m_dim = g_.y.dims[0], n_dim = g_.y.dims[1], k_dim = g_.a.dims[1];
+    for (int64_t m = 0; m < m_dim; ++m) {
+      for (int64_t n = 0; n < n_dim; ++n) {
+        double acc = 0;
+        for (int64_t k = 0; k < k_dim; ++k) {
+          int64_t a_off = m * g_.a.strides[0] + k * g_.a.strides[1];
+          double a = (g_.a.dtype == DType::u8 ? double(static_cast<const uint8_t*>(a_)[a_off]) : double(static_cast<const int8_t*>(a_)[a_off])) - q.src_zp;
+          acc += a * b[k * g_.b.strides[0] + n * g_.b.strides[1]];
+        }
+        if (g_.bias) acc += g_.bias->dtype == DType::s32 ? g_.bias->data<int32_t>()[n] : g_.bias->data<float>()[n];
+        float y = static_cast<float>(acc) * (q.output_scales.size() == 1 ? q.output_scales[0] : q.output_scales[static_cast<size_t>(n)]);
+        int64_t y_off = m * g_.y.strides[0] + n * g_.y.strides[1];
+        if (g_.y.dtype == DType::f32) static_cast<float*>(y_)[y_off] = y;
+        else if (g_.y.dtype == DType::u8) static_cast<uint8_t*>(y_)[y_off] = static_cast<uint8_t>(requantize(y, q.dst_zp, DType::u8));
+        else static_cast<int8_t*>(y_)[y_off] = static_cast<int8_t>(requantize(y, q.dst_zp, DType::s8));
+      }
+    }
+  }
+
+ private:
+  QuantizedGemm g_;
+  const void* a_ = nullptr;
+  void* y_ = nullptr;
+};
+
+bool is_quantized_input(const KernelContext& ctx) { return ctx.inputs[0].dtype == DType::u8 || ctx.inputs[0].dtype == DType::s8; }
+
 template <typename Impl>
 std::unique_ptr<Kernel> make_gemm_kernel(const KernelContext& ctx) {
-  require_f32(ctx);
+  require_float(ctx);
   const Node& node = ctx.node;
   MatmulViews v;
   v.a = view_2d(ctx.inputs[0], node.attrs.get_int("transA", 0) != 0);
@@ -178,15 +282,21 @@ std::unique_ptr<Kernel> make_gemm_kernel(const KernelContext& ctx) {
 
 template <typename Impl>
 std::unique_ptr<Kernel> make_matmul_kernel(const KernelContext& ctx) {
-  require_f32(ctx);
+  require_float(ctx);
   MatmulViews v = matmul_views(ctx.inputs[0], ctx.inputs[1], ctx.outputs[0]);
   return std::make_unique<Impl>(ctx, v, 1.0f, 0.0f, nullptr);
 }
 
 }  // namespace
 
-std::unique_ptr<Kernel> make_gemm(const KernelContext& ctx) { return make_gemm_kernel<DnnlMatmul>(ctx); }
-std::unique_ptr<Kernel> make_gemm_reference(const KernelContext& ctx) { return make_gemm_kernel<ReferenceMatmul>(ctx); }
+std::unique_ptr<Kernel> make_gemm(const KernelContext& ctx) {
+  if (is_quantized_input(ctx)) return std::make_unique<DnnlQuantizedGemm>(ctx);
+  return make_gemm_kernel<DnnlMatmul>(ctx);
+}
+std::unique_ptr<Kernel> make_gemm_reference(const KernelContext& ctx) {
+  if (is_quantized_input(ctx)) return std::make_unique<ReferenceQuantizedGemm>(ctx);
+  return make_gemm_kernel<ReferenceMatmul>(ctx);
+}
 std::unique_ptr<Kernel> make_matmul(const KernelContext& ctx) { return make_matmul_kernel<DnnlMatmul>(ctx); }
 std::unique_ptr<Kernel> make_matmul_reference(const KernelContext& ctx) { return make_matmul_kernel<ReferenceMatmul>(ctx); }
 

@@ -27,6 +27,7 @@ OCTET_KERNEL_FAMILY(transpose)    // shape_ops.cpp: Transpose
 OCTET_KERNEL_FAMILY(slice)        // slice.cpp: Slice, Split
 OCTET_KERNEL_FAMILY(pad)          // pad.cpp: Pad
 OCTET_KERNEL_FAMILY(gather)       // gather.cpp: Gather
+OCTET_KERNEL_FAMILY(quantize)     // quantize.cpp: Quantize, Dequantize
 
 #undef OCTET_KERNEL_FAMILY
 

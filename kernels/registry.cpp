@@ -42,6 +42,8 @@ const KernelEntry kKernelTable[] = {
     ENTRY("Slice", slice),
     ENTRY("Split", slice),
     ENTRY("Gather", gather),
+    ENTRY("Quantize", quantize),
+    ENTRY("Dequantize", quantize),
 };
 #undef ENTRY
 
