@@ -1,0 +1,239 @@
+// INT8 Conv and Gemm: the oneDNN u8s8 kernels against the plain integer references (exact to one unit in
+// the last place), on random shapes with zero points, per-channel scales, s32 bias, fused activations and
+// a quantized residual sum; and weight-only INT8 (s8 weights, f32 activations).
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <sstream>
+
+#include "graph/ops.h"
+#include "graph/quantization.h"
+#include "kernels/kernel.h"
+#include "kernels/ops.h"
+
+using namespace octet;
+using namespace octet::kernels;
+
+namespace {
+
+// A tensor's values in logical row-major order, as raw bytes of its dtype.
+struct Values {
+  TensorInfo info;
+  std::vector<uint8_t> bytes;
+};
+
+struct Int8Case {
+  Node node;
+  std::vector<Values> inputs;                // activations ("" inputs: empty info)
+  std::vector<const Constant*> constants;   // per input
+  TensorInfo output;
+
+  // Runs one implementation; returns the output bytes in logical order and the implementation name.
+  std::vector<uint8_t> run(Implementation impl, Engine& engine, std::string& name) const {
+    KernelContext ctx{node, {}, constants, {}, engine, impl};
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      TensorDesc d = constants[i] ? dense_desc(inputs[i].info.dtype, inputs[i].info.shape) : activation_desc(inputs[i].info);
+      d.quant = inputs[i].info.quant;
+      ctx.inputs.push_back(d);
+    }
+    ctx.outputs.push_back(activation_desc(output));
+    auto kernel = create_kernel(ctx);
+    name = kernel->implementation();
+    std::vector<std::vector<uint8_t>> storage(inputs.size());
+    std::vector<void*> ins;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      if (constants[i] || node.inputs[i].empty()) {
+        ins.push_back(nullptr);
+        continue;
+      }
+      size_t size = dtype_size(ctx.inputs[i].dtype), n = 0;
+      storage[i].assign(ctx.inputs[i].bytes(), 0);
+      for_each_index(ctx.inputs[i], [&](const std::vector<int64_t>&, int64_t off) {
+        std::memcpy(&storage[i][static_cast<size_t>(off) * size], &inputs[i].bytes[n++ * size], size);
+      });
+      ins.push_back(storage[i].data());
+    }
+    std::vector<uint8_t> out(ctx.outputs[0].bytes()), scratch(kernel->scratch_bytes() + 64), logical;
+    kernel->bind(ins, {out.data()}, scratch.data());
+    kernel->run();
+    size_t size = dtype_size(output.dtype);
+    for_each_index(ctx.outputs[0], [&](const std::vector<int64_t>&, int64_t off) {
+      logical.insert(logical.end(), &out[static_cast<size_t>(off) * size], &out[static_cast<size_t>(off) * size] + size);
+    });
+    return logical;
+  }
+};
+
+std::vector<uint8_t> random_bytes(std::mt19937& rng, const TensorInfo& t) {
+  int64_t n = shape_elements(t.shape);
+  std::vector<uint8_t> b(static_cast<size_t>(n) * dtype_size(t.dtype));
+  if (t.dtype == DType::f32) {
+    std::uniform_real_distribution<float> d(-1, 1);
+    for (int64_t i = 0; i < n; ++i) {
+      float v = d(rng);
+      std::memcpy(&b[static_cast<size_t>(i) * 4], &v, 4);
+    }
+  } else {
+    IntRange r = quantized_range(t.dtype);
+    std::uniform_int_distribution<int> d(r.min, r.max);
+    for (auto& x : b) x = static_cast<uint8_t>(d(rng));
+  }
+  return b;
+}
+
+// Compares two outputs; quantized ones may differ by one unit (rounding of x * (1/s) vs x / s and of
+// float sums in a different order), floats by a relative 1e-4. Returns the count of 1-unit differences.
+int compare(const std::vector<uint8_t>& got, const std::vector<uint8_t>& want, DType dtype, const std::string& what) {
+  REQUIRE(got.size() == want.size());
+  int off_by_one = 0;
+  size_t n = got.size() / dtype_size(dtype);
+  for (size_t i = 0; i < n; ++i) {
+    double a, b;
+    if (dtype == DType::f32) {
+      float fa, fb;
+      std::memcpy(&fa, &got[i * 4], 4);
+      std::memcpy(&fb, &want[i * 4], 4);
+      if (std::fabs(fa - fb) > 1e-4 * std::max(1.0f, std::fabs(fb))) {
+        FAIL_CHECK(what << ": element " << i << " got " << fa << " want " << fb);
+        return off_by_one;
+      }
+      continue;
+    }
+    a = dtype == DType::u8 ? got[i] : static_cast<int8_t>(got[i]);
+    b = dtype == DType::u8 ? want[i] : static_cast<int8_t>(want[i]);
+    if (std::fabs(a - b) > 1) {
+      FAIL_CHECK(what << ": element " << i << " got " << a << " want " << b);
+      return off_by_one;
+    }
+    off_by_one += a != b;
+  }
+  return off_by_one;
+}
+
+QuantParams per_tensor(float scale, int32_t zp) { return {{scale}, {zp}, -1}; }
+
+}  // namespace
+
+TEST_CASE("INT8 Conv: oneDNN equals the integer reference to one unit (zero points, per-channel, post-ops, sum)") {
+  Engine engine;
+  int total = 0, off_by_one = 0;
+  for (unsigned seed = 1; seed <= 48; ++seed) {
+    std::mt19937 rng(seed);
+    auto pick = [&](int lo, int hi) { return static_cast<int64_t>(std::uniform_int_distribution<int>(lo, hi)(rng)); };
+    bool depthwise = seed % 4 == 0;
+    int64_t cin = pick(1, 4) * (depthwise ? 8 : 4), cout = depthwise ? cin : pick(1, 4) * 8;
+    int64_t k = seed % 3 == 0 ? 1 : 3, h = pick(5, 12), w = pick(5, 12);
+    Int8Case c;
+    c.node = {"qconv", "Conv", {"x", "w", "b"}, {"y"}, {}};
+    c.node.attrs.set("pads", std::vector<int64_t>{k / 2, k / 2, k / 2, k / 2});
+    c.node.attrs.set("strides", std::vector<int64_t>{pick(1, 2), pick(1, 2)});
+    if (depthwise) c.node.attrs.set("group", cin);
+    const char* acts[] = {"", "relu", "clip", "leaky_relu"};
+    std::string act = acts[seed % 4];
+    if (!act.empty()) c.node.attrs.set("act", act);
+    if (act == "clip") c.node.attrs.set("act_alpha", 0.0f), c.node.attrs.set("act_beta", 6.0f);
+    if (act == "leaky_relu") c.node.attrs.set("act_alpha", 0.1f);
+    bool src_zp = seed % 5 == 1;
+    DType dst_type = seed % 6 == 5 ? DType::f32 : seed % 6 == 4 ? DType::s8 : DType::u8;
+
+    TensorInfo x{DType::u8, {1, cin, h, w}, per_tensor(0.02f, src_zp ? static_cast<int32_t>(pick(100, 140)) : 0)};
+    Shape w_shape = {cout, depthwise ? 1 : cin, k, k};
+    TensorInfo wi{DType::s8, w_shape, {}};
+    Constant weights{DType::s8, w_shape, std::make_shared<std::vector<uint8_t>>(random_bytes(rng, wi))};
+    for (int64_t o = 0; o < cout; ++o) wi.quant.scales.push_back(0.001f * static_cast<float>(pick(1, 20)));
+    wi.quant.zero_points.assign(static_cast<size_t>(cout), 0);
+    wi.quant.axis = 0;
+    std::vector<int64_t> bias_values;
+    for (int64_t o = 0; o < cout; ++o) bias_values.push_back(pick(-3000, 3000));
+    std::vector<uint8_t> bias_bytes(static_cast<size_t>(cout) * 4);
+    for (int64_t o = 0; o < cout; ++o) {
+      int32_t v = static_cast<int32_t>(bias_values[static_cast<size_t>(o)]);
+      std::memcpy(&bias_bytes[static_cast<size_t>(o) * 4], &v, 4);
+    }
+    Constant bias{DType::s32, {cout}, std::make_shared<std::vector<uint8_t>>(bias_bytes)};
+    c.inputs = {{x, random_bytes(rng, x)}, {wi, {}}, {{DType::s32, {cout}, {}}, {}}};
+    c.constants = {nullptr, &weights, &bias};
+    std::vector<TensorInfo> outs;
+    find_op_schema("Conv")->infer(c.node, {x, wi, c.inputs[2].info}, outs);
+    c.output = {dst_type, outs[0].shape, dst_type == DType::f32 ? QuantParams{} : per_tensor(0.05f, dst_type == DType::u8 && act.empty() ? 100 : 0)};
+    if (seed % 3 == 2 && dst_type != DType::f32) {  // a quantized residual of its own scale and zero point
+      TensorInfo r{dst_type, outs[0].shape, per_tensor(0.03f, dst_type == DType::u8 ? 20 : 0)};
+      c.node.inputs.push_back("r");
+      c.node.attrs.set("sum_act", std::string("relu"));
+      c.inputs.push_back({r, random_bytes(rng, r)});
+      c.constants.push_back(nullptr);
+      if (act == "leaky_relu" || act == "clip") c.node.attrs.values.erase("act");  // see make_conv()
+    }
+    std::ostringstream what;
+    what << "seed=" << seed << " cin=" << cin << " cout=" << cout << " k=" << k << " hw=" << h << "x" << w << " act=" << act
+         << " src_zp=" << x.quant.zero_points[0] << " dst=" << dtype_name(dst_type) << " sum=" << (c.inputs.size() > 3);
+    std::string optimized_impl, reference_impl;
+    std::vector<uint8_t> got = c.run(Implementation::optimized, engine, optimized_impl);
+    std::vector<uint8_t> want = c.run(Implementation::reference, engine, reference_impl);
+    off_by_one += compare(got, want, dst_type, what.str());
+    total += static_cast<int>(want.size() / dtype_size(dst_type));
+    CHECK_MESSAGE(optimized_impl.find("ref") == std::string::npos, what.str() << " ran " << optimized_impl);
+  }
+  MESSAGE("INT8 Conv: " << off_by_one << " of " << total << " outputs differ by one unit, none by more");
+}
+
+TEST_CASE("INT8 Gemm: oneDNN equals the integer reference to one unit") {
+  Engine engine;
+  for (unsigned seed = 1; seed <= 16; ++seed) {
+    std::mt19937 rng(seed);
+    auto pick = [&](int lo, int hi) { return static_cast<int64_t>(std::uniform_int_distribution<int>(lo, hi)(rng)); };
+    int64_t m = pick(1, 4), k = pick(8, 300), n = pick(1, 40);
+    bool trans_b = seed % 2;
+    Int8Case c;
+    c.node = {"fc", "Gemm", {"a", "b", "c"}, {"y"}, {}};
+    c.node.attrs.set("transB", int64_t{trans_b});
+    TensorInfo a{DType::u8, {m, k}, per_tensor(0.02f, seed % 3 == 0 ? 128 : 0)};
+    Shape b_shape = trans_b ? Shape{n, k} : Shape{k, n};
+    TensorInfo bi{DType::s8, b_shape, {}};
+    Constant b{DType::s8, b_shape, std::make_shared<std::vector<uint8_t>>(random_bytes(rng, bi))};
+    for (int64_t o = 0; o < n; ++o) bi.quant.scales.push_back(0.001f * static_cast<float>(pick(1, 20)));
+    bi.quant.axis = trans_b ? 0 : 1;
+    std::vector<uint8_t> bias_bytes(static_cast<size_t>(n) * 4);
+    for (int64_t o = 0; o < n; ++o) {
+      int32_t v = static_cast<int32_t>(pick(-5000, 5000));
+      std::memcpy(&bias_bytes[static_cast<size_t>(o) * 4], &v, 4);
+    }
+    Constant bias{DType::s32, {n}, std::make_shared<std::vector<uint8_t>>(bias_bytes)};
+    c.inputs = {{a, random_bytes(rng, a)}, {bi, {}}, {{DType::s32, {n}, {}}, {}}};
+    c.constants = {nullptr, &b, &bias};
+    DType dst_type = seed % 2 ? DType::f32 : DType::u8;
+    c.output = {dst_type, {m, n}, dst_type == DType::f32 ? QuantParams{} : per_tensor(0.1f, 60)};
+    std::string impl_opt, impl_ref;
+    std::ostringstream what;
+    what << "seed=" << seed << " m=" << m << " k=" << k << " n=" << n << " transB=" << trans_b << " dst=" << dtype_name(dst_type);
+    compare(c.run(Implementation::optimized, engine, impl_opt), c.run(Implementation::reference, engine, impl_ref), dst_type, what.str());
+  }
+}
+
+TEST_CASE("Weight-only INT8: s8 weights with f32 activations equal the f32 layer on dequantized weights") {
+  Engine engine;
+  std::mt19937 rng(3);
+  Int8Case q;
+  q.node = {"conv", "Conv", {"x", "w"}, {"y"}, {}};
+  TensorInfo x{DType::f32, {1, 8, 6, 6}, {}};
+  Shape w_shape = {16, 8, 3, 3};
+  TensorInfo wi{DType::s8, w_shape, {}};
+  Constant w8{DType::s8, w_shape, std::make_shared<std::vector<uint8_t>>(random_bytes(rng, wi))};
+  for (int o = 0; o < 16; ++o) wi.quant.scales.push_back(0.01f * static_cast<float>(o + 1));
+  wi.quant.axis = 0;
+  std::vector<float> dequantized;
+  for (int64_t i = 0; i < w8.elements(); ++i)
+    dequantized.push_back(dequantize_value(w8.data<int8_t>()[i], wi.quant.scales[static_cast<size_t>(i / 72)], 0));
+  Constant w32 = Constant::from_floats(w_shape, dequantized);
+  q.inputs = {{x, random_bytes(rng, x)}, {wi, {}}};
+  q.constants = {nullptr, &w8};
+  q.output = {DType::f32, {1, 16, 4, 4}, {}};
+  Int8Case f = q;
+  f.inputs[1].info = {DType::f32, w_shape, {}};
+  f.constants = {nullptr, &w32};
+  std::string name;
+  compare(q.run(Implementation::optimized, engine, name), f.run(Implementation::optimized, engine, name), DType::f32, "weight-only optimized");
+  compare(q.run(Implementation::reference, engine, name), f.run(Implementation::reference, engine, name), DType::f32, "weight-only reference");
+}
