@@ -4,7 +4,7 @@
 set -euo pipefail
 packages=(
   cmake g++ make pkg-config
-  libdnnl-dev ocl-icd-opencl-dev nlohmann-json3-dev libstb-dev doctest-dev
+  libdnnl-dev ocl-icd-opencl-dev nlohmann-json3-dev libstb-dev libjpeg62-turbo-dev doctest-dev
   libonnx-dev libprotobuf-dev protobuf-compiler libcli11-dev
   libonnx-testdata
 )

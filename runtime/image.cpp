@@ -1,4 +1,5 @@
-// Image decoding (stb_image) and PIL/torchvision-style preprocessing; the contract is in octet/image.h.
+// Image decoding (libjpeg-turbo for JPEG, stb_image for the rest) and PIL/torchvision-style preprocessing;
+// the contract is in octet/image.h.
 #include "octet/image.h"
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include <stb/stb_image.h>  // declarations only: the implementation is in libstb
 
 #include "graph/graph.h"
+#include "runtime/jpeg_decoder.h"
 
 namespace octet {
 namespace {
@@ -21,14 +23,6 @@ namespace {
 std::string decoder_failure(const std::string& name) {
   const char* reason = stbi_failure_reason();
   return name + ": cannot decode image: " + (reason ? reason : "unknown reason");
-}
-
-void check_dimensions(int64_t width, int64_t height, const std::string& name) {
-  std::string size = std::to_string(width) + "x" + std::to_string(height);
-  if (width <= 0 || height <= 0) throw Error(name + ": image has no pixels (" + size + ")");
-  if (width > kMaxImageSide || height > kMaxImageSide || width * height > kMaxImagePixels)
-    throw Error(name + ": image is " + size + " pixels; refusing images above " + std::to_string(kMaxImageSide) +
-                " pixels per side or " + std::to_string(kMaxImagePixels / 1'000'000) + " megapixels");
 }
 
 std::vector<uint8_t> read_file(const std::string& path) {
@@ -197,19 +191,28 @@ void preprocess_checked(const Image& image, const PreprocessSpec& spec, float* o
 
 }  // namespace
 
+void check_image_dimensions(int64_t width, int64_t height, const std::string& name) {
+  std::string size = std::to_string(width) + "x" + std::to_string(height);
+  if (width <= 0 || height <= 0) throw Error(name + ": image has no pixels (" + size + ")");
+  if (width > kMaxImageSide || height > kMaxImageSide || width * height > kMaxImagePixels)
+    throw Error(name + ": image is " + size + " pixels; refusing images above " + std::to_string(kMaxImageSide) +
+                " pixels per side or " + std::to_string(kMaxImagePixels / 1'000'000) + " megapixels");
+}
+
 Image decode_image_memory(const uint8_t* data, size_t size, const std::string& name) {
   if (size == 0) throw Error(name + ": empty file (0 bytes), not an image");
   if (size > size_t(INT_MAX)) throw Error(name + ": encoded image is larger than 2 GiB");
+  if (is_jpeg(data, size)) return decode_jpeg(data, size, name);
   const int length = int(size);
   // Read the header first so a huge claimed size is refused before the decoder allocates anything.
   int width = 0, height = 0, channels = 0;
   if (!stbi_info_from_memory(data, length, &width, &height, &channels)) throw Error(decoder_failure(name));
   // stbi_info passes on a top-down BMP's negative height as stored; the decoder flips such images.
-  check_dimensions(std::abs(int64_t(width)), std::abs(int64_t(height)), name);
+  check_image_dimensions(std::abs(int64_t(width)), std::abs(int64_t(height)), name);
   std::unique_ptr<stbi_uc, void (*)(void*)> pixels(stbi_load_from_memory(data, length, &width, &height, &channels, 3),
                                                    &stbi_image_free);
   if (!pixels) throw Error(decoder_failure(name));
-  check_dimensions(width, height, name);  // the decoder read the same header, but never trust a second parse
+  check_image_dimensions(width, height, name);  // the decoder read the same header, but never trust a second parse
   Image image;
   image.width = width;
   image.height = height;

@@ -53,10 +53,11 @@ struct Image {
 
 // Decodes a JPEG, PNG, BMP, GIF (first frame), TGA, PSD, PIC, PNM or HDR file. Grayscale becomes three
 // equal channels; an alpha channel is dropped (not composited); 16-bit samples are reduced to 8 bits.
-// JPEGs decode with stb_image, whose chroma upsampling rounds differently from libjpeg-turbo's (PIL's
-// decoder): some pixels near color edges differ by up to 3 levels, most not at all.
-// Throws Error for a missing or empty file, undecodable data (with the decoder's reason), an image with no
-// pixels, or one larger than kMaxImageSide / kMaxImagePixels.
+// JPEGs (recognized by their first bytes, FF D8 FF, whatever the file name) decode with libjpeg-turbo set
+// up as PIL uses it, so decoded pixels are PIL's; 4-component JPEGs are read as PIL reads them (Adobe-
+// inverted CMYK, converted to RGB with PIL's formula). Other formats decode with stb_image.
+// Throws Error for a missing or empty file, undecodable data (with the decoder's reason), a truncated JPEG
+// (PIL refuses those too), an image with no pixels, or one larger than kMaxImageSide / kMaxImagePixels.
 Image decode_image(const std::string& path);
 // The same for an encoded image in memory; `name` identifies it in error messages.
 Image decode_image_memory(const uint8_t* data, size_t size, const std::string& name);
