@@ -223,24 +223,35 @@ QuantParams activation_params(const TensorStats& stats, CalibrationMethod method
 
 // ---- collection ----------------------------------------------------------------------------------------
 
+void run_on_images(const Graph& graph, const std::vector<std::string>& outputs, const std::vector<std::string>& image_paths,
+                   const std::function<void(const std::string& image, Session& session)>& visit,
+                   const std::function<void(size_t done, size_t total)>& progress) {
+  if (graph.inputs.size() != 1)
+    throw Error("running on images needs a graph with one input, '" + graph.name + "' has " + std::to_string(graph.inputs.size()));
+  if (image_paths.empty()) throw Error("no images to run on");
+  // A copy whose outputs are the requested tensors; the runtime returns each as a dense row-major f32
+  // buffer (quantized ones dequantized). Constants are shared with the original, not copied.
+  Graph copy = graph;
+  copy.outputs = outputs;
+  std::shared_ptr<const Model> model = Model::from_graph(std::move(copy));
+  Session session(model);
+  Tensor input = session.input(0);
+  for (size_t i = 0; i < image_paths.size(); ++i) {
+    load_image_into(*model, image_paths[i], input, 0);
+    session.run();
+    visit(image_paths[i], session);
+    if (progress) progress(i + 1, image_paths.size());
+  }
+}
+
 std::map<std::string, TensorStats> collect_statistics(const Graph& fp32_graph,
                                                       const std::vector<std::string>& image_paths,
                                                       const std::function<void(size_t done, size_t total)>& progress) {
-  if (fp32_graph.inputs.size() != 1)
-    throw Error("calibration needs a graph with one input, '" + fp32_graph.name + "' has " +
-                std::to_string(fp32_graph.inputs.size()));
-  if (image_paths.empty()) throw Error("calibration needs at least one image");
-  // A copy whose outputs are every f32 tensor a node produces, in run order; the runtime returns each as
-  // a dense row-major f32 buffer. Constants are shared with the original, not copied.
-  Graph graph = fp32_graph;
-  graph.outputs.clear();
-  for (const Node& node : graph.nodes)
+  // Every f32 tensor a node produces, in run order.
+  std::vector<std::string> outputs;
+  for (const Node& node : fp32_graph.nodes)
     for (const std::string& output : node.outputs)
-      if (!output.empty() && graph.tensor(output).dtype == DType::f32) graph.outputs.push_back(output);
-  std::shared_ptr<const Model> model = Model::from_graph(std::move(graph));
-  Session session(model);
-  Tensor input = session.input(0);
-
+      if (!output.empty() && fp32_graph.tensor(output).dtype == DType::f32) outputs.push_back(output);
   std::map<std::string, TensorStats> stats;
   auto record = [&stats](const Tensor& tensor, const std::string& image) {
     try {
@@ -249,13 +260,10 @@ std::map<std::string, TensorStats> collect_statistics(const Graph& fp32_graph,
       throw Error(image + ": tensor '" + tensor.name + "': " + e.what());
     }
   };
-  for (size_t i = 0; i < image_paths.size(); ++i) {
-    load_image_into(*model, image_paths[i], input, 0);
-    session.run();
-    record(input, image_paths[i]);
-    for (size_t o = 0; o < session.num_outputs(); ++o) record(session.output(o), image_paths[i]);
-    if (progress) progress(i + 1, image_paths.size());
-  }
+  run_on_images(fp32_graph, outputs, image_paths, [&](const std::string& image, Session& session) {
+    record(session.input(0), image);
+    for (size_t o = 0; o < session.num_outputs(); ++o) record(session.output(o), image);
+  }, progress);
   return stats;
 }
 

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "graph/graph.h"
+#include "octet/octet.h"
 
 namespace octet {
 
@@ -73,6 +74,12 @@ QuantParams activation_params(const TensorStats& stats, CalibrationMethod method
 std::map<std::string, TensorStats> collect_statistics(const Graph& fp32_graph,
                                                       const std::vector<std::string>& image_paths,
                                                       const std::function<void(size_t done, size_t total)>& progress);
+
+// Runs `graph` (one input, batch 1) on each image in order, with `outputs` as its outputs (any tensors:
+// activations, quantized ones dequantized), and calls visit after each run. progress may be empty.
+void run_on_images(const Graph& graph, const std::vector<std::string>& outputs, const std::vector<std::string>& image_paths,
+                   const std::function<void(const std::string& image, Session& session)>& visit,
+                   const std::function<void(size_t done, size_t total)>& progress);
 
 // The calibration images: `dir_or_list` is a folder (its files with extension .jpg, .jpeg, .png or .bmp,
 // any case, sorted by name) or a text file with one path per line (relative paths are relative to the

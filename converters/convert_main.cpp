@@ -1,30 +1,94 @@
-// octet-convert model.onnx -o OUT: converts an ONNX classifier into octet's model.json + model.bin.
+// octet-convert model.onnx -o OUT [--preset P] [--labels FILE] [--calibrate DIR [--calib-count N]
+//               [--method M] [--weights per-channel|per-tensor] [--activations auto|asymmetric|symmetric]
+//               [--int8-classifier] [--fp32 NODE,...]]
+// Converts an ONNX classifier into octet's model.json + model.bin, FP32 or (with --calibrate) INT8.
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
 #include <map>
 
-#include "converters/onnx_import.h"
+#include "converters/convert.h"
 #include "graph/model_format.h"
 #include "octet/octet.h"
 
+namespace {
+
+// "entropy", "percentile" or "percentile=99.9".
+void parse_method(const std::string& text, octet::QuantizeOptions& options) {
+  std::string name = text, value;
+  size_t eq = text.find('=');
+  if (eq != std::string::npos) name = text.substr(0, eq), value = text.substr(eq + 1);
+  options.method = octet::parse_calibration_method(name);
+  if (!value.empty()) {
+    if (options.method != octet::CalibrationMethod::percentile) throw octet::Error("--method " + name + " takes no value");
+    try {
+      options.percentile = std::stod(value);
+    } catch (const std::exception&) {
+      throw octet::Error("--method percentile=" + value + ": not a number");
+    }
+    if (!(options.percentile > 0 && options.percentile <= 100)) throw octet::Error("--method percentile=" + value + ": must be in (0, 100]");
+  }
+}
+
+void print_summary(const std::string& input, const std::string& output, const octet::Graph& graph, const octet::ConvertReport& report) {
+  std::map<std::string, int> ops;
+  for (const octet::Node& node : graph.nodes) ops[node.op]++;
+  std::printf("%s -> %s: %zu nodes (", input.c_str(), output.c_str(), graph.nodes.size());
+  bool first = true;
+  for (const auto& kv : ops) std::printf("%s%s %d", first ? "" : ", ", kv.first.c_str(), kv.second), first = false;
+  std::printf(")\n");
+  if (!report.layers.empty()) {
+    std::map<std::string, int> modes;
+    for (const auto& l : report.layers) modes[l.mode]++;
+    std::printf("layers:");
+    for (const auto& kv : modes) std::printf(" %d %s;", kv.second, kv.first.c_str());
+    for (const auto& l : report.layers)
+      if (l.mode != "int8") std::printf(" [%s: %s]", l.node.c_str(), l.mode.c_str());
+    std::printf("\n");
+  }
+  if (report.bias_correction.layers)
+    std::printf("bias correction: %zu layers, mean shift removed %.3f output steps (max %.2f)\n", report.bias_correction.layers,
+                report.bias_correction.mean_abs_shift, report.bias_correction.max_abs_shift);
+  double before = static_cast<double>(report.fp32_weight_bytes) / 1e6, after = static_cast<double>(report.weight_bytes) / 1e6;
+  std::printf("weights: %.2f MB FP32 -> %.2f MB (%.1f%%)\n", before, after, before > 0 ? 100.0 * after / before : 0.0);
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
-  CLI::App app{"octet-convert: ONNX image classifier -> octet model (model.json + model.bin)"};
-  std::string input, output;
+  CLI::App app{"octet-convert: ONNX image classifier -> octet model (model.json + model.bin), FP32 or INT8"};
+  std::string input, output, method = "minmax", weights = "per-channel", activations = "auto";
+  std::vector<std::string> fp32_nodes;
+  octet::ConvertOptions options;
   app.add_option("model", input, "ONNX model file")->required();
   app.add_option("-o,--output", output, "output folder (created)")->required();
+  octet::add_preprocess_options(app, options.preprocess);
+  app.add_option("--calibrate", options.calibrate, "folder or list of images: calibrate and quantize to INT8");
+  app.add_option("--calib-count", options.calib_count, "calibration images, evenly spaced (default 100)");
+  app.add_option("--method", method, "range choice: minmax | percentile[=99.99] | entropy | mse (default minmax)");
+  app.add_option("--weights", weights, "per-channel | per-tensor (default per-channel)");
+  app.add_option("--activations", activations, "auto | asymmetric | symmetric (default auto)");
+  app.add_flag("--int8-classifier", options.quantize.int8_classifier, "also run the final classifier in INT8");
+  bool no_bias_correction = false;
+  app.add_flag("--no-bias-correction", no_bias_correction, "keep the biases as quantized (no mean-shift correction)");
+  app.add_option("--fp32", fp32_nodes, "nodes kept fully FP32 (comma-separated)")->delimiter(',');
   CLI11_PARSE(app, argc, argv);
   try {
-    octet::Graph graph = octet::import_onnx(input);
-    // Loading through the runtime's own validation guarantees what we write can be read back.
-    auto model = octet::Model::from_graph(graph);
+    parse_method(method, options.quantize);
+    if (weights != "per-channel" && weights != "per-tensor") throw octet::Error("--weights '" + weights + "' is not per-channel or per-tensor");
+    options.quantize.per_channel = weights == "per-channel";
+    options.quantize.activations = octet::parse_activation_mode(activations);
+    options.quantize.fp32_nodes.insert(fp32_nodes.begin(), fp32_nodes.end());
+    options.bias_correction = !no_bias_correction;
+    octet::ConvertReport report;
+    auto progress = [](size_t done, size_t total) {
+      std::fprintf(stderr, "\rcalibrating: %zu/%zu image runs", done, total);
+      if (done == total) std::fprintf(stderr, "\n");
+    };
+    octet::Graph graph = octet::convert_onnx(input, options, progress, &report);
+    octet::Model::from_graph(graph);  // the runtime's own validation: what we write can be loaded
     octet::write_model(graph, output);
-    std::map<std::string, int> ops;
-    for (const octet::Node& node : graph.nodes) ops[node.op]++;
-    std::printf("%s -> %s: %zu nodes (", input.c_str(), output.c_str(), graph.nodes.size());
-    bool first = true;
-    for (const auto& kv : ops) std::printf("%s%s %d", first ? "" : ", ", kv.first.c_str(), kv.second), first = false;
-    std::printf("), weights %.1f MB\n", static_cast<double>(model->weight_bytes()) / 1e6);
+    print_summary(input, output, graph, report);
   } catch (const octet::Error& e) {
     std::fprintf(stderr, "octet-convert: %s\n", e.what());
     return 1;

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 
 #include "graph/ops.h"
 #include "graph/shape_inference.h"
@@ -41,6 +42,7 @@ struct Session::Impl {
   kernels::Engine engine;
   std::map<std::string, kernels::TensorDesc> descs;  // arena tensors and user I/O buffers
   std::vector<Step> steps;
+  std::deque<Node> synthetic_nodes;  // nodes of steps that are not graph nodes (stable addresses)
   std::map<std::string, std::vector<float>> user_buffers;  // dense f32 input/output buffers, by "<io>:name"
   std::vector<Tensor> inputs, outputs;
   AlignedBuffer arena, scratch;
@@ -89,6 +91,14 @@ void Session::Impl::prepare() {
       const Constant& c = *graph.find_constant(name);
       if (c.dtype != DType::f32) throw Error("graph output '" + name + "' is a constant " + dtype_name(c.dtype) + " tensor");
       user_buffers[output_key(name)] = c.as_floats();
+      continue;
+    }
+    if (arena_desc.quant.present()) {
+      // A quantized output (calibration and bias correction read intermediate u8 tensors) is dequantized
+      // into the float user buffer by the Dequantize kernel itself.
+      const Node& node = synthetic_nodes.emplace_back(Node{"output " + name, "Dequantize", {name}, {output_key(name)}, {}});
+      kernels::KernelContext ctx{node, {arena_desc}, {nullptr}, {user}, engine, kernels::Implementation::optimized};
+      steps.push_back({kernels::create_kernel(ctx), node.name, node.op, node.inputs, node.outputs});
       continue;
     }
     steps.push_back({kernels::create_reorder(arena_desc, user, engine), "output " + name, "Reorder", {name}, {output_key(name)}});
