@@ -1,13 +1,18 @@
 // octet-convert model.onnx -o OUT [--preset P] [--labels FILE] [--calibrate DIR [--calib-count N]
 //               [--method M] [--weights per-channel|per-tensor] [--activations auto|asymmetric|symmetric]
-//               [--int8-classifier] [--fp32 NODE,...]]
+//               [--int8-classifier] [--fp32 NODE,...] [--sensitivity] [--sensitivity-plot FILE.svg|png]
+//               [--auto-fp32 BUDGET]]
 // Converts an ONNX classifier into octet's model.json + model.bin, FP32 or (with --calibrate) INT8.
+// --sensitivity ranks the INT8 layers by what each costs; --auto-fp32 keeps the fewest most sensitive ones
+// FP32 until the Top-1 agreement with FP32 on the calibration images reaches BUDGET % (converters/sensitivity.h).
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
 #include <map>
 
 #include "converters/convert.h"
+#include "converters/qdq_export.h"
+#include "converters/sensitivity.h"
 #include "graph/model_format.h"
 #include "octet/octet.h"
 
@@ -72,7 +77,16 @@ int main(int argc, char** argv) {
   bool no_bias_correction = false;
   app.add_flag("--no-bias-correction", no_bias_correction, "keep the biases as quantized (no mean-shift correction)");
   app.add_option("--fp32", fp32_nodes, "nodes kept fully FP32 (comma-separated)")->delimiter(',');
+  std::string export_qdq;
+  app.add_option("--export-qdq", export_qdq, "also write the graph as a QDQ ONNX model (FILE.onnx) that ONNX Runtime runs with octet's quantization");
+  octet::SensitivityRequest sensitivity;
+  app.add_flag("--sensitivity", sensitivity.table, "rank the INT8 layers by the error each adds (table on stdout)");
+  app.add_option("--sensitivity-plot", sensitivity.plot, "also draw the ranking with gnuplot (FILE.svg or FILE.png)");
+  CLI::Option* auto_fp32 = app.add_option("--auto-fp32", sensitivity.auto_fp32_budget,
+                                          "keep the fewest most sensitive layers FP32 until the Top-1 agreement with FP32 "
+                                          "on the calibration images reaches BUDGET %");
   CLI11_PARSE(app, argc, argv);
+  sensitivity.auto_fp32 = auto_fp32->count() > 0;
   try {
     parse_method(method, options.quantize);
     if (weights != "per-channel" && weights != "per-tensor") throw octet::Error("--weights '" + weights + "' is not per-channel or per-tensor");
@@ -85,9 +99,21 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "\rcalibrating: %zu/%zu image runs", done, total);
       if (done == total) std::fprintf(stderr, "\n");
     };
-    octet::Graph graph = octet::convert_onnx(input, options, progress, &report);
+    bool stage_open = false;  // a progress line awaits its newline
+    auto stage_progress = [&stage_open](const std::string& stage, size_t done, size_t total) {
+      std::fprintf(stderr, "\r%s: %zu/%zu", stage.c_str(), done, total);
+      stage_open = done != total;
+      if (!stage_open) std::fprintf(stderr, "\n");
+    };
+    std::string sensitivity_summary;
+    octet::Graph graph = sensitivity.requested()
+        ? octet::convert_with_sensitivity(input, options, sensitivity, stage_progress, &report, &sensitivity_summary)
+        : octet::convert_onnx(input, options, progress, &report);
+    if (stage_open) std::fprintf(stderr, "\n");
+    std::fputs(sensitivity_summary.c_str(), stdout);
     octet::Model::from_graph(graph);  // the runtime's own validation: what we write can be loaded
     octet::write_model(graph, output);
+    if (!export_qdq.empty()) octet::export_qdq_onnx(graph, export_qdq);
     print_summary(input, output, graph, report);
   } catch (const octet::Error& e) {
     std::fprintf(stderr, "octet-convert: %s\n", e.what());
