@@ -1,0 +1,113 @@
+// The shared models quantized to INT8 by the default policy (calibrated on every 10th shared image, 100
+// images), evaluated against their FP32 versions on images outside the calibration split:
+//   - ResNet-50 (random weights: fidelity only): logit SQNR >= 15 dB on 100 held-out images;
+//   - MobileNet v1 0.25 within 3 Top-1 points of FP32 and Darknet-tiny within 1, on the 900 held-out images;
+//   - MobileNet with per-tensor weights measurably worse (the research's known result);
+//   - INT8 ResNet-50 files at most 27% of the FP32 ones; no oneDNN `ref` implementation on the INT8 path.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+
+#include "converters/convert.h"
+#include "converters/evaluation.h"
+#include "graph/model_format.h"
+#include "octet/octet.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kShared = OCTET_SHARED_DIR;
+const std::string kImages = kShared + "/data/imagenet-samples";
+
+struct ModelSpec {
+  std::string name, preset, labels;
+};
+
+const ModelSpec kResNet{"resnet50", "torchvision", kShared + "/data/synset_words.txt"};
+const ModelSpec kMobileNet{"mobilenet_v1_025", "tf", kShared + "/data/synset_words.txt"};
+const ModelSpec kDarknet{"darknet_tiny", "unit", kShared + "/models/darknet_tiny/labels_wnid.txt"};
+
+// Converts (FP32 when quantize is null), writes under the build folder and loads the result back.
+std::shared_ptr<const octet::Model> convert(const ModelSpec& spec, const std::string& variant, const octet::QuantizeOptions* quantize) {
+  octet::ConvertOptions options;
+  options.preprocess.preset = spec.preset;
+  options.preprocess.labels_file = spec.labels;
+  if (quantize) {
+    options.calibrate = kImages;
+    options.calib_count = 100;
+    options.quantize = *quantize;
+  }
+  std::string out = std::string(OCTET_BUILD_DIR) + "/test-int8-models/" + spec.name + "_" + variant;
+  octet::write_model(octet::convert_onnx(kShared + "/models/" + spec.name + "/model.onnx", options, nullptr), out);
+  return octet::Model::load(out);
+}
+
+std::vector<std::string> held_out() {
+  return octet::held_out_images(octet::list_calibration_images(kImages, 0, 1, 0));
+}
+
+octet::EvaluationResult evaluate(const std::shared_ptr<const octet::Model>& model, const std::shared_ptr<const octet::Model>& fp32,
+                                 const std::vector<std::string>& images, bool labels) {
+  std::vector<int> truth = labels ? octet::labels_from_wnid(images, model->labels()) : std::vector<int>{};
+  return octet::evaluate(model, fp32, images, truth, 0, nullptr);
+}
+
+void check_no_ref_implementation(const std::shared_ptr<const octet::Model>& model) {
+  octet::Session session(model);
+  for (const octet::LayerInfo& layer : session.layers())
+    CHECK_MESSAGE(layer.implementation.find("ref") == std::string::npos, layer.node << " (" << layer.op << ") runs " << layer.implementation);
+}
+
+size_t file_bytes(const std::string& folder) {
+  return fs::file_size(folder + "/model.json") + fs::file_size(folder + "/model.bin");
+}
+
+}  // namespace
+
+TEST_CASE("ResNet-50 INT8: logit SQNR >= 15 dB on 100 held-out images, files <= 27% of FP32, no ref kernels") {
+  octet::QuantizeOptions defaults;
+  auto fp32 = convert(kResNet, "fp32", nullptr);
+  auto int8 = convert(kResNet, "int8", &defaults);
+  std::vector<std::string> images = held_out();
+  images.resize(100);
+  octet::EvaluationResult r = evaluate(int8, fp32, images, false);
+  MESSAGE("ResNet-50 INT8 vs FP32 on 100 held-out images: SQNR " << r.sqnr_db << " dB, Top-1 agreement " << 100 * r.top1_agreement << "%");
+  CHECK(r.sqnr_db >= 15.0);
+  std::string dir = std::string(OCTET_BUILD_DIR) + "/test-int8-models/resnet50_";
+  double ratio = static_cast<double>(file_bytes(dir + "int8")) / static_cast<double>(file_bytes(dir + "fp32"));
+  MESSAGE("ResNet-50 INT8 files are " << 100 * ratio << "% of FP32");
+  CHECK(ratio <= 0.27);
+  check_no_ref_implementation(int8);
+}
+
+TEST_CASE("MobileNet v1 0.25 INT8 within 3 Top-1 points of FP32; per-tensor weights measurably worse") {
+  octet::QuantizeOptions per_channel, per_tensor;
+  per_tensor.per_channel = false;
+  auto fp32 = convert(kMobileNet, "fp32", nullptr);
+  auto int8 = convert(kMobileNet, "int8", &per_channel);
+  auto int8_pt = convert(kMobileNet, "int8_per_tensor", &per_tensor);
+  std::vector<std::string> images = held_out();
+  REQUIRE(images.size() == 900);
+  octet::EvaluationResult f = evaluate(fp32, nullptr, images, true);
+  octet::EvaluationResult q = evaluate(int8, fp32, images, true);
+  octet::EvaluationResult t = evaluate(int8_pt, fp32, images, true);
+  MESSAGE("MobileNet Top-1 FP32 " << 100 * f.top1 << "%, INT8 per-channel " << 100 * q.top1 << "% (SQNR " << q.sqnr_db
+                                  << " dB), per-tensor " << 100 * t.top1 << "%");
+  CHECK(q.top1 >= f.top1 - 0.03);
+  CHECK(t.top1 <= q.top1 - 0.05);
+  check_no_ref_implementation(int8);
+}
+
+TEST_CASE("Darknet-tiny INT8 within 1 Top-1 point of FP32") {
+  octet::QuantizeOptions defaults;
+  auto fp32 = convert(kDarknet, "fp32", nullptr);
+  auto int8 = convert(kDarknet, "int8", &defaults);
+  std::vector<std::string> images = held_out();
+  octet::EvaluationResult f = evaluate(fp32, nullptr, images, true);
+  octet::EvaluationResult q = evaluate(int8, fp32, images, true);
+  MESSAGE("Darknet-tiny Top-1 FP32 " << 100 * f.top1 << "%, INT8 " << 100 * q.top1 << "% (SQNR " << q.sqnr_db << " dB, agreement "
+                                     << 100 * q.top1_agreement << "%)");
+  CHECK(q.top1 >= f.top1 - 0.01);
+  check_no_ref_implementation(int8);
+}
