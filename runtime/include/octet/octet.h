@@ -1,14 +1,24 @@
 // octet: an INT8 inference runtime for image classifiers. The whole public API.
 //
+//   #include <octet/image.h>                                   // load_image_into; includes octet.h
+//
 //   auto model = octet::Model::load("resnet50.octet");         // model.json + model.bin, validated
 //   octet::Session session(model, {/*batch*/ 1, /*threads*/ 2});
-//   octet::load_image_into(model->preprocess(), "cat.jpg", session.input(0), 0);
+//   octet::load_image_into(*model, "cat.jpg", session.input(0), 0);   // sample 0, model's preprocessing
 //   session.run();
 //   octet::Tensor logits = session.output(0);                  // float, row-major (NCHW for 4-D)
 //
 // A Model is immutable after load and may be shared by any number of Sessions on any threads; a Session
 // owns its prepared kernels and activation arena and is used by one thread at a time. run() allocates
 // nothing. Every failure throws octet::Error with a message naming the file, node and field.
+//
+// run() does not check input values. With NaN or Inf inputs, FP32 outputs depend on the kernels: IEEE
+// arithmetic spreads NaN to every output (the reference kernels), while oneDNN's fused Conv + Clip clamps
+// NaN to a bound. An INT8 model's input Quantize maps NaN to the lowest level, exactly as -Inf, and +Inf
+// to the highest, so its outputs stay finite but meaningless. Check inputs first if they can hold such values.
+//
+// graph() exposes the in-memory graph (graph/graph.h, installed with the converters' headers under
+// include/octet/internal); it is for tools and is not a stable API.
 #pragma once
 
 #include <cstdint>
