@@ -62,15 +62,20 @@ SensitivityAnalysis::SensitivityAnalysis(const Graph& fp32, const std::map<std::
   reference_logits_ = output_logits(fp32_, images_);
 }
 
-Graph SensitivityAnalysis::variant(const std::set<std::string>& extra_fp32, ConvertReport* report) const {
-  QuantizeOptions options = options_;
-  options.fp32_nodes.insert(extra_fp32.begin(), extra_fp32.end());
-  Graph int8 = quantize_graph(fp32_, stats_, options, report ? &report->layers : nullptr);
-  if (bias_correction_) {
-    const BiasCorrectionReport corrected = correct_bias(int8, fp32_, images_, nullptr);
+Graph quantize_calibrated(const Graph& fp32, const std::map<std::string, TensorStats>& stats, const std::vector<std::string>& images,
+                          const QuantizeOptions& options, bool bias_correction, ConvertReport* report) {
+  Graph int8 = quantize_graph(fp32, stats, options, report ? &report->layers : nullptr);
+  if (bias_correction) {
+    const BiasCorrectionReport corrected = correct_bias(int8, fp32, images, nullptr);
     if (report) report->bias_correction = corrected;
   }
   return int8;
+}
+
+Graph SensitivityAnalysis::variant(const std::set<std::string>& extra_fp32, ConvertReport* report) const {
+  QuantizeOptions options = options_;
+  options.fp32_nodes.insert(extra_fp32.begin(), extra_fp32.end());
+  return quantize_calibrated(fp32_, stats_, images_, options, bias_correction_, report);
 }
 
 Fidelity SensitivityAnalysis::measure(const Graph& model) const {
@@ -181,7 +186,10 @@ void write_bar_chart(const BarChart& chart, const std::string& path) {
   for (const std::vector<double>& row : chart.values)
     if (row.size() != chart.categories.size()) throw Error("plot '" + path + "': values for a different number of categories");
   const size_t bars = std::max<size_t>(1, chart.categories.size() * chart.series.size());
-  const int width = int(std::clamp<size_t>(240 + 16 * bars, 640, 2400)), height = chart.vertical_labels ? 560 : 440;
+  size_t longest_label = 0;  // rotated labels take height from the plot
+  for (const std::string& category : chart.categories) longest_label = std::max(longest_label, category.size());
+  const int width = int(std::clamp<size_t>(240 + 16 * bars, 640, 2400));
+  const int height = 360 + (chart.vertical_labels ? int(7 * std::min<size_t>(longest_label, 80)) : 40);
   std::string script = extension == ".svg" ? "set terminal svg size " : "set terminal pngcairo size ";
   script += std::to_string(width) + "," + std::to_string(height) + " font 'sans,11' background rgb 'white'\n";
   script += "set termoption noenhanced\nset output " + gnuplot_string(path) + "\n";
