@@ -8,7 +8,10 @@
 #include <fstream>
 #include <set>
 
+#include "converters/convert.h"
+#include "converters/evaluation.h"
 #include "converters/onnx_import.h"
+#include "graph/quantization.h"
 #include "graph/graph.h"
 #include "octet/octet.h"
 
@@ -106,6 +109,38 @@ void compare(const std::string& what, const Tensor& got, const Constant& want, c
   }
 }
 
+// INT8 mode: accumulates the signal and noise energy and the top-1 agreement of each row.
+struct Agreement {
+  double signal = 0, noise = 0;
+  size_t rows = 0, agreeing = 0;
+
+  void add(const Tensor& got, const Constant& want) {
+    if (got.elements() != want.elements()) throw Error("output shape " + shape_str(got.shape) + " but the reference has " + shape_str(want.shape));
+    const float* ref = want.data<float>();
+    for (int64_t i = 0; i < want.elements(); ++i) {
+      signal += double(ref[i]) * ref[i];
+      noise += (double(got.data[i]) - ref[i]) * (double(got.data[i]) - ref[i]);
+    }
+    size_t row = want.shape.empty() ? 1 : static_cast<size_t>(want.shape.back());
+    for (size_t r = 0; row && r < static_cast<size_t>(want.elements()) / row; ++r, ++rows)
+      agreeing += top1_agrees(ref + r * row, got.data + r * row, row);
+  }
+  double sqnr_db() const { return noise == 0 ? INFINITY : 10 * std::log10(signal / noise); }
+};
+
+// The model as the folder's options ask: FP32 as imported, or quantized by the default policy.
+std::shared_ptr<const Model> prepare_model(const std::string& model_path, const ImportOptions& import, const ConformanceOptions& options) {
+  Graph graph = import_onnx(model_path, import);
+  if (!options.calibrate.empty()) {
+    PreprocessOptions preprocess;
+    preprocess.preset = options.preset;
+    apply_preprocess_options(preprocess, graph);
+    if (!graph.preprocess.present) throw Error("--calibrate needs --preset to read the calibration images");
+    graph = quantize_model(graph, select_calibration_images(options.calibrate, options.calib_count), QuantizeOptions{}, true, nullptr);
+  }
+  return Model::from_graph(std::move(graph));
+}
+
 }  // namespace
 
 std::vector<std::string> find_conformance_folders(const std::string& path) {
@@ -140,12 +175,15 @@ ConformanceResult run_conformance_folder(const std::string& folder, const Confor
     std::sort(set_dirs.begin(), set_dirs.end());
     if (set_dirs.empty()) throw Error(folder + ": no test_data_set_* folders");
 
+    bool int8 = !options.calibrate.empty();
+    Agreement agreement;
+    std::shared_ptr<const Model> model;  // reused across data sets unless operands are bound from each
     for (const fs::path& dir : set_dirs) {
       DataSet set = read_data_set(dir, input_names);
       ImportOptions import;
       for (const auto& in : set.inputs)
         if (operands.count(in.first)) import.bind_inputs[in.first] = in.second;
-      std::shared_ptr<const Model> model = Model::from_graph(import_onnx(model_path, import));
+      if (!model || !import.bind_inputs.empty()) model = prepare_model(model_path, import, options);
       const Graph& graph = model->graph();
       int64_t batch = 1;
       for (const auto& in : set.inputs)
@@ -164,9 +202,17 @@ ConformanceResult run_conformance_folder(const std::string& folder, const Confor
       session.run();
       if (set.outputs.size() != session.num_outputs())
         throw Error(dir.string() + ": " + std::to_string(set.outputs.size()) + " reference outputs, model has " + std::to_string(session.num_outputs()));
-      for (size_t i = 0; i < set.outputs.size(); ++i)
-        compare(dir.filename().string() + " output " + std::to_string(i), session.output(i), set.outputs[i], options, result);
+      for (size_t i = 0; i < set.outputs.size(); ++i) {
+        if (int8) agreement.add(session.output(i), set.outputs[i]);
+        else compare(dir.filename().string() + " output " + std::to_string(i), session.output(i), set.outputs[i], options, result);
+      }
       ++result.data_sets;
+    }
+    if (int8) {
+      result.sqnr_db = agreement.sqnr_db();
+      result.top1_agreement = agreement.rows ? double(agreement.agreeing) / double(agreement.rows) : 0;
+      if (result.sqnr_db < options.min_sqnr_db)
+        throw Error("INT8 output SQNR " + std::to_string(result.sqnr_db) + " dB is below " + std::to_string(options.min_sqnr_db) + " dB");
     }
     result.passed = true;
   } catch (const std::exception& e) {
