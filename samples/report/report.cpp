@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -98,20 +99,31 @@ size_t status_bytes(const std::string& field) {
   throw octet::Error("/proc/self/status has no " + field);
 }
 
+double cpu_time_ms() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return double(t.tv_sec) * 1e3 + double(t.tv_nsec) / 1e6;
+}
+
 int measure_child(const std::string& model_dir, const std::string& image, int runs) {
   const size_t start_rss = status_bytes("VmRSS");
   const auto model = octet::Model::load(model_dir);
   octet::Session session(model, {1, 1, false});
   octet::load_image_into(*model, image, session.input(0), 0);
   for (int i = 0; i < 3; ++i) session.run();  // warm-up: first-touch of the arena, caches
-  std::vector<double> ms;
+  std::vector<double> wall_ms, cpu_ms;
   for (int i = 0; i < runs; ++i) {
+    const double cpu_start = cpu_time_ms();
     const auto start = std::chrono::steady_clock::now();
     session.run();
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    wall_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    cpu_ms.push_back(cpu_time_ms() - cpu_start);
   }
-  std::sort(ms.begin(), ms.end());
-  std::printf("%.4f %.4f %zu %zu %zu %zu\n", ms[ms.size() / 2], ms.front(), model->weight_bytes(), session.arena_bytes(),
+  const auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  std::printf("%.4f %.4f %zu %zu %zu %zu\n", median(wall_ms), median(cpu_ms), model->weight_bytes(), session.arena_bytes(),
               start_rss, status_bytes("VmHWM"));
   return 0;
 }
@@ -124,7 +136,7 @@ report::Footprint measure_footprint(const Settings& settings, const std::string&
                               quote(image) + " --runs " + std::to_string(settings.latency_runs);
   std::FILE* child = popen(command.c_str(), "r");
   if (!child) throw octet::Error("cannot start " + command);
-  const int fields = std::fscanf(child, "%lf %lf %zu %zu %zu %zu", &f.median_ms, &f.min_ms, &f.weight_bytes, &f.arena_bytes,
+  const int fields = std::fscanf(child, "%lf %lf %zu %zu %zu %zu", &f.wall_ms, &f.cpu_ms, &f.weight_bytes, &f.arena_bytes,
                                  &f.start_rss_bytes, &f.peak_rss_bytes);
   if (pclose(child) != 0 || fields != 6) throw octet::Error("measuring " + model_dir + " failed: " + command);
   return f;

@@ -29,7 +29,9 @@ std::string calibration_count_name(size_t images);  // "10 calibration images"
 
 // Latency and memory of one model file, measured in a child process (1 thread, batch 1).
 struct Footprint {
-  double median_ms = 0, min_ms = 0;  // one run() over `runs` timed runs
+  // Medians over the timed runs of one run(): wall-clock time, and the process's CPU time, which on a shared
+  // machine excludes the time other processes took the core (with one thread it is the unloaded latency).
+  double wall_ms = 0, cpu_ms = 0;
   size_t file_bytes = 0;             // model.json + model.bin
   size_t weight_bytes = 0, arena_bytes = 0;
   size_t start_rss_bytes = 0;        // the child before loading anything (libraries only)

@@ -178,12 +178,12 @@ std::string image_link(const std::string& file, const std::string& what) { retur
 
 std::string summary(const std::vector<ModelResults>& models) {
   std::vector<std::vector<std::string>> rows = {{"model", "FP32 Top-1", "INT8 Top-1 (Δ pp ± noise)", "logit SQNR / agreement",
-                                                 "ms/image FP32 → INT8 (1 thread)", "file FP32 → INT8", "peak RSS FP32 → INT8"}};
+                                                 "ms/image FP32 → INT8 (1 thread, CPU time)", "file FP32 → INT8", "peak RSS FP32 → INT8"}};
   for (const ModelResults& m : models) {
     const VariantResult &f = m.variant(kFp32), &q = m.variant(kDefault);
     rows.push_back({m.title, m.has_labels ? top1(f) : "n/a", m.has_labels ? top1_versus(m, q, f) : "n/a", fidelity(q),
-                    fmt("%.2f", f.footprint.median_ms) + fmt(" → %.2f", q.footprint.median_ms) +
-                        fmt(" (%.2f×)", f.footprint.median_ms / q.footprint.median_ms),
+                    fmt("%.2f", f.footprint.cpu_ms) + fmt(" → %.2f", q.footprint.cpu_ms) +
+                        fmt(" (%.2f×)", f.footprint.cpu_ms / q.footprint.cpu_ms),
                     mb(f.footprint.file_bytes) + " → " + mb(q.footprint.file_bytes),
                     mb(f.footprint.peak_rss_bytes) + " → " + mb(q.footprint.peak_rss_bytes)});
   }
@@ -271,7 +271,7 @@ std::string sensitivity_section(const std::vector<ModelResults>& models, const s
                std::to_string(a.fp32_layers.size()) + " of " + std::to_string(s.layers.size()) + " layers FP32; on the evaluation images " +
                (m.has_labels ? "Top-1 " + top1_versus(m, auto_model, default_model) + " vs the default, " : std::string()) +
                "SQNR / agreement " + fidelity(auto_model) + " vs " + fidelity(default_model) +
-               fmt(", latency %.2f", auto_model.footprint.median_ms) + fmt(" vs %.2f ms.\n", default_model.footprint.median_ms);
+               fmt(", latency %.2f", auto_model.footprint.cpu_ms) + fmt(" vs %.2f ms.\n", default_model.footprint.cpu_ms);
   }
   return text + "Held-out results of the auto-fp32 models:\n\n" + comparison_table(models, {kFp32, kDefault, kAutoFp32}, kDefault) + bullets + "\n";
 }
@@ -280,8 +280,11 @@ std::string footprint_section(const std::vector<ModelResults>& models, const Run
   std::string text = "## 7. Latency, file size and peak memory\n\n"
                      "Each variant is written to disk, then a fresh child process loads it, prepares a 1-thread batch-1 "
                      "Session, runs it 3 times to warm up and " + std::to_string(run.latency_runs) +
-                     " times timed (median, min in parentheses; one decoded image as input). Peak RSS is the child's "
-                     "VmHWM; the process with the libraries alone, before loading, is " +
+                     " times timed; one decoded image is the input. ms/image: the median CPU time of a run (the "
+                     "machine is shared: CPU time excludes the time other processes held the core, so with one thread it "
+                     "is the latency of an idle machine), the median wall-clock time in parentheses (equal when the "
+                     "machine is idle). Peak RSS is the child's VmHWM; the process with the libraries alone, before "
+                     "loading, is " +
                      mb(models.front().variant(kFp32).footprint.start_rss_bytes) + ".\n\n";
   std::vector<std::vector<std::string>> rows = {{"variant"}};
   for (const ModelResults& m : models)
@@ -290,7 +293,7 @@ std::string footprint_section(const std::vector<ModelResults>& models, const Run
     std::vector<std::string> row = {v.name};
     for (const ModelResults& m : models) {
       const Footprint& f = m.variant(v.name).footprint;
-      row.push_back(fmt("%.2f", f.median_ms) + fmt(" (%.2f)", f.min_ms));
+      row.push_back(fmt("%.2f", f.cpu_ms) + fmt(" (%.2f)", f.wall_ms));
       row.push_back(mb(f.file_bytes));
       row.push_back(mb(f.peak_rss_bytes));
     }
@@ -299,8 +302,8 @@ std::string footprint_section(const std::vector<ModelResults>& models, const Run
   text += table(rows) + image_link("latency.svg", "latency by variant") + "**Conclusions.**\n\n";
   for (const ModelResults& m : models) {
     const Footprint &f = m.variant(kFp32).footprint, &q = m.variant(kDefault).footprint, &c = m.variant(kInt8Classifier).footprint;
-    text += "- " + m.title + fmt(": INT8 runs %.2f×", f.median_ms / q.median_ms) + " as fast as FP32 on one thread (" +
-            fmt("%.2f", f.median_ms) + fmt(" → %.2f ms", q.median_ms) + fmt("; %.2f ms with the INT8 classifier)", c.median_ms) +
+    text += "- " + m.title + fmt(": INT8 runs %.2f×", f.cpu_ms / q.cpu_ms) + " as fast as FP32 on one thread (" +
+            fmt("%.2f", f.cpu_ms) + fmt(" → %.2f ms", q.cpu_ms) + fmt("; %.2f ms with the INT8 classifier)", c.cpu_ms) +
             fmt(", the file is %.0f%% of FP32's", 100.0 * double(q.file_bytes) / double(f.file_bytes)) +
             fmt(" and the peak RSS above the bare process %.0f%%", 100.0 * double(q.peak_rss_bytes - q.start_rss_bytes) /
                                                                        double(f.peak_rss_bytes - f.start_rss_bytes)) +
@@ -334,8 +337,8 @@ void write_results(const std::vector<ModelResults>& models, const RunInfo& run, 
   octet::write_bar_chart(variant_chart(models, counts, "Activation range change against " + calibration_count_name(run.calibration_counts.back()),
                                        "mean relative change %", [](const ModelResults&, const VariantResult& v) { return 100 * v.range_change; }),
                          results_dir + "/calibration_ranges.svg");
-  octet::BarChart latency = variant_chart(models, all, "Latency, batch 1, 1 thread (median)", "ms per image (log scale)",
-                                          [](const ModelResults&, const VariantResult& v) { return v.footprint.median_ms; });
+  octet::BarChart latency = variant_chart(models, all, "Latency, batch 1, 1 thread (median CPU time of a run)", "ms per image (log scale)",
+                                          [](const ModelResults&, const VariantResult& v) { return v.footprint.cpu_ms; });
   latency.log_y = true;
   octet::write_bar_chart(latency, results_dir + "/latency.svg");
 
