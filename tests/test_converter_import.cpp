@@ -346,7 +346,8 @@ TEST_CASE("Clip: opset-11 constant inputs and opset-10 attributes give the same 
   max_only.floats("hi", {}, {6.0f});
   max_only.node("Clip", {"x", "", "hi"}, {"y"});
   max_only.output("y");
-  const Node& clip_max = only_node(max_only.import(), "Clip");
+  const Graph max_only_graph = max_only.import();  // kept alive: only_node returns a reference into it
+  const Node& clip_max = only_node(max_only_graph, "Clip");
   CHECK_FALSE(clip_max.attrs.has("min"));
   CHECK(clip_max.attrs.get_float("max", -1) == 6.0f);
 }
