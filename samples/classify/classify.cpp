@@ -58,6 +58,7 @@ int main(int argc, char** argv) {
   try {
     auto model = octet::Model::load(model_path);
     octet::Session session(model, {/*batch*/ 1, threads, false});
+    session.run();  // warm-up: the first run pays for page faults and cold caches, not for the model
     const std::vector<std::string>& labels = model->labels();
     for (const std::string& path : images) {
       octet::load_image_into(*model, path, session.input(0), 0);
