@@ -7,6 +7,7 @@ packages=(
   libdnnl-dev ocl-icd-opencl-dev nlohmann-json3-dev libstb-dev libjpeg62-turbo-dev doctest-dev
   libonnx-dev libprotobuf-dev protobuf-compiler libcli11-dev
   libonnx-testdata
+  clang-14 libclang-rt-14-dev   # the fuzzing stage of tests/run_all.sh: clang with libFuzzer and ASan
 )
 missing=()
 for p in "${packages[@]}"; do

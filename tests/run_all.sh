@@ -5,7 +5,8 @@
 #   2 build             Release, warnings as errors
 #   3 tests             the whole ctest suite
 #   4 install + embed   cmake --install, then samples/embed built against the installed package and run
-#   5 sanitizers        $build-asan: ASan + UBSan (+ LeakSanitizer) build running the whole ctest suite
+#   5 sanitizers        $build-asan: ASan + UBSan (+ LeakSanitizer) build running the ctest suite but
+#                       test_int8_models
 #   6 fuzzing           $build-fuzz: clang/libFuzzer, each target for $OCTET_FUZZ_SECONDS (default 60) from
 #                       the seed corpora in tests/fuzz/corpus; crashing inputs are kept in $build-fuzz/crashes
 # OCTET_STAGES (e.g. "1 2 3") runs a subset.
@@ -69,10 +70,11 @@ if selected 4; then
 fi
 
 if selected 5; then
-  stage 5 "sanitizers: ASan + UBSan + LeakSanitizer, whole ctest suite"
-  # UBSan findings are fatal (-fno-sanitize-recover). LeakSanitizer runs at each test's exit; it found no
-  # leak in octet, oneDNN or libgomp, so it needs no suppressions. The oneDNN library is not instrumented
-  # (Debian's build), so ASan checks octet's accesses to oneDNN's buffers but not inside its JIT kernels.
+  stage 5 "sanitizers: ASan + UBSan + LeakSanitizer, ctest suite"
+  # UBSan findings are fatal (-fno-sanitize-recover). LeakSanitizer runs at each test's exit (including
+  # test_load_cycles' load/run/unload cycles); it finds no leak in octet, oneDNN or libgomp, so it needs no
+  # suppressions. ASan sees octet's own memory accesses, not those made inside oneDNN (Debian's
+  # uninstrumented library, JIT kernels included), libjpeg-turbo or stb.
   cmake -S "$root" -B "$build-asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOCTET_SANITIZE=ON
   cmake --build "$build-asan" -j"$jobs"
   export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1

@@ -21,7 +21,8 @@
 #endif
 #endif
 #ifdef OCTET_ASAN
-#include <sanitizer/allocator_interface.h>
+// From <sanitizer/allocator_interface.h>, which clang ships and GCC does not (its libasan has the function).
+extern "C" size_t __sanitizer_get_current_allocated_bytes();
 #endif
 
 namespace {
