@@ -164,7 +164,8 @@ std::string auto_fp32_summary(const AutoFp32Result& result) {
   std::string text = "auto-fp32 " + format("%g%%", result.budget_percent) + ": ";
   const Fidelity& last = result.steps.back();
   if (!result.reached) {
-    text += "not reached: with all " + std::to_string(result.fp32_layers.size()) + " candidate layers FP32, " + fidelity_text(last);
+    text += "not reached: with all " + std::to_string(result.fp32_layers.size()) +
+            " candidate layers FP32 (only weight-only s8 layers, such as the FP32 classifier, stay quantized), " + fidelity_text(last);
   } else {
     text += std::to_string(result.fp32_layers.size()) + " layer(s) kept FP32";
     for (size_t i = 0; i < result.fp32_layers.size(); ++i) text += (i ? ", " : " (") + result.fp32_layers[i] + (i + 1 == result.fp32_layers.size() ? ")" : "");
@@ -189,7 +190,7 @@ void write_bar_chart(const BarChart& chart, const std::string& path) {
   size_t longest_label = 0;  // rotated labels take height from the plot
   for (const std::string& category : chart.categories) longest_label = std::max(longest_label, category.size());
   const int width = int(std::clamp<size_t>(240 + 16 * bars, 640, 2400));
-  const int height = 360 + (chart.vertical_labels ? int(7 * std::min<size_t>(longest_label, 80)) : 40);
+  const int height = 420 + (chart.vertical_labels ? int(7 * std::min<size_t>(longest_label, 80)) : 40);
   std::string script = extension == ".svg" ? "set terminal svg size " : "set terminal pngcairo size ";
   script += std::to_string(width) + "," + std::to_string(height) + " font 'sans,11' background rgb 'white'\n";
   script += "set termoption noenhanced\nset output " + gnuplot_string(path) + "\n";

@@ -7,6 +7,7 @@
 // report --measure MODEL_DIR --image FILE --runs N
 // The child: loads one model, runs it with 1 thread at batch 1 and prints its latency and memory.
 #include <CLI/CLI.hpp>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
@@ -289,6 +290,13 @@ std::string line_of(const std::string& path, const std::string& prefix) {
   return "";
 }
 
+double cpu_seconds(int who) {
+  rusage usage{};
+  getrusage(who, &usage);
+  const auto seconds = [](const timeval& t) { return double(t.tv_sec) + double(t.tv_usec) / 1e6; };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
 }  // namespace
 
 namespace report {
@@ -334,6 +342,7 @@ int main(int argc, char** argv) {
     for (const ModelSpec& spec : settings.models) results.push_back(ModelReport(spec, settings).run());
     info.minutes = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / 60;
     info.load_after = line_of("/proc/loadavg", "");
+    info.cpu_minutes = (cpu_seconds(RUSAGE_SELF) + cpu_seconds(RUSAGE_CHILDREN)) / 60;
     report::write_results(results, info, out);
     std::fprintf(stderr, "wrote %s/RESULTS.md in %.1f minutes\n", out.c_str(), info.minutes);
   } catch (const std::exception& e) {

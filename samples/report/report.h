@@ -63,7 +63,7 @@ struct RunInfo {
   bool quick = false;
   std::vector<size_t> calibration_counts;  // the study's counts, the last is the full set
   int latency_runs = 0;
-  double minutes = 0;
+  double minutes = 0, cpu_minutes = 0;  // wall-clock; CPU of this process and its children
   std::string cpu, load_before, load_after;
   unsigned cores = 0;
 };

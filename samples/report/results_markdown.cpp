@@ -33,6 +33,7 @@ std::string mb(size_t bytes) { return fmt("%.2f MB", double(bytes) / 1e6); }
 // so 2 sqrt(g + l) / n is the ~95% band of (g - l) / n (McNemar's test, normal approximation).
 struct Paired {
   double delta_pp, band_pp;
+  size_t discordant;  // g + l
   bool significant() const { return std::abs(delta_pp) > band_pp; }
 };
 
@@ -44,15 +45,15 @@ Paired paired_top1(const ModelResults& m, const VariantResult& v, const VariantR
     lost += !right && baseline_right;
   }
   const double n = double(m.labels.size());
-  return {100 * (double(gained) - double(lost)) / n, 200 * std::sqrt(double(gained + lost)) / n};
+  return {100 * (double(gained) - double(lost)) / n, 200 * std::sqrt(double(gained + lost)) / n, gained + lost};
 }
 
 std::string top1(const VariantResult& v) { return fmt("%.2f%%", 100 * v.eval.top1); }
 
-// "58.22% (+0.55 ± 1.10)", the difference in percentage points.
+// "58.22% (+0.55 ± 1.10)", the difference in percentage points; "(identical)" for the same predictions.
 std::string top1_versus(const ModelResults& m, const VariantResult& v, const VariantResult& baseline) {
   const Paired p = paired_top1(m, v, baseline);
-  return top1(v) + " (" + fmt("%+.2f", p.delta_pp) + fmt(" ± %.2f)", p.band_pp);
+  return top1(v) + (p.discordant == 0 ? std::string(" (identical)") : " (" + fmt("%+.2f", p.delta_pp) + fmt(" ± %.2f)", p.band_pp));
 }
 
 std::string fidelity(const VariantResult& v) {
@@ -96,57 +97,70 @@ std::string comparison_table(const std::vector<ModelResults>& models, const std:
   return "Top-1 in parentheses: the difference from " + baseline + " in percentage points ± its noise band.\n\n" + table(rows);
 }
 
+std::string joined(const std::vector<std::string>& names) {
+  std::string s;
+  for (size_t i = 0; i < names.size(); ++i) s += (i ? ", " : "") + names[i];
+  return s;
+}
+
+// The rule's reading of one option against the baseline: a Top-1 change counts outside its noise band, an
+// SQNR change beyond 1 dB.
 struct Verdict {
-  int losses = 0, gains = 0;  // labelled models with a real Top-1 loss / gain
+  std::vector<std::string> losses, gains;  // labelled models with a real Top-1 loss / gain
+  size_t sqnr_lower = 0, sqnr_higher = 0;  // models with the SQNR lower / higher by more than 1 dB
+  double sqnr_min = INFINITY, sqnr_max = -INFINITY;  // the range of the SQNR changes
+  bool preferred(size_t models) const { return losses.empty() && (!gains.empty() || sqnr_higher == models); }
 };
 
-// One bullet: how `name` compares with `baseline` on every model, with the rule's verdict.
-std::string option_summary(const std::vector<ModelResults>& models, const std::string& name, const std::string& baseline,
-                           Verdict* verdict = nullptr) {
+std::string verdict_clause(const std::string& option, const Verdict& v, size_t models) {
+  const std::string sqnr_range = fmt("%+.1f", v.sqnr_min) + fmt(" to %+.1f dB", v.sqnr_max);
+  if (!v.losses.empty())
+    return option + " loses Top-1 beyond noise on " + joined(v.losses) + (v.gains.empty() ? "" : ", gains on " + joined(v.gains));
+  if (!v.gains.empty()) return option + " gains Top-1 beyond noise on " + joined(v.gains) + " and loses on none";
+  if (v.sqnr_lower == models) return option + ": no Top-1 change beyond noise, but a lower SQNR on every model (" + sqnr_range + ")";
+  if (v.sqnr_higher == models) return option + ": no Top-1 change beyond noise and a higher SQNR on every model (" + sqnr_range + ")";
+  return option + ": no Top-1 change beyond noise, SQNR " + sqnr_range;
+}
+
+// One bullet: how `name` compares with `baseline` on every model.
+std::string option_summary(const std::vector<ModelResults>& models, const std::string& name, const std::string& baseline, Verdict& verdict) {
   std::string text = "- **" + name + "** vs " + baseline + ":";
-  Verdict counts;
   for (const ModelResults& m : models) {
     const VariantResult &v = m.variant(name), &b = m.variant(baseline);
+    const double sqnr_change = v.eval.sqnr_db - b.eval.sqnr_db;
+    verdict.sqnr_min = std::min(verdict.sqnr_min, sqnr_change);
+    verdict.sqnr_max = std::max(verdict.sqnr_max, sqnr_change);
+    verdict.sqnr_lower += sqnr_change < -1;
+    verdict.sqnr_higher += sqnr_change > 1;
     text += " " + m.title + " ";
     if (m.has_labels) {
       const Paired p = paired_top1(m, v, b);
-      text += top1(v) + " vs " + top1(b) + fmt(" (%+.2f pp, ", p.delta_pp) +
-              (p.significant() ? fmt("outside the ±%.2f noise band)", p.band_pp) : fmt("within ±%.2f)", p.band_pp)) +
-              fmt(", SQNR %+.1f dB;", v.eval.sqnr_db - b.eval.sqnr_db);
-      counts.losses += p.significant() && p.delta_pp < 0;
-      counts.gains += p.significant() && p.delta_pp > 0;
+      text += top1(v) + " vs " + top1(b) + " (" +
+              (p.discordant == 0 ? std::string("identical predictions")
+                                 : fmt("%+.2f pp, ", p.delta_pp) + (p.significant() ? fmt("outside the ±%.2f noise band", p.band_pp)
+                                                                                     : fmt("within ±%.2f", p.band_pp))) +
+              fmt("), SQNR %+.1f dB;", sqnr_change);
+      if (p.significant()) (p.delta_pp < 0 ? verdict.losses : verdict.gains).push_back(m.title);
     } else {
-      text += fmt("SQNR %.2f", v.eval.sqnr_db) + fmt(" vs %.2f dB", b.eval.sqnr_db) +
-              fmt(" (%+.1f dB)", v.eval.sqnr_db - b.eval.sqnr_db) + fmt(", agreement %.0f%%", 100 * v.eval.top1_agreement) +
-              fmt(" vs %.0f%%.", 100 * b.eval.top1_agreement);
+      text += fmt("SQNR %.2f", v.eval.sqnr_db) + fmt(" vs %.2f dB", b.eval.sqnr_db) + fmt(" (%+.1f dB)", sqnr_change) +
+              fmt(", agreement %.0f%%", 100 * v.eval.top1_agreement) + fmt(" vs %.0f%%.", 100 * b.eval.top1_agreement);
     }
   }
-  if (counts.losses) text += " A real Top-1 loss on " + std::to_string(counts.losses) + " model(s)";
-  if (counts.gains) text += std::string(counts.losses ? "; " : " ") + "a real Top-1 gain on " + std::to_string(counts.gains) + " model(s)";
-  text += counts.losses || counts.gains ? ".\n" : " No Top-1 difference beyond noise.\n";
-  if (verdict) *verdict = counts;
-  return text;
+  return text + "\n";
 }
 
-// Bullets for each option against the baseline and the rule's recommendation: an option with a real gain
-// somewhere and a real loss nowhere is preferred; otherwise the baseline stays.
+// Bullets for each option against the baseline and the rule's recommendation: prefer an option with no real
+// Top-1 loss and either a real gain or a higher SQNR on every model; otherwise keep the baseline.
 std::string conclusions(const std::vector<ModelResults>& models, const std::vector<std::string>& options, const std::string& baseline) {
-  std::string text = "**Conclusions.**\n\n";
-  std::vector<std::string> better, worse;
+  std::string text = "**Conclusions.**\n\n", clauses;
+  std::vector<std::string> preferred;
   for (const std::string& option : options) {
     Verdict v;
-    text += option_summary(models, option, baseline, &v);
-    if (v.gains && !v.losses) better.push_back(option);
-    if (v.losses) worse.push_back(option);
+    text += option_summary(models, option, baseline, v);
+    clauses += "  - " + verdict_clause(option, v, models.size()) + ".\n";
+    if (v.preferred(models.size())) preferred.push_back(option);
   }
-  const auto list = [](const std::vector<std::string>& names) {
-    std::string s;
-    for (size_t i = 0; i < names.size(); ++i) s += (i ? ", " : "") + names[i];
-    return s;
-  };
-  if (!better.empty()) text += "- Verdict: prefer " + list(better) + " (a real gain, no real loss).\n";
-  else if (!worse.empty()) text += "- Verdict: keep " + baseline + "; Top-1 loss beyond noise with " + list(worse) + ".\n";
-  else text += "- Verdict: no option differs from " + baseline + " beyond noise in Top-1; compare the SQNR.\n";
+  text += "- Verdict: " + (preferred.empty() ? "keep " + baseline : "prefer " + joined(preferred)) + ".\n" + clauses;
   return text + "\n";
 }
 
@@ -223,9 +237,19 @@ std::string count_section(const std::vector<ModelResults>& models, const RunInfo
       const VariantResult &v = m.variant(option), &b = m.variant(kDefault);
       return (!m.has_labels || !paired_top1(m, v, b).significant()) && std::abs(v.eval.sqnr_db - b.eval.sqnr_db) <= 1;
     });
-    if (matches) return text + "- The smallest count that matches the full set on every model (Top-1 within noise, SQNR within 1 dB): **" + option + "**.\n\n";
+    if (matches) {
+      text += "- The smallest count that matches the full set on every model (Top-1 within noise, SQNR within 1 dB): **" + option + "**.\n";
+      break;
+    }
+    if (option == options.back()) text += "- No smaller count matches the full set on every model (Top-1 within noise and SQNR within 1 dB).\n";
   }
-  return text + "- No smaller count matches the full set on every model (Top-1 within noise and SQNR within 1 dB).\n\n";
+  for (const ModelResults& m : models) {
+    const bool pinned = std::all_of(options.begin(), options.end(), [&](const std::string& o) { return m.variant(o).range_change == 0; });
+    if (pinned)
+      text += "- " + m.title + ": every quantized activation range is the same from 1 image on (bounded activations such as ReLU6 "
+              "reach their bounds on any image), so the calibration set acts only through bias correction's channel means.\n";
+  }
+  return text + "\n";
 }
 
 std::string sensitivity_section(const std::vector<ModelResults>& models, const std::string& results_dir) {
@@ -266,9 +290,12 @@ std::string sensitivity_section(const std::vector<ModelResults>& models, const s
     double top3 = 0;
     for (size_t i = 0; i < std::min<size_t>(3, s.layers.size()); ++i) top3 += s.layers[i].noise_share_removed;
     const VariantResult &auto_model = m.variant(kAutoFp32), &default_model = m.variant(kDefault);
+    const std::string choice = a.reached ? "auto-fp32 99 kept " + std::to_string(a.fp32_layers.size()) + " of " + std::to_string(s.layers.size()) + " layers FP32"
+                                         : "auto-fp32 99 did not reach 99%: with all " + std::to_string(s.layers.size()) +
+                                               " layers FP32 only the classifier's s8 weights stay quantized and leave " +
+                                               fmt("%.0f%% agreement", 100 * a.steps.back().top1_agreement) + " on the calibration images";
     bullets += "- " + m.title + ": keeping `" + top.node + "` FP32 removes " + fmt("%.0f%%", 100 * top.noise_share_removed) +
-               " of the noise power, the top 3 layers " + fmt("%.0f%%", 100 * top3) + ". auto-fp32 99 kept " +
-               std::to_string(a.fp32_layers.size()) + " of " + std::to_string(s.layers.size()) + " layers FP32; on the evaluation images " +
+               " of the noise power, the top 3 layers " + fmt("%.0f%%", 100 * top3) + ". " + choice + "; on the evaluation images " +
                (m.has_labels ? "Top-1 " + top1_versus(m, auto_model, default_model) + " vs the default, " : std::string()) +
                "SQNR / agreement " + fidelity(auto_model) + " vs " + fidelity(default_model) +
                fmt(", latency %.2f", auto_model.footprint.cpu_ms) + fmt(" vs %.2f ms.\n", default_model.footprint.cpu_ms);
@@ -344,8 +371,8 @@ void write_results(const std::vector<ModelResults>& models, const RunInfo& run, 
 
   std::string md = "# Quantization results\n\n";
   md += "Everything below (numbers, plots, conclusions) was produced by one run of `samples/report/report.cpp` "
-        "(`build/samples/report" + std::string(run.quick ? " --quick" : "") + "`, " + fmt("%.1f minutes", run.minutes) + " (";
-  for (const ModelResults& m : models) md += m.title + fmt(" %.1f", m.seconds / 60) + (&m == &models.back() ? ")" : ", ");
+        "(`build/samples/report" + std::string(run.quick ? " --quick" : "") + "`, " + fmt("%.1f minutes", run.minutes) + fmt(", %.1f minutes of CPU", run.cpu_minutes) + "; per model ";
+  for (const ModelResults& m : models) md += m.title + fmt(" %.1f", m.seconds / 60) + (&m == &models.back() ? "," : ", ");
   md += " on " + run.cpu + ", " + std::to_string(run.cores) + " cores; /proc/loadavg before: " + run.load_before +
         ", after: " + run.load_after + ").\n\n";
   if (run.quick) md += "**Quick mode: few images, the numbers are only a check that the report runs.**\n\n";
