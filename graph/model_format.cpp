@@ -276,8 +276,10 @@ class ModelParser {
     };
     try {
       return json::parse(text, refuse_repeated_keys);
-    } catch (const json::parse_error& e) {
-      std::string what = e.what();  // "[json.exception.parse_error.101] parse error at line 3, column 5: ..."
+    } catch (const json::exception& e) {
+      // parse_error ("[json.exception.parse_error.101] parse error at line 3, column 5: ..."), and also
+      // out_of_range for a number no double holds ("1e999"): both are malformed JSON to the user.
+      std::string what = e.what();
       r_.fail("", "invalid JSON: " + what.substr(what.find(']') + 2));
     }
   }

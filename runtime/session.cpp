@@ -168,6 +168,13 @@ void* Session::Impl::address(const std::string& tensor, const std::map<std::stri
 Session::Session(std::shared_ptr<const Model> model, SessionOptions options) : impl_(std::make_unique<Impl>()) {
   if (!model) throw Error("Session needs a model");
   if (options.batch < 1) throw Error("batch size must be at least 1, got " + std::to_string(options.batch));
+  // Only a symbolic batch dimension (N) follows options.batch; a model exported with a fixed one cannot.
+  for (const std::string& name : model->graph().inputs) {
+    const Shape& shape = model->graph().tensor(name).shape;
+    if (options.batch != 1 && (shape.empty() || shape[0] != kBatchDim))
+      throw Error("batch " + std::to_string(options.batch) + " requested, but input '" + name + "' has the fixed shape " +
+                  shape_str(shape) + " (no symbolic batch dimension N)");
+  }
   impl_->model = std::move(model);
   impl_->options = options;
   kernels::set_num_threads(options.threads);

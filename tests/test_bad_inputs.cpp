@@ -184,11 +184,9 @@ TEST_CASE("Session misuse is refused with the names it knows") {
                        (image + ": batch index 1 is outside input \"input_1\" [1,3,224,224]").c_str(), octet::Error);
 }
 
-// ---- Known bugs (known_bugs.h): each case fails today and is marked so; fixed, it passes and should_fail
-// reports that, so the marker (and the known_bugs.h entry) can go.
+// ---- Bugs these tests found, now fixed ----
 
-TEST_CASE("known bug: a number overflowing a double in model.json escapes parse_model as nlohmann's exception" *
-          doctest::should_fail()) {
+TEST_CASE("a number overflowing a double in model.json is reported as invalid JSON") {
   std::string json_text = read_text(fs::path(fp32_model()) / "model.json");
   const std::string binary = read_text(fs::path(fp32_model()) / "model.bin");
   const size_t scale = json_text.find("\"scale\":");
@@ -197,15 +195,15 @@ TEST_CASE("known bug: a number overflowing a double in model.json escapes parse_
   CHECK_THROWS_AS(octet::parse_model(json_text, {binary.begin(), binary.end()}, "m/model.json"), octet::Error);
 }
 
-TEST_CASE("known bug: SessionOptions::batch is ignored for a model whose input has a fixed batch" * doctest::should_fail()) {
-  // The shared MobileNet's input is [1,3,224,224], with no symbolic N: a Session asked for batch 3 reports
-  // batch() == 3 but has inputs and outputs of batch 1. It should refuse, or have inputs of batch 3.
+TEST_CASE("a batch other than 1 for a model whose input has a fixed batch is refused") {
+  // The shared MobileNet's input is [1,3,224,224], with no symbolic N: a Session asked for batch 3 refuses.
   const auto model = octet::Model::load(fp32_model());
   bool consistent = true;
   try {
     octet::Session session(model, {3, 1, false});
     consistent = session.input(0).shape[0] == session.batch();
-  } catch (const octet::Error&) {
+  } catch (const octet::Error& e) {
+    CHECK(std::string(e.what()).find("has the fixed shape [1,3,224,224]") != std::string::npos);
   }
   CHECK(consistent);
 }
