@@ -91,6 +91,13 @@ void DnnlKernel::bind(const std::vector<void*>& inputs, const std::vector<void*>
   for (const ArgMap& a : input_args_) args_[a.arg] = dnnl::memory(a.md, engine_->engine, inputs.at(a.index));
   for (const ArgMap& a : output_args_) args_[a.arg] = dnnl::memory(a.md, engine_->engine, outputs.at(a.index));
   if (scratch_md_.get_size() > 0) args_[DNNL_ARG_SCRATCHPAD] = dnnl::memory(scratch_md_, engine_->engine, scratch);
+  exec_args_.clear();
+  for (const auto& kv : args_) exec_args_.push_back({kv.first, kv.second.get()});
+}
+
+void DnnlKernel::run() {
+  dnnl_status_t status = dnnl_primitive_execute(primitive_.get(), engine_->stream.get(), static_cast<int>(exec_args_.size()), exec_args_.data());
+  if (status != dnnl_success) throw Error("oneDNN failed to execute " + impl_ + " (status " + std::to_string(static_cast<int>(status)) + ")");
 }
 
 dnnl::memory reorder_constant(Engine::Impl& engine, const dnnl::memory::desc& source, const void* data,

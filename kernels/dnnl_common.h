@@ -28,7 +28,8 @@ class DnnlKernel : public Kernel {
   size_t scratch_bytes() const override { return scratch_md_.get_size(); }
   std::string implementation() const override { return impl_; }
   void bind(const std::vector<void*>& inputs, const std::vector<void*>& outputs, void* scratch) override;
-  void run() override { primitive_.execute(engine_->stream, args_); }
+  // The C API with arguments prepared at bind(): the C++ execute() builds a vector from the map on every call.
+  void run() override;
 
  protected:
   explicit DnnlKernel(Engine& engine) : engine_(&engine.impl()) {}
@@ -50,6 +51,7 @@ class DnnlKernel : public Kernel {
   std::string impl_;
   std::vector<ArgMap> input_args_, output_args_;
   std::unordered_map<int, dnnl::memory> args_;
+  std::vector<dnnl_exec_arg_t> exec_args_;  // args_ as the C API takes them, rebuilt by bind()
 };
 
 // Reorders a dense row-major constant into `target` (the layout a primitive chose), returning owned memory.
