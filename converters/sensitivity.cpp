@@ -52,6 +52,11 @@ std::string lowercase_extension(const std::string& path) {
   return extension;
 }
 
+void check_budget(double budget_percent) {
+  if (!(budget_percent > 0 && budget_percent <= 100))
+    throw Error("--auto-fp32 " + format("%g", budget_percent) + ": the budget is a Top-1 agreement in (0, 100] %");
+}
+
 }  // namespace
 
 // ---- the analysis -------------------------------------------------------------------------------------
@@ -124,8 +129,7 @@ SensitivityReport SensitivityAnalysis::rank_layers(const Progress& progress) con
 
 AutoFp32Result SensitivityAnalysis::auto_fp32(const SensitivityReport& ranking, double budget_percent,
                                               const Progress& progress) const {
-  if (!(budget_percent > 0 && budget_percent <= 100))
-    throw Error("--auto-fp32 " + format("%g", budget_percent) + ": the budget is a Top-1 agreement in (0, 100] %");
+  check_budget(budget_percent);
   AutoFp32Result result;
   result.budget_percent = budget_percent;
   // A small tolerance so that e.g. 99 of 100 images meets a budget of 99 despite rounding.
@@ -246,8 +250,7 @@ void check_sensitivity_request(const SensitivityRequest& request, const ConvertO
     const char* flag = request.auto_fp32 ? "--auto-fp32" : request.table ? "--sensitivity" : "--sensitivity-plot";
     throw Error(std::string(flag) + " compares INT8 variants on calibration images: give --calibrate DIR");
   }
-  if (request.auto_fp32 && !(request.auto_fp32_budget > 0 && request.auto_fp32_budget <= 100))
-    throw Error("--auto-fp32 " + format("%g", request.auto_fp32_budget) + ": the budget is a Top-1 agreement in (0, 100] %");
+  if (request.auto_fp32) check_budget(request.auto_fp32_budget);
   if (!request.plot.empty() && lowercase_extension(request.plot) != ".svg" && lowercase_extension(request.plot) != ".png")
     throw Error("--sensitivity-plot '" + request.plot + "': the file name must end in .svg or .png");
 }
