@@ -21,7 +21,7 @@ Constant make_constant(DType dtype, Shape shape, std::vector<uint8_t> bytes) {
   Constant c;
   c.dtype = dtype;
   c.shape = std::move(shape);
-  c.bytes = std::make_shared<const std::vector<uint8_t>>(std::move(bytes));
+  c.bytes = make_bytes(std::move(bytes));
   return c;
 }
 

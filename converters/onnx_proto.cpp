@@ -75,7 +75,7 @@ Constant constant_from_tensor_proto(const onnx::TensorProto& tensor, const std::
   if (bytes.size() != expected)
     throw Error(context + ": holds " + std::to_string(bytes.size()) + " bytes of data, shape " + shape_str(constant.shape) +
                 " needs " + std::to_string(expected));
-  constant.bytes = std::make_shared<const std::vector<uint8_t>>(std::move(bytes));
+  constant.bytes = make_bytes(std::move(bytes));
   return constant;
 }
 

@@ -75,15 +75,15 @@ Constant zero_point_constant(DType dtype, const QuantParams& params, const Shape
   Constant c;
   c.dtype = dtype;
   c.shape = shape;
-  auto bytes = std::make_shared<std::vector<uint8_t>>(params.zero_points.size() * dtype_size(dtype));
+  std::vector<uint8_t> bytes(params.zero_points.size() * dtype_size(dtype));
   for (size_t i = 0; i < params.zero_points.size(); ++i) {
     int32_t zp = params.zero_points[i];
-    uint8_t* at = bytes->data() + i * dtype_size(dtype);
+    uint8_t* at = bytes.data() + i * dtype_size(dtype);
     if (dtype == DType::u8) *at = static_cast<uint8_t>(zp);
     else if (dtype == DType::s8) *at = static_cast<uint8_t>(static_cast<int8_t>(zp));
     else std::memcpy(at, &zp, sizeof zp);
   }
-  c.bytes = std::move(bytes);
+  c.bytes = make_bytes(std::move(bytes));
   return c;
 }
 

@@ -1,5 +1,8 @@
 #include "graph/graph.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <cstring>
 
 namespace octet {
@@ -51,6 +54,30 @@ std::string shape_str(const Shape& shape) {
   return s + "]";
 }
 
+ConstantBytes::ConstantBytes(std::vector<uint8_t> owned)
+    : owned_(std::move(owned)), data_(owned_.data()), size_(owned_.size()) {}
+
+ConstantBytes::ConstantBytes(std::shared_ptr<const void> mapping, const uint8_t* data, size_t size)
+    : mapping_(std::move(mapping)), data_(data), size_(size) {}
+
+bool ConstantBytes::operator==(const ConstantBytes& other) const {
+  return size_ == other.size_ && (size_ == 0 || std::memcmp(data_, other.data_, size_) == 0);
+}
+
+void ConstantBytes::release_pages() const {
+  if (!mapping_ || size_ == 0) return;
+  // Only whole pages inside this constant: its neighbours may share the first and last page.
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  uintptr_t begin = (reinterpret_cast<uintptr_t>(data_) + page - 1) / page * page;
+  uintptr_t end = (reinterpret_cast<uintptr_t>(data_) + size_) / page * page;
+  // A private, never-written file mapping: dropped pages are read back from the file on the next access.
+  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
+std::shared_ptr<const ConstantBytes> make_bytes(std::vector<uint8_t> owned) {
+  return std::make_shared<const ConstantBytes>(std::move(owned));
+}
+
 std::vector<int64_t> Constant::as_ints() const {
   int64_t n = elements();
   std::vector<int64_t> v(static_cast<size_t>(n));
@@ -74,9 +101,9 @@ Constant Constant::from_floats(const Shape& shape, const std::vector<float>& val
   Constant c;
   c.dtype = DType::f32;
   c.shape = shape;
-  auto bytes = std::make_shared<std::vector<uint8_t>>(values.size() * 4);
-  std::memcpy(bytes->data(), values.data(), bytes->size());
-  c.bytes = bytes;
+  std::vector<uint8_t> bytes(values.size() * 4);
+  std::memcpy(bytes.data(), values.data(), bytes.size());
+  c.bytes = make_bytes(std::move(bytes));
   return c;
 }
 
@@ -84,9 +111,9 @@ Constant Constant::from_ints(const Shape& shape, const std::vector<int64_t>& val
   Constant c;
   c.dtype = DType::s64;
   c.shape = shape;
-  auto bytes = std::make_shared<std::vector<uint8_t>>(values.size() * 8);
-  std::memcpy(bytes->data(), values.data(), bytes->size());
-  c.bytes = bytes;
+  std::vector<uint8_t> bytes(values.size() * 8);
+  std::memcpy(bytes.data(), values.data(), bytes.size());
+  c.bytes = make_bytes(std::move(bytes));
   return c;
 }
 

@@ -47,11 +47,40 @@ struct TensorInfo {
   QuantParams quant;
 };
 
+// The bytes of a constant: owned by this object, or a read-only view into model.bin mapped into memory
+// (read_model maps the file rather than copying it, so weights a Session has repacked for oneDNN need not
+// stay resident twice). Not copyable: constants share it through a shared_ptr.
+class ConstantBytes {
+ public:
+  explicit ConstantBytes(std::vector<uint8_t> owned);
+  // A view of [data, data + size) inside a mapping that `mapping` keeps alive.
+  ConstantBytes(std::shared_ptr<const void> mapping, const uint8_t* data, size_t size);
+  ConstantBytes(const ConstantBytes&) = delete;
+  ConstantBytes& operator=(const ConstantBytes&) = delete;
+
+  const uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+  const uint8_t* begin() const { return data_; }
+  const uint8_t* end() const { return data_ + size_; }
+  bool operator==(const ConstantBytes& other) const;  // same contents
+  // For a view into a mapped file: tells the OS it may drop the pages now; they are read from the file
+  // again if touched later. Used once a kernel has repacked the weights. Does nothing for owned bytes.
+  void release_pages() const;
+
+ private:
+  std::vector<uint8_t> owned_;
+  std::shared_ptr<const void> mapping_;
+  const uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+std::shared_ptr<const ConstantBytes> make_bytes(std::vector<uint8_t> owned);
+
 // Constant data (weights, biases, folded shapes). Bytes are little-endian, row-major, dense.
 struct Constant {
   DType dtype = DType::f32;
   Shape shape;
-  std::shared_ptr<const std::vector<uint8_t>> bytes;  // shared: copies of a Graph share weights
+  std::shared_ptr<const ConstantBytes> bytes;  // shared: copies of a Graph share weights
 
   int64_t elements() const { return shape_elements(shape); }
   template <typename T>

@@ -15,6 +15,11 @@
 #include <type_traits>
 #include <variant>
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <nlohmann/json.hpp>
 
 #include "graph/ops.h"
@@ -230,10 +235,18 @@ std::string describe(const json& v) {
   return text.size() > 40 ? text.substr(0, 37) + "..." : text;
 }
 
+struct BinaryView {
+  const uint8_t* data;
+  size_t size;
+};
+
 class ModelParser {
  public:
-  ModelParser(const std::string& source, const std::vector<uint8_t>& binary)
-      : r_(source), binary_(binary), binary_name_((fs::path(source).parent_path() / "model.bin").string()) {}
+  // `binary` holds model.bin's bytes. With a `mapping` (read_model maps the file) constants become views
+  // into it; without one (parse_model) each constant gets a copy of its bytes.
+  ModelParser(const std::string& source, BinaryView binary, std::shared_ptr<const void> mapping)
+      : r_(source), binary_(binary), mapping_(std::move(mapping)),
+        binary_name_((fs::path(source).parent_path() / "model.bin").string()) {}
 
   Graph parse(const std::string& text) const {
     json doc = parse_json(text);
@@ -399,9 +412,9 @@ class ModelParser {
       int64_t offset = integer(c["offset"], 0, kInt64Max), bytes = integer(c["bytes"], 0, kInt64Max);
       if (bytes > kInt64Max - offset)
         r_.fail(c.path, "offset " + std::to_string(offset) + " + bytes " + std::to_string(bytes) + " overflows 64 bits");
-      if (offset + bytes > static_cast<int64_t>(binary_.size()))
+      if (offset + bytes > static_cast<int64_t>(binary_.size))
         r_.fail(c.path, "bytes [" + std::to_string(offset) + ", " + std::to_string(offset + bytes) +
-                            ") extend past the end of " + binary_name_ + " (" + std::to_string(binary_.size()) +
+                            ") extend past the end of " + binary_name_ + " (" + std::to_string(binary_.size) +
                             " bytes): truncated file");
       int64_t expected = capped_bytes(constant.shape, constant.dtype);
       if (bytes != expected)
@@ -413,10 +426,12 @@ class ModelParser {
       blobs.push_back({name, offset, bytes});
     }
     check_layout(blobs);
-    // Copied only now: before the layout check, many constants could name the same large range.
-    for (const Blob& b : blobs)
-      g.constants[b.name].bytes = std::make_shared<const std::vector<uint8_t>>(binary_.begin() + b.offset,
-                                                                               binary_.begin() + b.offset + b.bytes);
+    // Made only now: before the layout check, many constants could name the same large range.
+    for (const Blob& b : blobs) {
+      const uint8_t* begin = binary_.data + b.offset;
+      g.constants[b.name].bytes = mapping_ ? std::make_shared<const ConstantBytes>(mapping_, begin, static_cast<size_t>(b.bytes))
+                                           : make_bytes(std::vector<uint8_t>(begin, begin + b.bytes));
+    }
   }
 
   // In offset order each blob starts at the running aligned size; the file ends at the final one.
@@ -439,7 +454,7 @@ class ModelParser {
                           " (blobs are packed in offset order, each at the next multiple of 64)");
       running = align_up(b.offset + b.bytes);
     }
-    int64_t size = static_cast<int64_t>(binary_.size());
+    int64_t size = static_cast<int64_t>(binary_.size);
     if (size < running)
       throw Error(binary_name_ + ": " + std::to_string(size) + " bytes, but the constants end at " + std::to_string(running) +
                   " (padded to a multiple of 64): truncated file");
@@ -513,7 +528,8 @@ class ModelParser {
   }
 
   Reporter r_;
-  const std::vector<uint8_t>& binary_;
+  BinaryView binary_;
+  std::shared_ptr<const void> mapping_;
   std::string binary_name_;
 };
 
@@ -595,6 +611,40 @@ Bytes read_file(const fs::path& path, const std::string& what) {
   return data;
 }
 
+// model.bin mapped read-only and private: constants are views into it, pages are read when a kernel first
+// touches them and can be dropped again once it has repacked them (ConstantBytes::release_pages).
+struct MappedFile {
+  const uint8_t* data = nullptr;
+  size_t size = 0;
+  ~MappedFile() {
+    if (size) munmap(const_cast<uint8_t*>(data), size);
+  }
+};
+
+std::shared_ptr<const MappedFile> map_file(const fs::path& path, const std::string& what) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw Error(path.string() + ": cannot open " + what + ": " + std::strerror(errno));
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    int error = errno;
+    close(fd);
+    throw Error(path.string() + ": cannot read " + what + ": " + (error ? std::strerror(error) : "not a regular file"));
+  }
+  auto file = std::make_shared<MappedFile>();
+  if (st.st_size > 0) {  // mmap refuses a zero length; an empty model.bin is a valid model without constants
+    void* p = mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED) {
+      int error = errno;
+      close(fd);
+      throw Error(path.string() + ": cannot map " + what + ": " + std::strerror(error));
+    }
+    file->data = static_cast<const uint8_t*>(p);
+    file->size = static_cast<size_t>(st.st_size);
+  }
+  close(fd);  // the mapping keeps the file
+  return file;
+}
+
 void write_file(const fs::path& path, const void* data, size_t size) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   if (!out) throw Error(path.string() + ": cannot open for writing: " + std::strerror(errno));
@@ -606,7 +656,7 @@ void write_file(const fs::path& path, const void* data, size_t size) {
 }  // namespace
 
 Graph parse_model(const std::string& json_text, const std::vector<uint8_t>& binary, const std::string& source_name) {
-  return ModelParser(source_name, binary).parse(json_text);
+  return ModelParser(source_name, {binary.data(), binary.size()}, nullptr).parse(json_text);
 }
 
 Graph read_model(const std::string& path) {
@@ -616,8 +666,8 @@ Graph read_model(const std::string& path) {
   fs::path json_path = fs::is_directory(status) ? fs::path(path) / "model.json" : fs::path(path);
   fs::path binary_path = json_path.parent_path() / "model.bin";
   auto text = read_file<std::string>(json_path, "the model description");
-  auto binary = read_file<std::vector<uint8_t>>(binary_path, "the model weights (model.bin must sit beside model.json)");
-  return parse_model(text, binary, json_path.string());
+  std::shared_ptr<const MappedFile> binary = map_file(binary_path, "the model weights (model.bin must sit beside model.json)");
+  return ModelParser(json_path.string(), {binary->data, binary->size}, binary).parse(text);
 }
 
 ModelFiles serialize_model(const Graph& graph) {

@@ -113,8 +113,8 @@ Constant quantize_weights(const Constant& f32_weights, const QuantParams& params
   for (int64_t d = params.axis + 1; params.axis >= 0 && d < rank; ++d) inner *= f32_weights.shape[d];
   const IntRange range = quantized_range(DType::s8);
   const int64_t n = f32_weights.elements();
-  auto bytes = std::make_shared<std::vector<uint8_t>>(static_cast<size_t>(n));
-  int8_t* out = reinterpret_cast<int8_t*>(bytes->data());
+  std::vector<uint8_t> bytes(static_cast<size_t>(n));
+  int8_t* out = reinterpret_cast<int8_t*>(bytes.data());
   const float* in = f32_weights.data<float>();
   for (int64_t i = 0; i < n; ++i) {
     const size_t c = static_cast<size_t>((i / inner) % channels);
@@ -123,7 +123,7 @@ Constant quantize_weights(const Constant& f32_weights, const QuantParams& params
   Constant result;
   result.dtype = DType::s8;
   result.shape = f32_weights.shape;
-  result.bytes = std::move(bytes);
+  result.bytes = make_bytes(std::move(bytes));
   return result;
 }
 
@@ -136,8 +136,8 @@ Constant quantize_bias(const Constant& f32_bias, float input_scale, const QuantP
   if (scale_count != 1 && static_cast<int64_t>(scale_count) != channels)
     throw Error("bias of " + std::to_string(channels) + " values with " + std::to_string(scale_count) +
                 " weight scales");
-  auto bytes = std::make_shared<std::vector<uint8_t>>(static_cast<size_t>(channels) * sizeof(int32_t));
-  int32_t* out = reinterpret_cast<int32_t*>(bytes->data());
+  std::vector<uint8_t> bytes(static_cast<size_t>(channels) * sizeof(int32_t));
+  int32_t* out = reinterpret_cast<int32_t*>(bytes.data());
   const float* in = f32_bias.data<float>();
   const IntRange range = quantized_range(DType::s32);
   for (int64_t c = 0; c < channels; ++c) {
@@ -153,7 +153,7 @@ Constant quantize_bias(const Constant& f32_bias, float input_scale, const QuantP
   Constant result;
   result.dtype = DType::s32;
   result.shape = f32_bias.shape;
-  result.bytes = std::move(bytes);
+  result.bytes = make_bytes(std::move(bytes));
   return result;
 }
 

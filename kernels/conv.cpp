@@ -136,8 +136,7 @@ class DnnlConv : public DnnlKernel {
     if (q.quantized) {
       set_owned(DNNL_ARG_WEIGHTS, reorder_constant(*engine_, weights_plain, w.bytes->data(), pd.weights_desc()));
     } else {
-      std::vector<float> values = float_weights(w, ctx.inputs[1].quant, node_label(ctx.node));
-      set_owned(DNNL_ARG_WEIGHTS, reorder_constant(*engine_, weights_plain, values.data(), pd.weights_desc()));
+      set_owned(DNNL_ARG_WEIGHTS, float_weights_in(*engine_, w, ctx.inputs[1].quant, weights_plain, pd.weights_desc(), node_label(ctx.node)));
     }
     if (spec_.has_bias)
       set_owned(DNNL_ARG_BIAS, reorder_constant(*engine_, bias_md, ctx.constants[2]->bytes->data(), bias_md));

@@ -2,6 +2,10 @@
 
 #include <omp.h>
 
+#include <algorithm>
+
+#include "kernels/quantized_linear.h"
+
 namespace octet::kernels {
 
 size_t TensorDesc::bytes() const {
@@ -107,6 +111,48 @@ dnnl::memory reorder_constant(Engine::Impl& engine, const dnnl::memory::desc& so
   dnnl::reorder(src, dst).execute(engine.stream, src, dst);
   engine.stream.wait();
   return dst;
+}
+
+namespace {
+
+// The dim of `view` that walks the stored dense tensor's `axis` (same extent and stride), or -1.
+int view_dim_of_axis(const dnnl::memory::desc& view, const Shape& stored_shape, int axis) {
+  int64_t stride = 1;
+  for (size_t d = static_cast<size_t>(axis) + 1; d < stored_shape.size(); ++d) stride *= stored_shape[d];
+  const dnnl::memory::dims dims = view.dims();
+  const auto& strides = view.data.format_desc.blocking.strides;
+  for (size_t d = 0; d < dims.size(); ++d)
+    if (dims[d] == stored_shape[static_cast<size_t>(axis)] && strides[d] == stride) return static_cast<int>(d);
+  return -1;
+}
+
+}  // namespace
+
+dnnl::memory float_weights_in(Engine::Impl& engine, const Constant& constant, const QuantParams& quant,
+                              const dnnl::memory::desc& stored, const dnnl::memory::desc& target, const std::string& context) {
+  if (constant.dtype == DType::s8 && !quant.scales.empty()) {
+    int mask = -1;
+    if (quant.scales.size() == 1) mask = 0;
+    else if (quant.axis >= 0 && quant.axis < static_cast<int>(constant.shape.size()) &&
+             constant.shape[static_cast<size_t>(quant.axis)] == static_cast<int64_t>(quant.scales.size())) {
+      int d = view_dim_of_axis(stored, constant.shape, quant.axis);
+      if (d >= 0) mask = 1 << d;
+    }
+    bool symmetric = std::all_of(quant.zero_points.begin(), quant.zero_points.end(), [](int32_t zp) { return zp == 0; });
+    if (mask >= 0 && symmetric) {
+      dnnl::memory::desc source = stored;  // the same plain strided layout, holding s8
+      source.data.data_type = dnnl_s8;
+      dnnl::memory src(source, engine.engine, const_cast<uint8_t*>(constant.bytes->data()));
+      dnnl::memory dst(target, engine.engine);
+      dnnl::primitive_attr attr;
+      attr.set_output_scales(mask, quant.scales);  // f32 = s8 * scale, as dequantize_value
+      dnnl::reorder(dnnl::reorder::primitive_desc(src, dst, attr)).execute(engine.stream, src, dst);
+      engine.stream.wait();
+      return dst;
+    }
+  }
+  std::vector<float> values = float_weights(constant, quant, context);
+  return reorder_constant(engine, stored, values.data(), target);
 }
 
 }  // namespace octet::kernels

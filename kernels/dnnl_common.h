@@ -58,4 +58,11 @@ class DnnlKernel : public Kernel {
 dnnl::memory reorder_constant(Engine::Impl& engine, const dnnl::memory::desc& source, const void* data,
                               const dnnl::memory::desc& target);
 
+// A weight constant in `target` layout as f32. `stored` describes the constant's dense bytes as f32 in the
+// arrangement the primitive sees (dims and strides; a transposed or grouped view). s8 constants (weight-only
+// INT8) are dequantized by the reorder itself when their scales run along one dim of that view, so no float
+// copy of the whole tensor is made at load; other arrangements go through float_weights.
+dnnl::memory float_weights_in(Engine::Impl& engine, const Constant& constant, const QuantParams& quant,
+                              const dnnl::memory::desc& stored, const dnnl::memory::desc& target, const std::string& context);
+
 }  // namespace octet::kernels

@@ -99,8 +99,7 @@ class DnnlMatmul : public DnnlKernel {
 
     map_input(0, DNNL_ARG_SRC, a_md);
     if (b_const) {
-      std::vector<float> values = constant_b(ctx);
-      set_owned(DNNL_ARG_WEIGHTS, reorder_constant(*engine_, b_stored, values.data(), pd.weights_desc()));
+      set_owned(DNNL_ARG_WEIGHTS, float_weights_in(*engine_, *b_const, ctx.inputs[1].quant, b_stored, pd.weights_desc(), node_label(ctx.node)));
     } else {
       map_input(1, DNNL_ARG_WEIGHTS, b_md);
     }
@@ -291,6 +290,8 @@ std::unique_ptr<Kernel> make_matmul_kernel(const KernelContext& ctx) {
 
 std::unique_ptr<Kernel> make_gemm(const KernelContext& ctx) {
   if (is_quantized_input(ctx)) return std::make_unique<DnnlQuantizedGemm>(ctx);
+  require_float(ctx);
+  if (std::unique_ptr<Kernel> gemv = make_weight_only_gemv(ctx)) return gemv;
   return make_gemm_kernel<DnnlMatmul>(ctx);
 }
 std::unique_ptr<Kernel> make_gemm_reference(const KernelContext& ctx) {

@@ -31,6 +31,10 @@ OCTET_KERNEL_FAMILY(quantize)     // quantize.cpp: Quantize, Dequantize
 
 #undef OCTET_KERNEL_FAMILY
 
+// gemv_s8.cpp: the optimized Gemm for f32 activations with s8 constant weights (weight-only INT8, the FP32
+// classifier), or nullptr when the node does not have that form.
+std::unique_ptr<Kernel> make_weight_only_gemv(const KernelContext& ctx);
+
 // Plain C++ helpers for reference kernels on strided tensors.
 // Calls f(logical_index, src_offset) for every element of `desc` in row-major logical order.
 template <typename F>

@@ -81,6 +81,10 @@ void Session::Impl::prepare() {
     }
     for (const std::string& out : node.outputs) ctx.outputs.push_back(descs.at(out));
     steps.push_back({kernels::create_kernel(ctx), node.name, node.op, node.inputs, node.outputs});
+    // The kernel has repacked what it needs of its constants: let model.bin's pages go now, so a session's
+    // peak memory holds the weights once (in oneDNN's layouts), not twice.
+    for (const Constant* c : ctx.constants)
+      if (c) c->bytes->release_pages();
   }
   for (const std::string& name : graph.outputs) {
     const kernels::TensorDesc& arena_desc = descs.at(name);

@@ -42,9 +42,9 @@ Graph sample_graph() {
   octet::Constant weight;
   weight.dtype = DType::s8;
   weight.shape = {4, 1, 3, 3};
-  auto weight_bytes = std::make_shared<Bytes>(36);
-  for (size_t i = 0; i < weight_bytes->size(); ++i) (*weight_bytes)[i] = static_cast<uint8_t>(i * 7 + 100);
-  weight.bytes = weight_bytes;
+  Bytes weight_bytes(36);
+  for (size_t i = 0; i < weight_bytes.size(); ++i) weight_bytes[i] = static_cast<uint8_t>(i * 7 + 100);
+  weight.bytes = octet::make_bytes(std::move(weight_bytes));
   g.constants["conv1.weight"] = weight;
   g.tensors["conv1.weight"] = {DType::s8, weight.shape, quant({0.1f, 0.02f, 0.003f, 1.5f}, {0, -1, 2, 127}, 0)};
   g.constants["conv1.bias"] = octet::Constant::from_floats({4}, {0.5f, -1.25f, 3e-7f, 42.0f});

@@ -141,7 +141,7 @@ TEST_CASE("INT8 Conv: oneDNN equals the integer reference to one unit (zero poin
     TensorInfo x{DType::u8, {1, cin, h, w}, per_tensor(0.02f, src_zp ? static_cast<int32_t>(pick(100, 140)) : 0)};
     Shape w_shape = {cout, depthwise ? 1 : cin, k, k};
     TensorInfo wi{DType::s8, w_shape, {}};
-    Constant weights{DType::s8, w_shape, std::make_shared<std::vector<uint8_t>>(random_bytes(rng, wi))};
+    Constant weights{DType::s8, w_shape, make_bytes(random_bytes(rng, wi))};
     for (int64_t o = 0; o < cout; ++o) wi.quant.scales.push_back(0.001f * static_cast<float>(pick(1, 20)));
     wi.quant.zero_points.assign(static_cast<size_t>(cout), 0);
     wi.quant.axis = 0;
@@ -152,7 +152,7 @@ TEST_CASE("INT8 Conv: oneDNN equals the integer reference to one unit (zero poin
       int32_t v = static_cast<int32_t>(bias_values[static_cast<size_t>(o)]);
       std::memcpy(&bias_bytes[static_cast<size_t>(o) * 4], &v, 4);
     }
-    Constant bias{DType::s32, {cout}, std::make_shared<std::vector<uint8_t>>(bias_bytes)};
+    Constant bias{DType::s32, {cout}, make_bytes(bias_bytes)};
     c.inputs = {{x, random_bytes(rng, x)}, {wi, {}}, {{DType::s32, {cout}, {}}, {}}};
     c.constants = {nullptr, &weights, &bias};
     std::vector<TensorInfo> outs;
@@ -192,7 +192,7 @@ TEST_CASE("INT8 Gemm: oneDNN equals the integer reference to one unit") {
     TensorInfo a{DType::u8, {m, k}, per_tensor(0.02f, seed % 3 == 0 ? 128 : 0)};
     Shape b_shape = trans_b ? Shape{n, k} : Shape{k, n};
     TensorInfo bi{DType::s8, b_shape, {}};
-    Constant b{DType::s8, b_shape, std::make_shared<std::vector<uint8_t>>(random_bytes(rng, bi))};
+    Constant b{DType::s8, b_shape, make_bytes(random_bytes(rng, bi))};
     for (int64_t o = 0; o < n; ++o) bi.quant.scales.push_back(0.001f * static_cast<float>(pick(1, 20)));
     bi.quant.axis = trans_b ? 0 : 1;
     std::vector<uint8_t> bias_bytes(static_cast<size_t>(n) * 4);
@@ -200,7 +200,7 @@ TEST_CASE("INT8 Gemm: oneDNN equals the integer reference to one unit") {
       int32_t v = static_cast<int32_t>(pick(-5000, 5000));
       std::memcpy(&bias_bytes[static_cast<size_t>(o) * 4], &v, 4);
     }
-    Constant bias{DType::s32, {n}, std::make_shared<std::vector<uint8_t>>(bias_bytes)};
+    Constant bias{DType::s32, {n}, make_bytes(bias_bytes)};
     c.inputs = {{a, random_bytes(rng, a)}, {bi, {}}, {{DType::s32, {n}, {}}, {}}};
     c.constants = {nullptr, &b, &bias};
     DType dst_type = seed % 2 ? DType::f32 : DType::u8;
@@ -220,7 +220,7 @@ TEST_CASE("Weight-only INT8: s8 weights with f32 activations equal the f32 layer
   TensorInfo x{DType::f32, {1, 8, 6, 6}, {}};
   Shape w_shape = {16, 8, 3, 3};
   TensorInfo wi{DType::s8, w_shape, {}};
-  Constant w8{DType::s8, w_shape, std::make_shared<std::vector<uint8_t>>(random_bytes(rng, wi))};
+  Constant w8{DType::s8, w_shape, make_bytes(random_bytes(rng, wi))};
   for (int o = 0; o < 16; ++o) wi.quant.scales.push_back(0.01f * static_cast<float>(o + 1));
   wi.quant.axis = 0;
   std::vector<float> dequantized;
@@ -236,4 +236,45 @@ TEST_CASE("Weight-only INT8: s8 weights with f32 activations equal the f32 layer
   std::string name;
   compare(q.run(Implementation::optimized, engine, name), f.run(Implementation::optimized, engine, name), DType::f32, "weight-only optimized");
   compare(q.run(Implementation::reference, engine, name), f.run(Implementation::reference, engine, name), DType::f32, "weight-only reference");
+}
+
+TEST_CASE("Weight-only Gemm (the FP32 classifier): the s8 GEMV equals the reference Gemm on random shapes") {
+  Engine engine;
+  for (unsigned seed = 1; seed <= 24; ++seed) {
+    std::mt19937 rng(100 + seed);
+    auto pick = [&](int lo, int hi) { return static_cast<int64_t>(std::uniform_int_distribution<int>(lo, hi)(rng)); };
+    // K covers the 32-wide vector loop, its tail, and K < 32.
+    int64_t m = pick(1, 3), k = seed % 4 == 0 ? 64 * pick(1, 4) : pick(1, 300), n = pick(1, 40);
+    bool trans_b = seed % 2, per_channel = seed % 3 != 0;
+    int bias_kind = static_cast<int>(seed % 4);  // 0 none, 1 [N], 2 [1,N], 3 scalar [1]
+    float beta = seed % 5 == 0 ? 0.5f : 1.0f;
+    Int8Case c;
+    c.node = {"fc", "Gemm", {"a", "b"}, {"y"}, {}};
+    c.node.attrs.set("transB", int64_t{trans_b});
+    c.node.attrs.set("beta", beta);
+    TensorInfo a{DType::f32, {m, k}, {}};
+    Shape b_shape = trans_b ? Shape{n, k} : Shape{k, n};
+    TensorInfo bi{DType::s8, b_shape, {}};
+    Constant b{DType::s8, b_shape, make_bytes(random_bytes(rng, bi))};
+    for (int64_t o = 0; o < (per_channel ? n : 1); ++o) bi.quant.scales.push_back(0.001f * static_cast<float>(pick(1, 20)));
+    bi.quant.axis = per_channel ? (trans_b ? 0 : 1) : -1;
+    Shape c_shape = bias_kind == 1 ? Shape{n} : bias_kind == 2 ? Shape{1, n} : Shape{1};
+    std::vector<float> c_values;
+    for (int64_t o = 0; o < shape_elements(c_shape); ++o) c_values.push_back(static_cast<float>(pick(-100, 100)) / 50.0f);
+    Constant bias = Constant::from_floats(c_shape, c_values);
+    c.inputs = {{a, random_bytes(rng, a)}, {bi, {}}};
+    c.constants = {nullptr, &b};
+    if (bias_kind != 0) {
+      c.node.inputs.push_back("c");
+      c.inputs.push_back({{DType::f32, c_shape, {}}, {}});
+      c.constants.push_back(&bias);
+    }
+    c.output = {DType::f32, {m, n}, {}};
+    std::string impl_opt, impl_ref;
+    std::ostringstream what;
+    what << "seed=" << seed << " m=" << m << " k=" << k << " n=" << n << " transB=" << trans_b << " per_channel=" << per_channel
+         << " bias_kind=" << bias_kind << " beta=" << beta;
+    compare(c.run(Implementation::optimized, engine, impl_opt), c.run(Implementation::reference, engine, impl_ref), DType::f32, what.str());
+    CHECK_MESSAGE(impl_opt.rfind("octet_gemv_s8", 0) == 0, what.str() << ": ran " << impl_opt);
+  }
 }

@@ -735,12 +735,12 @@ TEST_CASE("gather: Gather matches the reference") {
     Constant ind = Constant::from_ints(indices_shape, indices);
     if (r.coin()) {  // the same values as s32
       ind.dtype = DType::s32;
-      auto bytes = std::make_shared<std::vector<uint8_t>>(indices.size() * 4);
+      std::vector<uint8_t> bytes(indices.size() * 4);
       for (size_t i = 0; i < indices.size(); ++i) {
         int32_t v = static_cast<int32_t>(indices[i]);
-        std::memcpy(bytes->data() + 4 * i, &v, 4);
+        std::memcpy(bytes.data() + 4 * i, &v, 4);
       }
-      ind.bytes = bytes;
+      ind.bytes = make_bytes(std::move(bytes));
     }
     c.attr("axis", axis);
     if (r.coin(20)) c.constant(Constant::from_floats(x, random_floats(r, shape_elements(x), -2, 2)));

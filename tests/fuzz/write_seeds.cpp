@@ -35,9 +35,9 @@ Constant ramp_constant(DType dtype, const Shape& shape) {
   Constant c;
   c.dtype = dtype;
   c.shape = shape;
-  auto bytes = std::make_shared<Bytes>(size_t(shape_elements(shape)) * dtype_size(dtype));
-  for (size_t i = 0; i < bytes->size(); ++i) (*bytes)[i] = uint8_t(i * 37 + 11);
-  c.bytes = bytes;
+  Bytes bytes(size_t(shape_elements(shape)) * dtype_size(dtype));
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = uint8_t(i * 37 + 11);
+  c.bytes = octet::make_bytes(std::move(bytes));
   return c;
 }
 
