@@ -134,9 +134,9 @@ class DnnlConv : public DnnlKernel {
     memory::desc weights_plain(w_dims, weight_type, dense_strides(Shape(w_dims.begin(), w_dims.end())));
     const Constant& w = *ctx.constants[1];
     if (q.quantized) {
-      set_owned(DNNL_ARG_WEIGHTS, reorder_constant(*engine_, weights_plain, w.bytes->data(), pd.weights_desc()));
+      set_owned(DNNL_ARG_WEIGHTS, packed_weights(*engine_, ctx.packed, w, weights_plain, pd.weights_desc()));
     } else {
-      set_owned(DNNL_ARG_WEIGHTS, float_weights_in(*engine_, w, ctx.inputs[1].quant, weights_plain, pd.weights_desc(), node_label(ctx.node)));
+      set_owned(DNNL_ARG_WEIGHTS, float_weights_in(*engine_, ctx.packed, w, ctx.inputs[1].quant, weights_plain, pd.weights_desc(), node_label(ctx.node)));
     }
     if (spec_.has_bias)
       set_owned(DNNL_ARG_BIAS, reorder_constant(*engine_, bias_md, ctx.constants[2]->bytes->data(), bias_md));

@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "kernels/quantized_linear.h"
 
@@ -104,12 +105,16 @@ void DnnlKernel::run() {
   if (status != dnnl_success) throw Error("oneDNN failed to execute " + impl_ + " (status " + std::to_string(static_cast<int>(status)) + ")");
 }
 
-dnnl::memory reorder_constant(Engine::Impl& engine, const dnnl::memory::desc& source, const void* data,
-                              const dnnl::memory::desc& target) {
+void reorder_into(Engine::Impl& engine, const dnnl::memory::desc& source, const void* data, dnnl::memory& dst) {
   dnnl::memory src(source, engine.engine, const_cast<void*>(data));
-  dnnl::memory dst(target, engine.engine);
   dnnl::reorder(src, dst).execute(engine.stream, src, dst);
   engine.stream.wait();
+}
+
+dnnl::memory reorder_constant(Engine::Impl& engine, const dnnl::memory::desc& source, const void* data,
+                              const dnnl::memory::desc& target) {
+  dnnl::memory dst(target, engine.engine);
+  reorder_into(engine, source, data, dst);
   return dst;
 }
 
@@ -128,7 +133,7 @@ int view_dim_of_axis(const dnnl::memory::desc& view, const Shape& stored_shape, 
 
 }  // namespace
 
-dnnl::memory float_weights_in(Engine::Impl& engine, const Constant& constant, const QuantParams& quant,
+dnnl::memory float_weights_in(Engine::Impl& engine, PackedWeights* packed, const Constant& constant, const QuantParams& quant,
                               const dnnl::memory::desc& stored, const dnnl::memory::desc& target, const std::string& context) {
   if (constant.dtype == DType::s8 && !quant.scales.empty()) {
     int mask = -1;
@@ -140,19 +145,70 @@ dnnl::memory float_weights_in(Engine::Impl& engine, const Constant& constant, co
     }
     bool symmetric = std::all_of(quant.zero_points.begin(), quant.zero_points.end(), [](int32_t zp) { return zp == 0; });
     if (mask >= 0 && symmetric) {
-      dnnl::memory::desc source = stored;  // the same plain strided layout, holding s8
-      source.data.data_type = dnnl_s8;
-      dnnl::memory src(source, engine.engine, const_cast<uint8_t*>(constant.bytes->data()));
-      dnnl::memory dst(target, engine.engine);
-      dnnl::primitive_attr attr;
-      attr.set_output_scales(mask, quant.scales);  // f32 = s8 * scale, as dequantize_value
-      dnnl::reorder(dnnl::reorder::primitive_desc(src, dst, attr)).execute(engine.stream, src, dst);
-      engine.stream.wait();
-      return dst;
+      std::string variant(reinterpret_cast<const char*>(quant.scales.data()), quant.scales.size() * sizeof(float));
+      return packed_constant(engine, packed, constant, "dequantized" + variant, target, [&](dnnl::memory& dst) {
+        dnnl::memory::desc source = stored;  // the same plain strided layout, holding s8
+        source.data.data_type = dnnl_s8;
+        dnnl::memory src(source, engine.engine, const_cast<uint8_t*>(constant.bytes->data()));
+        dnnl::primitive_attr attr;
+        attr.set_output_scales(mask, quant.scales);  // f32 = s8 * scale, as dequantize_value
+        dnnl::reorder(dnnl::reorder::primitive_desc(src, dst, attr)).execute(engine.stream, src, dst);
+        engine.stream.wait();
+      });
     }
   }
-  std::vector<float> values = float_weights(constant, quant, context);
-  return reorder_constant(engine, stored, values.data(), target);
+  if (constant.dtype == DType::f32) return packed_weights(engine, packed, constant, stored, target);
+  // s8 whose scales run along no single dim of the view (a grouped conv's output channels): via floats.
+  std::string variant(reinterpret_cast<const char*>(quant.scales.data()), quant.scales.size() * sizeof(float));
+  return packed_constant(engine, packed, constant, "float" + variant, target, [&](dnnl::memory& dst) {
+    std::vector<float> values = float_weights(constant, quant, context);
+    reorder_into(engine, stored, values.data(), dst);
+  });
 }
 
-}  // namespace octet::kernels
+dnnl::memory packed_constant(Engine::Impl& engine, PackedWeights* packed, const Constant& constant, const std::string& variant,
+                             const dnnl::memory::desc& target, const std::function<void(dnnl::memory&)>& fill) {
+  if (!packed) {
+    dnnl::memory dst(target, engine.engine);
+    fill(dst);
+    return dst;
+  }
+  // The constant's bytes live as long as the Model that owns `packed`, so their address names it.
+  std::string key = std::to_string(reinterpret_cast<uintptr_t>(constant.bytes->data())) + ":" +
+                    std::to_string(constant.bytes->size()) + ":" +
+                    std::string(reinterpret_cast<const char*>(&target.data), sizeof(target.data)) + variant;
+  std::shared_ptr<const void> buffer = packed->get(key, target.get_size(), [&](void* p) {
+    dnnl::memory dst(target, engine.engine, p);
+    fill(dst);
+  });
+  // oneDNN only reads weights; the memory object needs a non-const handle.
+  // The Model owning `packed` outlives every Session (each holds the Model), so this memory never dangles.
+  // oneDNN only reads weights; the memory object just needs a non-const handle.
+  return dnnl::memory(target, engine.engine, const_cast<void*>(buffer.get()));
+}
+
+dnnl::memory packed_weights(Engine::Impl& engine, PackedWeights* packed, const Constant& constant,
+                            const dnnl::memory::desc& source, const dnnl::memory::desc& target) {
+  return packed_constant(engine, packed, constant, "", target,
+                         [&](dnnl::memory& dst) { reorder_into(engine, source, constant.bytes->data(), dst); });
+}
+
+std::shared_ptr<const void> PackedWeights::get(const std::string& key, size_t bytes, const std::function<void(void*)>& fill) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = buffers_.find(key);
+  if (it != buffers_.end()) return it->second;
+  size_t rounded = (std::max<size_t>(bytes, 1) + 63) / 64 * 64;
+  std::shared_ptr<void> buffer(std::aligned_alloc(64, rounded), std::free);
+  if (!buffer) throw Error("out of memory packing " + std::to_string(bytes) + " bytes of weights");
+  fill(buffer.get());  // under the lock: two sessions preparing at once pack each weight once
+  buffers_.emplace(key, buffer);
+  total_bytes_ += bytes;
+  return buffer;
+}
+
+size_t PackedWeights::total_bytes() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return total_bytes_;
+}
+
+}  // namespace octet::kernels}  // namespace octet::kernels

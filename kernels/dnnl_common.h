@@ -54,15 +54,25 @@ class DnnlKernel : public Kernel {
   std::vector<dnnl_exec_arg_t> exec_args_;  // args_ as the C API takes them, rebuilt by bind()
 };
 
+// Reorders `data` (described by `source`) into `dst`.
+void reorder_into(Engine::Impl& engine, const dnnl::memory::desc& source, const void* data, dnnl::memory& dst);
 // Reorders a dense row-major constant into `target` (the layout a primitive chose), returning owned memory.
 dnnl::memory reorder_constant(Engine::Impl& engine, const dnnl::memory::desc& source, const void* data,
                               const dnnl::memory::desc& target);
+
+// Memory in `target` layout for a packed form of `constant`, filled by `fill`: shared through `packed` (one
+// copy per Model, keyed by the constant, `target` and `variant`) when given, else owned by the memory.
+dnnl::memory packed_constant(Engine::Impl& engine, PackedWeights* packed, const Constant& constant, const std::string& variant,
+                             const dnnl::memory::desc& target, const std::function<void(dnnl::memory&)>& fill);
+// A constant's weights reordered from their dense `source` description into `target`, shared as above.
+dnnl::memory packed_weights(Engine::Impl& engine, PackedWeights* packed, const Constant& constant,
+                            const dnnl::memory::desc& source, const dnnl::memory::desc& target);
 
 // A weight constant in `target` layout as f32. `stored` describes the constant's dense bytes as f32 in the
 // arrangement the primitive sees (dims and strides; a transposed or grouped view). s8 constants (weight-only
 // INT8) are dequantized by the reorder itself when their scales run along one dim of that view, so no float
 // copy of the whole tensor is made at load; other arrangements go through float_weights.
-dnnl::memory float_weights_in(Engine::Impl& engine, const Constant& constant, const QuantParams& quant,
+dnnl::memory float_weights_in(Engine::Impl& engine, PackedWeights* packed, const Constant& constant, const QuantParams& quant,
                               const dnnl::memory::desc& stored, const dnnl::memory::desc& target, const std::string& context);
 
 }  // namespace octet::kernels

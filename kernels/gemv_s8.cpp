@@ -57,11 +57,16 @@ class WeightOnlyGemv : public Kernel {
     m_ = ctx.inputs[0].dims[0];
     k_ = ctx.inputs[0].dims[1];
     n_ = ctx.outputs[0].dims[1];
-    // Rows of N contiguous K: copied as is for transB = 1, transposed once here otherwise.
-    weights_.resize(static_cast<size_t>(n_ * k_));
-    const int8_t* src = b.data<int8_t>();
-    for (int64_t n = 0; n < n_; ++n)
-      for (int64_t k = 0; k < k_; ++k) weights_[static_cast<size_t>(n * k_ + k)] = trans_b ? src[n * k_ + k] : src[k * n_ + n];
+    // Rows of N contiguous K: copied as is for transB = 1, transposed once here otherwise. Shared by the
+    // Model's sessions through ctx.packed.
+    PackedWeights* packed = ctx.packed ? ctx.packed : &own_;
+    std::string key = std::to_string(reinterpret_cast<uintptr_t>(b.bytes->data())) + ":gemv_s8:" + std::to_string(trans_b);
+    weights_ = packed->get(key, static_cast<size_t>(n_ * k_), [&](void* p) {
+      int8_t* rows = static_cast<int8_t*>(p);
+      const int8_t* src = b.data<int8_t>();
+      for (int64_t n = 0; n < n_; ++n)
+        for (int64_t k = 0; k < k_; ++k) rows[n * k_ + k] = trans_b ? src[n * k_ + k] : src[k * n_ + n];
+    });
     scales_.resize(static_cast<size_t>(n_));
     for (int64_t n = 0; n < n_; ++n) scales_[static_cast<size_t>(n)] = q.scales.size() == 1 ? q.scales[0] : q.scales[static_cast<size_t>(n)];
     bias_.assign(static_cast<size_t>(n_), 0.0f);
@@ -84,7 +89,7 @@ class WeightOnlyGemv : public Kernel {
       float* y = y_ + m * n_;
 #pragma omp parallel for schedule(static)
       for (int64_t n = 0; n < n_; ++n)
-        y[n] = dot_(x, weights_.data() + n * k_, k_) * scales_[static_cast<size_t>(n)] + bias_[static_cast<size_t>(n)];
+        y[n] = dot_(x, static_cast<const int8_t*>(weights_.get()) + n * k_, k_) * scales_[static_cast<size_t>(n)] + bias_[static_cast<size_t>(n)];
     }
   }
 
@@ -92,7 +97,8 @@ class WeightOnlyGemv : public Kernel {
 
  private:
   int64_t m_ = 0, k_ = 0, n_ = 0;
-  std::vector<int8_t> weights_;
+  PackedWeights own_;  // used when the context shares none
+  std::shared_ptr<const void> weights_;
   std::vector<float> scales_, bias_;
   DotFn dot_ = dot_plain;
   const float* x_ = nullptr;

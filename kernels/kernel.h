@@ -10,7 +10,10 @@
 // row-major. Constants are always dense row-major. Kernels must honour the strides they are given.
 #pragma once
 
+#include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -63,6 +66,22 @@ int num_threads();
 
 enum class Implementation { optimized, reference };
 
+// Weights repacked for the kernels (reordered into the layouts oneDNN chose, widened, transposed), shared by
+// every Session of a Model: the Model owns one, so any number of sessions hold each packed weight once.
+// Keys name the constant (by the address of its bytes, which the Model keeps alive) and the packed form.
+// Thread-safe: sessions may be created concurrently.
+class PackedWeights {
+ public:
+  // The buffer stored under `key`; or a new 64-byte aligned buffer of `bytes`, filled by `fill`, stored.
+  std::shared_ptr<const void> get(const std::string& key, size_t bytes, const std::function<void(void*)>& fill);
+  size_t total_bytes() const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<std::string, std::shared_ptr<void>> buffers_;
+  size_t total_bytes_ = 0;
+};
+
 // Everything Prepare needs for one node.
 struct KernelContext {
   const Node& node;
@@ -71,6 +90,7 @@ struct KernelContext {
   std::vector<TensorDesc> outputs;
   Engine& engine;
   Implementation implementation = Implementation::optimized;
+  PackedWeights* packed = nullptr;  // where packed weights are shared; nullptr: the kernel keeps its own copy
 };
 
 class Kernel {

@@ -99,7 +99,7 @@ class DnnlMatmul : public DnnlKernel {
 
     map_input(0, DNNL_ARG_SRC, a_md);
     if (b_const) {
-      set_owned(DNNL_ARG_WEIGHTS, float_weights_in(*engine_, *b_const, ctx.inputs[1].quant, b_stored, pd.weights_desc(), node_label(ctx.node)));
+      set_owned(DNNL_ARG_WEIGHTS, float_weights_in(*engine_, ctx.packed, *b_const, ctx.inputs[1].quant, b_stored, pd.weights_desc(), node_label(ctx.node)));
     } else {
       map_input(1, DNNL_ARG_WEIGHTS, b_md);
     }
@@ -220,7 +220,7 @@ class DnnlQuantizedGemm : public DnnlKernel {
     matmul::desc desc = g.bias ? matmul::desc(a_md, b_any, bias_md, y_md) : matmul::desc(a_md, b_any, y_md);
     matmul::primitive_desc pd(desc, attr, engine_->engine);
     set_primitive(matmul(pd), pd);
-    set_owned(DNNL_ARG_WEIGHTS, reorder_constant(*engine_, b_md, g.b_const->bytes->data(), pd.weights_desc()));
+    set_owned(DNNL_ARG_WEIGHTS, packed_weights(*engine_, ctx.packed, *g.b_const, b_md, pd.weights_desc()));
     if (g.bias) set_owned(DNNL_ARG_BIAS, reorder_constant(*engine_, bias_md, g.bias->bytes->data(), bias_md));
     map_input(0, DNNL_ARG_SRC, a_md);
     map_output(0, DNNL_ARG_DST, y_md);

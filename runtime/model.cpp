@@ -1,5 +1,6 @@
 #include "graph/model_format.h"
 #include "graph/shape_inference.h"
+#include "kernels/kernel.h"
 #include "octet/octet.h"
 
 namespace octet {
@@ -16,11 +17,14 @@ std::shared_ptr<const Model> Model::from_graph(Graph graph) {
   return model;
 }
 
+Model::Model() : packed_weights_(std::make_shared<kernels::PackedWeights>()) {}
 Model::~Model() = default;
 
 std::vector<std::string> Model::input_names() const { return graph_->inputs; }
 std::vector<std::string> Model::output_names() const { return graph_->outputs; }
 const std::vector<std::string>& Model::labels() const { return graph_->labels; }
+
+size_t Model::packed_weight_bytes() const { return packed_weights_->total_bytes(); }
 
 size_t Model::weight_bytes() const {
   size_t total = 0;

@@ -74,7 +74,8 @@ void Session::Impl::prepare() {
   }
   for (const Node& node : graph.nodes) {
     kernels::KernelContext ctx{node, {}, {}, {}, engine,
-                               options.reference_kernels ? kernels::Implementation::reference : kernels::Implementation::optimized};
+                               options.reference_kernels ? kernels::Implementation::reference : kernels::Implementation::optimized,
+                               model->packed_weights_.get()};
     for (const std::string& in : node.inputs) {
       ctx.inputs.push_back(in.empty() ? kernels::TensorDesc{} : descs.at(in));
       ctx.constants.push_back(in.empty() ? nullptr : graph.find_constant(in));

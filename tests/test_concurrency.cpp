@@ -2,7 +2,8 @@
 // bits as a single-threaded run of the same input. The FP32 and the INT8 MobileNet, 8 threads x 50 runs,
 // each thread cycling through its own images so that any cross-talk between Sessions (a shared scratchpad,
 // arena or cached primitive state) would show as a wrong output rather than a repeat of the right one.
-// Sessions are also created concurrently, which exercises oneDNN's primitive cache from many threads.
+// Sessions are also created concurrently, which exercises oneDNN's primitive cache from many threads and
+// the Model's packed weights, which every Session must share (packed once by the first).
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -39,6 +40,9 @@ std::vector<Sample> reference_samples(const std::shared_ptr<const octet::Model>&
 void check_concurrent_runs(const std::string& folder) {
   const auto model = octet::Model::load(folder);
   const std::vector<Sample> samples = reference_samples(model, kThreads * kImagesPerThread);
+  // The first session packed the weights; the eight below must reuse them, not pack their own.
+  const size_t packed_bytes = model->packed_weight_bytes();
+  CHECK(packed_bytes > 0);
   std::atomic<int> mismatches{0}, runs{0};
   std::vector<std::string> errors(kThreads);
   std::vector<std::thread> threads;
@@ -63,6 +67,7 @@ void check_concurrent_runs(const std::string& folder) {
   for (const std::string& error : errors) CHECK_MESSAGE(error.empty(), error);
   CHECK(runs == kThreads * kRunsPerThread);
   CHECK(mismatches == 0);
+  CHECK(model->packed_weight_bytes() == packed_bytes);
 }
 
 }  // namespace

@@ -145,10 +145,10 @@ int main(int argc, char** argv) {
     if (json) {
       std::printf("{\"model\":%s,\"threads\":%d,\"batch\":%ld,\"min_ms\":%.3f,\"p50_ms\":%.3f,\"p90_ms\":%.3f,"
                   "\"p99_ms\":%.3f,\"throughput\":%.2f,\"load_ms\":%.1f,\"weight_bytes\":%zu,\"arena_bytes\":%zu,"
-                  "\"scratch_bytes\":%zu,\"peak_rss_bytes\":%zu",
+                  "\"packed_weight_bytes\":%zu,\"scratch_bytes\":%zu,\"peak_rss_bytes\":%zu",
                   json_string(path).c_str(), threads, static_cast<long>(batch), per_sample.front(), p50, percentile(per_sample, 90),
                   percentile(per_sample, 99), 1000.0 / p50, load_ms, model->weight_bytes(), session.arena_bytes(),
-                  session.scratch_bytes(), peak_rss);
+                  model->packed_weight_bytes(), session.scratch_bytes(), peak_rss);
       if (profile) {
         std::printf(",\"layers_ms\":%.3f,\"layers\":[", layers_ms);
         for (size_t i = 0; i < layers.size(); ++i)
@@ -159,10 +159,10 @@ int main(int argc, char** argv) {
       std::printf("}\n");
     } else {
       std::printf("%s: threads %d, batch %ld, per-sample ms: min %.2f p50 %.2f p90 %.2f p99 %.2f; %.1f samples/s; "
-                  "load %.0f ms; weights %.1f MB; arena %.1f MB; peak RSS %.1f MB\n",
+                  "load %.0f ms; weights %.1f MB (%.1f MB packed); arena %.1f MB; peak RSS %.1f MB\n",
                   path.c_str(), threads, static_cast<long>(batch), per_sample.front(), p50, percentile(per_sample, 90),
                   percentile(per_sample, 99), 1000.0 / p50, load_ms, static_cast<double>(model->weight_bytes()) / 1e6,
-                  static_cast<double>(session.arena_bytes()) / 1e6, static_cast<double>(peak_rss) / 1e6);
+                  static_cast<double>(model->packed_weight_bytes()) / 1e6, static_cast<double>(session.arena_bytes()) / 1e6, static_cast<double>(peak_rss) / 1e6);
       if (profile) print_profile_table(layers, layers_ms, p50 * static_cast<double>(batch));
     }
   } catch (const octet::Error& e) {

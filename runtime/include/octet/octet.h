@@ -8,9 +8,13 @@
 //   session.run();
 //   octet::Tensor logits = session.output(0);                  // float, row-major (NCHW for 4-D)
 //
-// A Model is immutable after load and may be shared by any number of Sessions on any threads; a Session
-// owns its prepared kernels and activation arena and is used by one thread at a time. run() allocates
+// A Model is immutable after load and may be shared by any number of Sessions on any threads; its weights
+// are held once, in the layouts the kernels run, however many Sessions use it. A Session owns its prepared
+// kernels and activation arena and is used by one thread at a time. run() allocates
 // nothing. Every failure throws octet::Error with a message naming the file, node and field.
+//
+// Model::load maps model.bin into memory rather than copying it (graph/FORMAT.md): replace a model file by
+// writing a new one and renaming it, never by rewriting it in place while a Model is loaded.
 //
 // run() does not check input values. With NaN or Inf inputs, FP32 outputs depend on the kernels: IEEE
 // arithmetic spreads NaN to every output (the reference kernels), while oneDNN's fused Conv + Clip clamps
@@ -31,7 +35,7 @@
 namespace octet {
 
 struct Graph;
-namespace kernels { class Engine; }
+namespace kernels { class Engine; class PackedWeights; }
 
 // A float tensor in dense row-major order (NCHW for images), owned by the Session that returned it.
 struct Tensor {
@@ -52,14 +56,20 @@ class Model {
   std::vector<std::string> input_names() const;
   std::vector<std::string> output_names() const;
   const std::vector<std::string>& labels() const;
-  // Total bytes of constant data (weights).
+  // Total bytes of constant data (weights), as stored in model.bin.
   size_t weight_bytes() const;
+  // Bytes of weights packed into the kernels' layouts so far (by the Sessions created), held once per Model.
+  size_t packed_weight_bytes() const;
 
   ~Model();
 
  private:
-  Model() = default;
+  friend class Session;
+  Model();
   std::shared_ptr<const Graph> graph_;
+  // Weights in the layouts the kernels run (oneDNN's blocked formats), packed by the first Session that
+  // needs them and shared by all later ones.
+  std::shared_ptr<kernels::PackedWeights> packed_weights_;
 };
 
 struct SessionOptions {
