@@ -79,6 +79,10 @@ int main(int argc, char** argv) {
   app.add_option("--fp32", fp32_nodes, "nodes kept fully FP32 (comma-separated)")->delimiter(',');
   std::string export_qdq;
   app.add_option("--export-qdq", export_qdq, "also write the graph as a QDQ ONNX model (FILE.onnx) that ONNX Runtime runs with octet's quantization");
+  std::string export_qdq_integer;
+  app.add_option("--export-qdq-integer", export_qdq_integer,
+                 "also write a QDQ ONNX model for timing ONNX Runtime's integer kernels: each Conv with a fused Add or "
+                 "LeakyRelu is requantized first, so ORT runs QLinearAdd/QLinearLeakyRelu (values differ from octet's)");
   octet::SensitivityRequest sensitivity;
   app.add_flag("--sensitivity", sensitivity.table, "rank the INT8 layers by the error each adds (table on stdout)");
   app.add_option("--sensitivity-plot", sensitivity.plot, "also draw the ranking with gnuplot (FILE.svg or FILE.png)");
@@ -114,6 +118,7 @@ int main(int argc, char** argv) {
     octet::Model::from_graph(graph);  // the runtime's own validation: what we write can be loaded
     octet::write_model(graph, output);
     if (!export_qdq.empty()) octet::export_qdq_onnx(graph, export_qdq);
+    if (!export_qdq_integer.empty()) octet::export_qdq_onnx(graph, export_qdq_integer, octet::QdqStyle::integer_post_ops);
     print_summary(input, output, graph, report);
   } catch (const octet::Error& e) {
     std::fprintf(stderr, "octet-convert: %s\n", e.what());

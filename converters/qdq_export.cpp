@@ -96,7 +96,7 @@ struct PostOpNode {
 
 class QdqExporter {
  public:
-  explicit QdqExporter(const Graph& graph) : graph_(graph) {}
+  QdqExporter(const Graph& graph, QdqStyle style) : graph_(graph), style_(style) {}
 
   std::string run() {
     model_.set_ir_version(kIrVersion);
@@ -145,6 +145,17 @@ class QdqExporter {
     std::string value = outputs[0];
     for (size_t k = 0; k < post_ops.size(); ++k) {
       const PostOpNode& step = post_ops[k];
+      if (style_ == QdqStyle::integer_post_ops && (step.op == "Add" || step.op == "LeakyRelu") && value == outputs[0] &&
+          is_quantized_activation(node.outputs[0])) {
+        // The Conv result requantized with the output's parameters, so ONNX Runtime runs QLinearConv and then
+        // QLinearAdd / QLinearLeakyRelu instead of a float Conv (timing only: the values are not octet's).
+        const TensorInfo& out = graph_.tensor(node.outputs[0]);
+        std::string q = value + "/requantized", dq = value + "/requantized/dequantized";
+        auto [scale, zero_point] = add_quant_params(node.outputs[0], out.dtype, out.quant);
+        add_node("QuantizeLinear", q + "/QuantizeLinear", {value, scale, zero_point}, {q}, axis_attribute(out.quant));
+        dequantize(q, out.dtype, out.quant, node.outputs[0], dq, dq + "/DequantizeLinear");
+        value = dq;
+      }
       std::string result = k + 1 == post_ops.size() ? float_outputs[0] : node.outputs[0] + "/" + step.label;
       std::vector<std::string> step_inputs = {value};
       step_inputs.insert(step_inputs.end(), step.extra_inputs.begin(), step.extra_inputs.end());
@@ -314,6 +325,7 @@ class QdqExporter {
   }
 
   const Graph& graph_;
+  QdqStyle style_;
   onnx::ModelProto model_;
   onnx::GraphProto* out_ = nullptr;
   std::set<std::string> emitted_;  // initializers and per-reader DequantizeLinear outputs already added
@@ -321,10 +333,10 @@ class QdqExporter {
 
 }  // namespace
 
-std::string qdq_onnx_model(const Graph& graph) { return QdqExporter(graph).run(); }
+std::string qdq_onnx_model(const Graph& graph, QdqStyle style) { return QdqExporter(graph, style).run(); }
 
-void export_qdq_onnx(const Graph& graph, const std::string& path) {
-  std::string bytes = qdq_onnx_model(graph);
+void export_qdq_onnx(const Graph& graph, const std::string& path, QdqStyle style) {
+  std::string bytes = qdq_onnx_model(graph, style);
   std::ofstream file(path, std::ios::binary | std::ios::trunc);
   if (!file || !file.write(bytes.data(), static_cast<std::streamsize>(bytes.size())) || !file.flush())
     throw Error("cannot write QDQ ONNX model '" + path + "'");

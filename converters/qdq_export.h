@@ -20,10 +20,20 @@
 
 namespace octet {
 
+enum class QdqStyle {
+  exact,  // octet's quantization exactly, as above
+  // For timing ONNX Runtime's integer kernels: ORT runs a Conv in integers only when a QuantizeLinear follows
+  // it directly, so the exact form of a Conv with a fused residual Add or LeakyRelu runs as a float
+  // FusedConv. This style requantizes each such Conv's result (with the output's scale and zero point)
+  // before the Add / LeakyRelu, which ORT then runs as QLinearConv + QLinearAdd / QLinearLeakyRelu. The
+  // values are no longer octet's (a residual branch clipped by the output's range): use it for speed only.
+  integer_post_ops,
+};
+
 // The serialized ONNX ModelProto. Throws Error naming the node for what opset 13 cannot express.
-std::string qdq_onnx_model(const Graph& graph);
+std::string qdq_onnx_model(const Graph& graph, QdqStyle style = QdqStyle::exact);
 
 // Writes qdq_onnx_model(graph) to `path`; throws Error naming the path when it cannot be written.
-void export_qdq_onnx(const Graph& graph, const std::string& path);
+void export_qdq_onnx(const Graph& graph, const std::string& path, QdqStyle style = QdqStyle::exact);
 
 }  // namespace octet

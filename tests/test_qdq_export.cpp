@@ -284,6 +284,24 @@ TEST_CASE("an all-INT8 graph exports its post-ops, residual sum, pooling and cla
     for (const onnx::AttributeProto& a : node.attribute()) CHECK(a.name().rfind("act", 0) != 0);
 }
 
+TEST_CASE("the integer-op style requantizes a Conv's result before its fused Add (ONNX Runtime's QLinearAdd), for timing") {
+  const Graph graph = small_quantized_graph(true);
+  const Exported exact(qdq_onnx_model(graph)), e(qdq_onnx_model(graph, QdqStyle::integer_post_ops));
+  CHECK(e.chain_from("c2") == std::vector<std::string>{"Conv", "Relu", "QuantizeLinear", "DequantizeLinear", "Conv", "QuantizeLinear",
+                                                       "DequantizeLinear", "Add", "LeakyRelu", "QuantizeLinear", "DequantizeLinear",
+                                                       "MaxPool", "QuantizeLinear", "DequantizeLinear", "Flatten", "QuantizeLinear",
+                                                       "DequantizeLinear", "Gemm"});
+  // One Q/DQ pair more than the exact export, with the Conv output's own scale and zero point.
+  std::map<std::string, int> ops = exact.op_counts();
+  ops["QuantizeLinear"]++;
+  ops["DequantizeLinear"]++;
+  CHECK(e.op_counts() == ops);
+  const onnx::NodeProto& requantize = *e.producer.at("c/Conv/requantized");
+  check_params(e, requantize, graph.tensor("c").quant);
+  // c1's Clip is not requantized first: ONNX Runtime fuses Clip/Relu before a QuantizeLinear by itself.
+  CHECK(e.chain_from("c1") == std::vector<std::string>{"Conv", "Clip", "QuantizeLinear"});
+}
+
 TEST_CASE("an FP32 classifier keeps its weights int8 behind a DequantizeLinear, and octet's Dequantize is exported") {
   const Graph graph = small_quantized_graph(false);
   const Exported e(qdq_onnx_model(graph));
