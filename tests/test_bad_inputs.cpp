@@ -103,6 +103,10 @@ TEST_CASE("truncated model files are refused, naming the file") {
   CHECK(contains(load_error((kScratch / "no-bin").string()),
                  "no-bin/model.bin: cannot open the model weights (model.bin must sit beside model.json)"));
   CHECK(load_error((kScratch / "nowhere").string()) == (kScratch / "nowhere").string() + ": no such model folder or model.json file");
+  // model.bin is memory-mapped: something that is not a regular file is refused before mapping.
+  fs::create_directories(kScratch / "dir-bin" / "model.bin");
+  write_text(kScratch / "dir-bin" / "model.json", read_text(fs::path(fp32_model()) / "model.json"));
+  CHECK(contains(load_error((kScratch / "dir-bin").string()), "dir-bin/model.bin: cannot read the model weights"));
 }
 
 TEST_CASE("model.json corrupted byte by byte loads or is refused with octet::Error, never anything else") {
