@@ -27,9 +27,11 @@ float dot_plain(const float* x, const int8_t* w, int64_t k) {
 }
 
 // GCC 12 reports its own intrinsics' _mm512_undefined_* placeholders as uninitialized (a known false positive).
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 __attribute__((target("avx512f"))) float dot_avx512(const float* x, const int8_t* w, int64_t k) {
   __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
   int64_t i = 0;
@@ -46,7 +48,9 @@ __attribute__((target("avx512f"))) float dot_avx512(const float* x, const int8_t
   for (; i < k; ++i) sum += x[i] * static_cast<float>(w[i]);
   return sum;
 }
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
 
 class WeightOnlyGemv : public Kernel {
  public:
