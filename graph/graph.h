@@ -63,6 +63,7 @@ class ConstantBytes {
   const uint8_t* begin() const { return data_; }
   const uint8_t* end() const { return data_ + size_; }
   bool operator==(const ConstantBytes& other) const;  // same contents
+  bool is_view() const { return mapping_ != nullptr; }  // a view into a mapped model.bin
   // For a view into a mapped file: tells the OS it may drop the pages now; they are read from the file
   // again if touched later. Used once a kernel has repacked the weights. Does nothing for owned bytes.
   void release_pages() const;

@@ -346,3 +346,22 @@ TEST_CASE("write_model refuses graphs read_model would reject") {
       doctest::Contains("cannot write model 'tiny': constants[\"conv1.bias\"]: holds 4 bytes, shape [4] of f32 needs 16"),
       octet::Error);
 }
+
+TEST_CASE("read_model maps model.bin: constants are views whose pages can be released and are read back intact") {
+  Graph graph = sample_graph();
+  // A weight spanning several pages, so release_pages drops whole pages of it.
+  std::vector<float> values(20000);
+  for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i) * 0.25f - 7.0f;
+  graph.constants["big"] = octet::Constant::from_floats({20000}, values);
+  ScratchFolder scratch;
+  octet::write_model(graph, (scratch.path / "m").string());
+  const Graph loaded = octet::read_model((scratch.path / "m").string());
+  const octet::Constant& big = loaded.constants.at("big");
+  REQUIRE(big.bytes->size() == values.size() * sizeof(float));
+  CHECK(big.bytes->is_view());
+  CHECK_FALSE(graph.constants.at("big").bytes->is_view());  // built in memory: owned
+  CHECK(std::memcmp(big.bytes->data(), values.data(), big.bytes->size()) == 0);
+  big.bytes->release_pages();
+  CHECK(std::memcmp(big.bytes->data(), values.data(), big.bytes->size()) == 0);  // faulted back in from the file
+  check_same_graph(graph, loaded);
+}
