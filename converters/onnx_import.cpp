@@ -64,6 +64,7 @@ void run_passes(Graph& graph, const ImportOptions& options) {
   if (options.fuse) {
     fuse_conv_activation(graph);  // before the sum: a Conv's own activation comes before the residual add
     fuse_conv_sum(graph);
+    pool_before_pointwise_conv(graph);  // after the activation fusion: only a Conv left without act qualifies
   }
   eliminate_dead_code(graph);  // folded shape subgraphs and replaced weights
 }

@@ -182,7 +182,42 @@ bool fuse_one_sum(Graph& graph) {
   return false;
 }
 
+// A 1x1 Conv (stride 1, no padding, no post-op, no residual sum) whose output only a GlobalAveragePool reads:
+// the mean over H and W commutes with a per-pixel linear map (mean(W x + b) = W mean(x) + b), so the pool runs
+// first and the Conv on one pixel. The pool takes the Conv's place in the run order, the Conv the pool's.
+bool pool_one_before_conv(Graph& graph) {
+  for (size_t c = 0; c < graph.nodes.size(); ++c) {
+    const Node& conv = graph.nodes[c];
+    if (conv.op != "Conv" || has_sum(conv) || conv.attrs.has("act") || !graph.is_constant(conv.inputs[1])) continue;
+    const Shape& w = graph.find_constant(conv.inputs[1])->shape;
+    if (w.size() != 4 || w[2] != 1 || w[3] != 1) continue;
+    bool pointwise = true;
+    for (int64_t s : conv.attrs.get_ints("strides", {})) pointwise = pointwise && s == 1;
+    for (int64_t p : conv.attrs.get_ints("pads", {})) pointwise = pointwise && p == 0;
+    if (!pointwise) continue;  // (auto_pad gives a 1x1 stride-1 kernel no padding either)
+    std::optional<size_t> g = only_consumer(graph, conv.outputs[0]);
+    if (!g || graph.nodes[*g].op != "GlobalAveragePool") continue;
+    Node pool = graph.nodes[*g], moved_conv = conv;
+    std::string pooled = fresh_name(graph, conv.inputs[0] + "/pooled");
+    graph.tensors.erase(conv.outputs[0]);
+    pool.inputs[0] = conv.inputs[0];
+    pool.outputs[0] = pooled;
+    moved_conv.inputs[0] = pooled;
+    moved_conv.outputs[0] = graph.nodes[*g].outputs[0];
+    // Between the two positions nothing reads the Conv's output (the pool was its only reader).
+    graph.nodes[c] = pool;
+    graph.nodes[*g] = moved_conv;
+    return true;
+  }
+  return false;
+}
+
 }  // namespace
+
+void pool_before_pointwise_conv(Graph& graph) {
+  while (pool_one_before_conv(graph)) {
+  }
+}
 
 void remove_identities(Graph& graph) {
   while (remove_one_identity(graph)) {

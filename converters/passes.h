@@ -28,6 +28,11 @@ void fuse_conv_activation(Graph& graph);
 // becomes sum_act. This is ResNet's residual block: conv -> [bn folded] -> add -> relu.
 void fuse_conv_sum(Graph& graph);
 
+// A 1x1 Conv (stride 1, no padding, no fused activation or sum) read only by a GlobalAveragePool: the pool
+// runs first and the Conv on the single pooled pixel (exact: the mean commutes with the per-pixel linear map).
+// Darknet's classifier is such a Conv before the pool; it then costs one pixel instead of H x W.
+void pool_before_pointwise_conv(Graph& graph);
+
 // Removes nodes whose outputs nobody reads (and that produce no graph output), then constants no node reads
 // and TensorInfo entries of tensors that no longer exist, so later stages only see what runs.
 void eliminate_dead_code(Graph& graph);

@@ -17,6 +17,7 @@
 #include <fstream>
 
 #include "converters/onnx_import.h"
+#include "octet/octet.h"
 #include "graph/ops.h"
 #include "graph/shape_inference.h"
 
@@ -238,6 +239,53 @@ TEST_CASE("residual block: Conv + Add + Relu becomes a Conv with a sum input and
   CHECK(down.attrs.get_string("sum_act", "") == "relu");
   CHECK_FALSE(down.attrs.has("act"));
   validate_graph(graph);
+}
+
+// x -> Conv 3x3 + Relu -> Conv 1x1 (+ bias, `act` optional) -> GlobalAveragePool -> Flatten -> y.
+ModelBuilder pointwise_conv_then_pool(bool relu_after_pointwise) {
+  ModelBuilder m;
+  m.input("x", {kBatchDim, 4, 5, 5});
+  m.floats("W1", {4, 4, 3, 3}, pseudo_random(144, 7));
+  m.floats("W2", {6, 4, 1, 1}, pseudo_random(24, 8));
+  m.floats("B2", {6}, pseudo_random(6, 9));
+  set_attribute(m.node("Conv", {"x", "W1"}, {"h"}, "conv1"), "pads", std::vector<int64_t>{1, 1, 1, 1});
+  m.node("Relu", {"h"}, {"hr"}, "relu1");
+  m.node("Conv", {"hr", "W2", "B2"}, {relu_after_pointwise ? "c" : "logits_map"}, "classifier");
+  if (relu_after_pointwise) m.node("Relu", {"c"}, {"logits_map"}, "relu2");
+  m.node("GlobalAveragePool", {"logits_map"}, {"pooled"}, "gap");
+  set_attribute(m.node("Flatten", {"pooled"}, {"y"}, "flatten"), "axis", int64_t{1});
+  m.output("y");
+  return m;
+}
+
+// The graph's output for `input` through the reference kernels.
+std::vector<float> run_reference(const Graph& graph, const std::vector<float>& input) {
+  octet::Session session(octet::Model::from_graph(graph), {1, 1, true});
+  octet::Tensor x = session.input(0);
+  std::copy(input.begin(), input.end(), x.data);
+  session.run();
+  octet::Tensor y = session.output(0);
+  return std::vector<float>(y.data, y.data + y.elements());
+}
+
+TEST_CASE("a 1x1 Conv before GlobalAveragePool runs after the pool, on one pixel, with the same result") {
+  ImportOptions no_fuse;
+  no_fuse.fuse = false;
+  Graph plain = pointwise_conv_then_pool(false).import(no_fuse), graph = pointwise_conv_then_pool(false).import();
+  REQUIRE(ops_of(graph) == std::vector<std::string>{"Conv", "GlobalAveragePool", "Conv", "Flatten"});
+  const Node &pool = graph.nodes[1], &classifier = graph.nodes[2];
+  CHECK(pool.inputs[0] == "hr");
+  CHECK(classifier.name == "classifier");
+  CHECK(classifier.inputs[0] == pool.outputs[0]);
+  CHECK(classifier.outputs[0] == "pooled");  // the pool's output name stays, now the Conv's
+  CHECK(graph.tensor(pool.outputs[0]).shape == Shape{kBatchDim, 4, 1, 1});
+  CHECK(graph.tensor("pooled").shape == Shape{kBatchDim, 6, 1, 1});
+  std::vector<float> input = pseudo_random(100, 10);
+  std::vector<float> want = run_reference(plain, input), got = run_reference(graph, input);
+  REQUIRE(got.size() == 6);
+  check_floats(got, want);
+  // With an activation between the Conv and the pool the mean no longer commutes: nothing moves.
+  CHECK(ops_of(pointwise_conv_then_pool(true).import()) == std::vector<std::string>{"Conv", "Conv", "GlobalAveragePool", "Flatten"});
 }
 
 TEST_CASE("residual Add with broadcasting stays an Add") {
