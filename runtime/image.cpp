@@ -1,4 +1,4 @@
-// Image decoding (libjpeg-turbo for JPEG, stb_image for the rest) and PIL/torchvision-style preprocessing;
+// Image decoding (libjpeg-turbo for JPEG, stb_image for PNG and BMP; nothing else is read) and PIL/torchvision-style preprocessing;
 // the contract is in octet/image.h.
 #include "octet/image.h"
 
@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <system_error>
 
@@ -203,6 +204,13 @@ Image decode_image_memory(const uint8_t* data, size_t size, const std::string& n
   if (size == 0) throw Error(name + ": empty file (0 bytes), not an image");
   if (size > size_t(INT_MAX)) throw Error(name + ": encoded image is larger than 2 GiB");
   if (is_jpeg(data, size)) return decode_jpeg(data, size, name);
+  // Only PNG and BMP go to stb: it also parses PNM, PSD, TGA, GIF, HDR and PIC, and Debian's libstb reads
+  // out of bounds on some malformed PNM headers (found by tests/fuzz/fuzz_image_decoder). Formats octet does
+  // not promise are refused before any decoder sees them.
+  static const uint8_t kPng[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  const bool png = size >= sizeof kPng && std::memcmp(data, kPng, sizeof kPng) == 0;
+  const bool bmp = size >= 2 && data[0] == 'B' && data[1] == 'M';
+  if (!png && !bmp) throw Error(name + ": cannot decode image: unknown image type (octet reads JPEG, PNG and BMP)");
   const int length = int(size);
   // Read the header first so a huge claimed size is refused before the decoder allocates anything.
   int width = 0, height = 0, channels = 0;

@@ -51,11 +51,12 @@ struct Image {
   std::vector<uint8_t> rgb;
 };
 
-// Decodes a JPEG, PNG, BMP, GIF (first frame), TGA, PSD, PIC, PNM or HDR file. Grayscale becomes three
-// equal channels; an alpha channel is dropped (not composited); 16-bit samples are reduced to 8 bits.
-// JPEGs (recognized by their first bytes, FF D8 FF, whatever the file name) decode with libjpeg-turbo set
-// up as PIL uses it, so decoded pixels are PIL's; 4-component JPEGs are read as PIL reads them (Adobe-
-// inverted CMYK, converted to RGB with PIL's formula). Other formats decode with stb_image.
+// Decodes a JPEG, PNG or BMP file, recognized by its first bytes whatever the file name; anything else is
+// refused. Grayscale becomes three equal channels; an alpha channel is dropped (not composited); 16-bit
+// samples are reduced to 8 bits. JPEGs decode with libjpeg-turbo set up as PIL uses it, so decoded pixels
+// are PIL's; 4-component JPEGs are read as PIL reads them (Adobe-inverted CMYK, converted to RGB with PIL's
+// formula). PNG and BMP decode with stb_image (its other formats are not passed to it: Debian's libstb
+// reads out of bounds on some malformed PNM files).
 // Throws Error for a missing or empty file, undecodable data (with the decoder's reason), a truncated JPEG
 // (PIL refuses those too), an image with no pixels, or one larger than kMaxImageSide / kMaxImagePixels.
 Image decode_image(const std::string& path);
