@@ -8,7 +8,6 @@
 // The AVX-512 dot product is chosen at Prepare when the CPU has it; otherwise a plain loop runs. Both
 // accumulate in float; results differ from the reference Gemm (which accumulates in double) by rounding only.
 #include <immintrin.h>
-#include <omp.h>
 
 #include <cstring>
 
