@@ -135,6 +135,9 @@ int view_dim_of_axis(const dnnl::memory::desc& view, const Shape& stored_shape, 
 
 dnnl::memory float_weights_in(Engine::Impl& engine, PackedWeights* packed, const Constant& constant, const QuantParams& quant,
                               const dnnl::memory::desc& stored, const dnnl::memory::desc& target, const std::string& context) {
+  if (constant.dtype == DType::f32) return packed_weights(engine, packed, constant, stored, target);
+  // The scales are part of what is packed: they name the packed form along with the constant.
+  const std::string scales(reinterpret_cast<const char*>(quant.scales.data()), quant.scales.size() * sizeof(float));
   if (constant.dtype == DType::s8 && !quant.scales.empty()) {
     int mask = -1;
     if (quant.scales.size() == 1) mask = 0;
@@ -145,8 +148,7 @@ dnnl::memory float_weights_in(Engine::Impl& engine, PackedWeights* packed, const
     }
     bool symmetric = std::all_of(quant.zero_points.begin(), quant.zero_points.end(), [](int32_t zp) { return zp == 0; });
     if (mask >= 0 && symmetric) {
-      std::string variant(reinterpret_cast<const char*>(quant.scales.data()), quant.scales.size() * sizeof(float));
-      return packed_constant(engine, packed, constant, "dequantized" + variant, target, [&](dnnl::memory& dst) {
+      return packed_constant(engine, packed, constant, "dequantized" + scales, target, [&](dnnl::memory& dst) {
         dnnl::memory::desc source = stored;  // the same plain strided layout, holding s8
         source.data.data_type = dnnl_s8;
         dnnl::memory src(source, engine.engine, const_cast<uint8_t*>(constant.bytes->data()));
@@ -157,10 +159,8 @@ dnnl::memory float_weights_in(Engine::Impl& engine, PackedWeights* packed, const
       });
     }
   }
-  if (constant.dtype == DType::f32) return packed_weights(engine, packed, constant, stored, target);
   // s8 whose scales run along no single dim of the view (a grouped conv's output channels): via floats.
-  std::string variant(reinterpret_cast<const char*>(quant.scales.data()), quant.scales.size() * sizeof(float));
-  return packed_constant(engine, packed, constant, "float" + variant, target, [&](dnnl::memory& dst) {
+  return packed_constant(engine, packed, constant, "float" + scales, target, [&](dnnl::memory& dst) {
     std::vector<float> values = float_weights(constant, quant, context);
     reorder_into(engine, stored, values.data(), dst);
   });
@@ -181,7 +181,6 @@ dnnl::memory packed_constant(Engine::Impl& engine, PackedWeights* packed, const 
     dnnl::memory dst(target, engine.engine, p);
     fill(dst);
   });
-  // oneDNN only reads weights; the memory object needs a non-const handle.
   // The Model owning `packed` outlives every Session (each holds the Model), so this memory never dangles.
   // oneDNN only reads weights; the memory object just needs a non-const handle.
   return dnnl::memory(target, engine.engine, const_cast<void*>(buffer.get()));
@@ -211,4 +210,4 @@ size_t PackedWeights::total_bytes() const {
   return total_bytes_;
 }
 
-}  // namespace octet::kernels}  // namespace octet::kernels
+}  // namespace octet::kernels
