@@ -151,8 +151,7 @@ class QdqExporter {
         // QLinearAdd / QLinearLeakyRelu instead of a float Conv (timing only: the values are not octet's).
         const TensorInfo& out = graph_.tensor(node.outputs[0]);
         std::string q = value + "/requantized", dq = value + "/requantized/dequantized";
-        auto [scale, zero_point] = add_quant_params(node.outputs[0], out.dtype, out.quant);
-        add_node("QuantizeLinear", q + "/QuantizeLinear", {value, scale, zero_point}, {q}, axis_attribute(out.quant));
+        quantize(value, q, q + "/QuantizeLinear", node.outputs[0]);
         dequantize(q, out.dtype, out.quant, node.outputs[0], dq, dq + "/DequantizeLinear");
         value = dq;
       }
@@ -263,9 +262,11 @@ class QdqExporter {
     return params;
   }
 
-  void quantize(const std::string& input, const std::string& output, const std::string& node_name) {
-    const TensorInfo& info = graph_.tensor(output);
-    auto [scale, zero_point] = add_quant_params(output, info.dtype, info.quant);
+  // QuantizeLinear of `input` into `output` with the parameters of tensor `params_of` (default: `output`'s).
+  void quantize(const std::string& input, const std::string& output, const std::string& node_name, const std::string& params_of = "") {
+    const std::string& owner = params_of.empty() ? output : params_of;
+    const TensorInfo& info = graph_.tensor(owner);
+    auto [scale, zero_point] = add_quant_params(owner, info.dtype, info.quant);
     add_node("QuantizeLinear", node_name, {input, scale, zero_point}, {output}, axis_attribute(info.quant));
   }
 
