@@ -10,15 +10,35 @@ std::vector<std::string> select_calibration_images(const std::string& dir_or_lis
   return list_calibration_images(dir_or_list, count, all.size() / count, 0);
 }
 
-Graph quantize_model(const Graph& fp32, const std::vector<std::string>& images, const QuantizeOptions& options,
-                     bool bias_correction, const Progress& progress, ConvertReport* report) {
-  std::map<std::string, TensorStats> stats = collect_statistics(fp32, images, progress);
+Graph quantize_calibrated(const Graph& fp32, const std::map<std::string, TensorStats>& stats, const std::vector<std::string>& images,
+                          const QuantizeOptions& options, bool bias_correction, ConvertReport* report, const Progress& progress) {
   Graph int8 = quantize_graph(fp32, stats, options, report ? &report->layers : nullptr);
+  if (options.rounding == WeightRounding::gptq) {
+    const WeightRoundingReport rounded = round_weights_gptq(int8, fp32, images, progress);
+    if (report) report->weight_rounding = rounded;
+  }
   if (bias_correction) {
-    BiasCorrectionReport r = correct_bias(int8, fp32, images, progress);
-    if (report) report->bias_correction = r;
+    const BiasCorrectionReport corrected = correct_bias(int8, fp32, images, progress);
+    if (report) report->bias_correction = corrected;
   }
   return int8;
+}
+
+Graph prepare_for_quantization(const Graph& fp32, const std::vector<std::string>& images, const QuantizeOptions& options,
+                               ConvertReport* report, const Progress& progress) {
+  Graph prepared = fp32;
+  if (options.equalize_alpha >= 0) {
+    const EqualizationReport equalized = equalize_ranges(prepared, images, options.equalize_alpha, progress);
+    if (report) report->equalization = equalized;
+  }
+  return prepared;
+}
+
+Graph quantize_model(const Graph& fp32, const std::vector<std::string>& images, const QuantizeOptions& options,
+                     bool bias_correction, const Progress& progress, ConvertReport* report) {
+  const Graph prepared = prepare_for_quantization(fp32, images, options, report, progress);
+  return quantize_calibrated(prepared, collect_statistics(prepared, images, progress), images, options, bias_correction, report,
+                             progress);
 }
 
 size_t weight_bytes(const Graph& graph) {

@@ -3,12 +3,16 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "converters/bias_correction.h"
+#include "converters/calibration.h"
+#include "converters/equalization.h"
 #include "converters/preprocess_options.h"
 #include "converters/quantize_graph.h"
+#include "converters/weight_rounding.h"
 #include "graph/graph.h"
 
 namespace octet {
@@ -26,6 +30,8 @@ struct ConvertReport {
   std::vector<std::string> calibration_images;
   std::vector<QuantizedLayer> layers;
   BiasCorrectionReport bias_correction;
+  EqualizationReport equalization;
+  WeightRoundingReport weight_rounding;
 };
 
 using Progress = std::function<void(size_t done, size_t total)>;
@@ -34,7 +40,18 @@ using Progress = std::function<void(size_t done, size_t total)>;
 // the first (the project convention: 100 of 1000 is every 10th file).
 std::vector<std::string> select_calibration_images(const std::string& dir_or_list, size_t count);
 
-// Calibrates `fp32` on the images, applies the policy and (if asked) corrects the biases.
+// What quantize_model does after collect_statistics: quantize_graph with `stats`, options.rounding, then (if
+// asked) correct_bias, both on `images`. For building many variants from one calibration pass. `report` and
+// `progress` may be null.
+Graph quantize_calibrated(const Graph& fp32, const std::map<std::string, TensorStats>& stats, const std::vector<std::string>& images,
+                          const QuantizeOptions& options, bool bias_correction, ConvertReport* report, const Progress& progress = {});
+
+// The FP32 graph an INT8 model is built from: `fp32`, with its channel ranges equalized on the images when
+// options.equalize_alpha >= 0 (the same function; equalization.h). `report` and `progress` may be null.
+Graph prepare_for_quantization(const Graph& fp32, const std::vector<std::string>& images, const QuantizeOptions& options,
+                               ConvertReport* report, const Progress& progress = {});
+
+// prepare_for_quantization, calibration on the images, then quantize_calibrated.
 Graph quantize_model(const Graph& fp32, const std::vector<std::string>& images, const QuantizeOptions& options,
                      bool bias_correction, const Progress& progress, ConvertReport* report = nullptr);
 

@@ -51,6 +51,13 @@ void print_summary(const std::string& input, const std::string& output, const oc
       if (l.mode != "int8") std::printf(" [%s: %s]", l.node.c_str(), l.mode.c_str());
     std::printf("\n");
   }
+  if (report.equalization.pairs)
+    std::printf("equalization: %zu Conv pairs, channel range spread (max/mean) %.2f -> %.2f\n", report.equalization.pairs,
+                report.equalization.spread_before, report.equalization.spread_after);
+  if (report.weight_rounding.layers || report.weight_rounding.skipped)
+    std::printf("weight rounding (GPTQ): %zu layers (%zu kept to nearest), weight-only output SQNR on the calibration inputs %.1f -> %.1f dB\n",
+                report.weight_rounding.layers, report.weight_rounding.skipped, report.weight_rounding.nearest_db,
+                report.weight_rounding.rounded_db);
   if (report.bias_correction.layers)
     std::printf("bias correction: %zu layers, mean shift removed %.3f output steps (max %.2f)\n", report.bias_correction.layers,
                 report.bias_correction.mean_abs_shift, report.bias_correction.max_abs_shift);
@@ -76,6 +83,10 @@ int main(int argc, char** argv) {
   app.add_flag("--int8-classifier", options.quantize.int8_classifier, "also run the final classifier in INT8");
   bool no_bias_correction = false;
   app.add_flag("--no-bias-correction", no_bias_correction, "keep the biases as quantized (no mean-shift correction)");
+  std::string rounding = "nearest";
+  app.add_option("--rounding", rounding, "weights to integers: nearest | gptq (error-compensating, from the calibration inputs)");
+  app.add_option("--equalize", options.quantize.equalize_alpha,
+                 "equalize the channel ranges of activations between Convs first (ALPHA in [0, 1]: 1 all to the activation)");
   app.add_option("--fp32", fp32_nodes, "nodes kept fully FP32 (comma-separated)")->delimiter(',');
   std::string export_qdq;
   app.add_option("--export-qdq", export_qdq, "also write the graph as a QDQ ONNX model (FILE.onnx) that ONNX Runtime runs with octet's quantization");
@@ -98,6 +109,8 @@ int main(int argc, char** argv) {
     options.quantize.activations = octet::parse_activation_mode(activations);
     options.quantize.fp32_nodes.insert(fp32_nodes.begin(), fp32_nodes.end());
     options.bias_correction = !no_bias_correction;
+    if (rounding != "nearest" && rounding != "gptq") throw octet::Error("--rounding '" + rounding + "' is not nearest or gptq");
+    options.quantize.rounding = rounding == "gptq" ? octet::WeightRounding::gptq : octet::WeightRounding::nearest;
     octet::ConvertReport report;
     auto progress = [](size_t done, size_t total) {
       std::fprintf(stderr, "\rcalibrating: %zu/%zu image runs", done, total);

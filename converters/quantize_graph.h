@@ -25,6 +25,9 @@ enum class ActivationMode {
 };
 ActivationMode parse_activation_mode(const std::string& name);  // "auto" | "asymmetric" | "symmetric"
 
+// How weights become integers: to nearest, or error-compensating (converters/weight_rounding.h).
+enum class WeightRounding { nearest, gptq };
+
 struct QuantizeOptions {
   CalibrationMethod method = CalibrationMethod::minmax;
   double percentile = 99.99;
@@ -32,6 +35,8 @@ struct QuantizeOptions {
   ActivationMode activations = ActivationMode::automatic;
   bool int8_classifier = false;    // also run the final classifier in INT8
   std::set<std::string> fp32_nodes;  // node names kept fully FP32
+  WeightRounding rounding = WeightRounding::nearest;  // applied by quantize_calibrated, after quantize_graph
+  double equalize_alpha = -1;  // >= 0: cross-layer range equalization first (prepare_for_quantization)
 };
 
 // Per-node facts the policy reports (for the convert command's summary and the sensitivity analysis).

@@ -67,16 +67,6 @@ SensitivityAnalysis::SensitivityAnalysis(const Graph& fp32, const std::map<std::
   reference_logits_ = output_logits(fp32_, images_);
 }
 
-Graph quantize_calibrated(const Graph& fp32, const std::map<std::string, TensorStats>& stats, const std::vector<std::string>& images,
-                          const QuantizeOptions& options, bool bias_correction, ConvertReport* report) {
-  Graph int8 = quantize_graph(fp32, stats, options, report ? &report->layers : nullptr);
-  if (bias_correction) {
-    const BiasCorrectionReport corrected = correct_bias(int8, fp32, images, nullptr);
-    if (report) report->bias_correction = corrected;
-  }
-  return int8;
-}
-
 Graph SensitivityAnalysis::variant(const std::set<std::string>& extra_fp32, ConvertReport* report) const {
   QuantizeOptions options = options_;
   options.fp32_nodes.insert(extra_fp32.begin(), extra_fp32.end());
@@ -263,8 +253,8 @@ Graph convert_with_sensitivity(const std::string& onnx_path, const ConvertOption
   ConvertReport& r = report ? *report : local;
   ConvertOptions fp32_options = options;
   fp32_options.calibrate.clear();
-  const Graph fp32 = convert_onnx(onnx_path, fp32_options, nullptr, &r);
-  if (!fp32.preprocess.present)
+  const Graph imported = convert_onnx(onnx_path, fp32_options, nullptr, &r);
+  if (!imported.preprocess.present)
     throw Error("the sensitivity analysis runs the model on images: give --preset or the preprocessing flags");
   r.calibration_images = select_calibration_images(options.calibrate, options.calib_count);
   const auto stage = [&stage_progress](const std::string& name) -> Progress {
@@ -272,6 +262,7 @@ Graph convert_with_sensitivity(const std::string& onnx_path, const ConvertOption
       if (stage_progress) stage_progress(name, done, total);
     };
   };
+  const Graph fp32 = prepare_for_quantization(imported, r.calibration_images, options.quantize, &r, stage("equalizing"));
   // One calibration pass for every variant.
   const std::map<std::string, TensorStats> stats = collect_statistics(fp32, r.calibration_images, stage("calibrating"));
   const SensitivityAnalysis analysis(fp32, stats, r.calibration_images, options.quantize, options.bias_correction);

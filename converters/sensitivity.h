@@ -51,11 +51,6 @@ struct AutoFp32Result {
   std::vector<Fidelity> steps;           // fidelity with the first k ranked layers FP32, k = 0, 1, ...
 };
 
-// What quantize_model does after collect_statistics: quantize_graph with `stats`, then (if asked) correct_bias
-// on `images`. For building many variants from one calibration pass. `report` may be null.
-Graph quantize_calibrated(const Graph& fp32, const std::map<std::string, TensorStats>& stats, const std::vector<std::string>& images,
-                          const QuantizeOptions& options, bool bias_correction, ConvertReport* report);
-
 // The variants of one FP32 graph over one calibration set. The FP32 logits are computed once, here.
 class SensitivityAnalysis {
  public:
