@@ -61,8 +61,13 @@ std::map<std::string, std::vector<double>> channel_means(const Graph& graph, con
       for (size_t d = 2; d < t.shape.size(); ++d) inner *= t.shape[d];
       std::vector<double>& s = sums[t.name];
       s.resize(static_cast<size_t>(channels));
-      for (int64_t i = 0; i < t.elements(); ++i) s[static_cast<size_t>((i / inner) % channels)] += t.data[i];
-      counts[t.name] += static_cast<double>(t.elements() / channels);
+      const int64_t planes = t.elements() / inner;  // batch x channels, each `inner` values
+      for (int64_t p = 0; p < planes; ++p) {
+        double plane_sum = 0;
+        for (const float* x = t.data + p * inner; x != t.data + (p + 1) * inner; ++x) plane_sum += *x;
+        s[static_cast<size_t>(p % channels)] += plane_sum;
+      }
+      counts[t.name] += static_cast<double>(planes / channels * inner);
     }
   }, progress);
   for (auto& kv : sums)

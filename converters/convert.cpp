@@ -1,6 +1,7 @@
 #include "converters/convert.h"
 
 #include "converters/onnx_import.h"
+#include "converters/sensitivity.h"
 
 namespace octet {
 
@@ -24,21 +25,67 @@ Graph quantize_calibrated(const Graph& fp32, const std::map<std::string, TensorS
   return int8;
 }
 
-Graph prepare_for_quantization(const Graph& fp32, const std::vector<std::string>& images, const QuantizeOptions& options,
-                               ConvertReport* report, const Progress& progress) {
-  Graph prepared = fp32;
-  if (options.equalize_alpha >= 0) {
-    const EqualizationReport equalized = equalize_ranges(prepared, images, options.equalize_alpha, progress);
-    if (report) report->equalization = equalized;
+namespace {
+
+struct Quantized {
+  Graph fp32, int8;
+  ConvertReport report;
+};
+
+Quantized quantize_from(const Graph& fp32, const std::vector<std::string>& images, const QuantizeOptions& options,
+                        bool bias_correction, const Progress& progress) {
+  Quantized q{fp32, {}, {}};
+  q.int8 = quantize_calibrated(fp32, collect_statistics(fp32, images, progress), images, options, bias_correction, &q.report,
+                               progress);
+  return q;
+}
+
+// The policy's FP32 graph and INT8 model, equalized or not as the options (and the comparison) say.
+Quantized quantize_policy(const Graph& fp32, const std::vector<std::string>& images, const QuantizeOptions& options,
+                          bool bias_correction, const Progress& progress) {
+  if (options.equalize_alpha < 0) return quantize_from(fp32, images, options, bias_correction, progress);
+  Graph equalized = fp32;
+  EqualizationReport equalization = equalize_ranges(equalized, images, options.equalize_alpha, progress);
+  if (equalization.pairs == 0) return quantize_from(fp32, images, options, bias_correction, progress);
+  Quantized with = quantize_from(equalized, images, options, bias_correction, progress);
+  if (!options.equalize_only_if_better) {
+    with.report.equalization = equalization;
+    return with;
   }
-  return prepared;
+  Quantized without = quantize_from(fp32, images, options, bias_correction, progress);
+  const std::map<std::string, TensorStats> no_stats;  // measure() needs only the FP32 graph and the images
+  const SensitivityAnalysis fidelity(fp32, no_stats, images, options, bias_correction);
+  equalization.compared = true;
+  equalization.sqnr_without_db = fidelity.measure(without.int8).sqnr_db;
+  equalization.sqnr_with_db = fidelity.measure(with.int8).sqnr_db;
+  equalization.kept = equalization.sqnr_with_db >= equalization.sqnr_without_db + kEqualizationMinGainDb;
+  Quantized& chosen = equalization.kept ? with : without;
+  chosen.report.equalization = equalization;
+  return std::move(chosen);
+}
+
+void merge_quantization_report(const ConvertReport& from, ConvertReport* to) {
+  if (!to) return;
+  to->layers = from.layers;
+  to->bias_correction = from.bias_correction;
+  to->equalization = from.equalization;
+  to->weight_rounding = from.weight_rounding;
+}
+
+}  // namespace
+
+Graph prepare_for_quantization(const Graph& fp32, const std::vector<std::string>& images, const QuantizeOptions& options,
+                               bool bias_correction, ConvertReport* report, const Progress& progress) {
+  Quantized q = quantize_policy(fp32, images, options, bias_correction, progress);
+  if (report) report->equalization = q.report.equalization;
+  return std::move(q.fp32);
 }
 
 Graph quantize_model(const Graph& fp32, const std::vector<std::string>& images, const QuantizeOptions& options,
                      bool bias_correction, const Progress& progress, ConvertReport* report) {
-  const Graph prepared = prepare_for_quantization(fp32, images, options, report, progress);
-  return quantize_calibrated(prepared, collect_statistics(prepared, images, progress), images, options, bias_correction, report,
-                             progress);
+  Quantized q = quantize_policy(fp32, images, options, bias_correction, progress);
+  merge_quantization_report(q.report, report);
+  return std::move(q.int8);
 }
 
 size_t weight_bytes(const Graph& graph) {

@@ -51,9 +51,13 @@ void print_summary(const std::string& input, const std::string& output, const oc
       if (l.mode != "int8") std::printf(" [%s: %s]", l.node.c_str(), l.mode.c_str());
     std::printf("\n");
   }
-  if (report.equalization.pairs)
-    std::printf("equalization: %zu Conv pairs, channel range spread (max/mean) %.2f -> %.2f\n", report.equalization.pairs,
-                report.equalization.spread_before, report.equalization.spread_after);
+  const octet::EqualizationReport& eq = report.equalization;
+  if (eq.pairs && eq.kept)
+    std::printf("equalization: %zu Conv pairs, channel range spread (max/mean) %.2f -> %.2f\n", eq.pairs, eq.spread_before,
+                eq.spread_after);
+  if (eq.compared)
+    std::printf("equalization %s: INT8 logit SQNR on the calibration images %.2f dB without, %.2f dB with (kept from +%.1f dB)\n",
+                eq.kept ? "kept" : "not kept", eq.sqnr_without_db, eq.sqnr_with_db, octet::kEqualizationMinGainDb);
   if (report.weight_rounding.layers || report.weight_rounding.skipped)
     std::printf("weight rounding (GPTQ): %zu layers (%zu kept to nearest), weight-only output SQNR on the calibration inputs %.1f -> %.1f dB\n",
                 report.weight_rounding.layers, report.weight_rounding.skipped, report.weight_rounding.nearest_db,
@@ -63,6 +67,29 @@ void print_summary(const std::string& input, const std::string& output, const oc
                 report.bias_correction.mean_abs_shift, report.bias_correction.max_abs_shift);
   double before = static_cast<double>(report.fp32_weight_bytes) / 1e6, after = static_cast<double>(report.weight_bytes) / 1e6;
   std::printf("weights: %.2f MB FP32 -> %.2f MB (%.1f%%)\n", before, after, before > 0 ? 100.0 * after / before : 0.0);
+}
+
+// "auto" -> 0.5 kept only if better, "off" -> -1, else a number in [0, 1] always applied.
+void parse_equalize(const std::string& text, octet::QuantizeOptions& options) {
+  options.equalize_only_if_better = text == "auto";
+  if (text == "auto") {
+    options.equalize_alpha = 0.5;
+    return;
+  }
+  if (text == "off") {
+    options.equalize_alpha = -1;
+    return;
+  }
+  size_t used = 0;
+  double alpha = -1;
+  try {
+    alpha = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != text.size() || !(alpha >= 0 && alpha <= 1))
+    throw octet::Error("--equalize '" + text + "': give auto, a number in [0, 1] or off");
+  options.equalize_alpha = alpha;
 }
 
 }  // namespace
@@ -83,10 +110,13 @@ int main(int argc, char** argv) {
   app.add_flag("--int8-classifier", options.quantize.int8_classifier, "also run the final classifier in INT8");
   bool no_bias_correction = false;
   app.add_flag("--no-bias-correction", no_bias_correction, "keep the biases as quantized (no mean-shift correction)");
-  std::string rounding = "nearest";
-  app.add_option("--rounding", rounding, "weights to integers: nearest | gptq (error-compensating, from the calibration inputs)");
-  app.add_option("--equalize", options.quantize.equalize_alpha,
-                 "equalize the channel ranges of activations between Convs first (ALPHA in [0, 1]: 1 all to the activation)");
+  std::string rounding = "gptq", equalize = "auto";
+  app.add_option("--rounding", rounding,
+                 "weights to integers: gptq (error-compensating, from the calibration inputs; default) | nearest");
+  app.add_option("--equalize", equalize,
+                 "equalize activation channel ranges between Convs first: auto (alpha 0.5, kept only if the INT8 model "
+                 "gains >= 1 dB logit SQNR on the calibration images; default), ALPHA in [0, 1] (always; 1: all to the "
+                 "activation) or off");
   app.add_option("--fp32", fp32_nodes, "nodes kept fully FP32 (comma-separated)")->delimiter(',');
   std::string export_qdq;
   app.add_option("--export-qdq", export_qdq, "also write the graph as a QDQ ONNX model (FILE.onnx) that ONNX Runtime runs with octet's quantization");
@@ -109,6 +139,7 @@ int main(int argc, char** argv) {
     options.quantize.activations = octet::parse_activation_mode(activations);
     options.quantize.fp32_nodes.insert(fp32_nodes.begin(), fp32_nodes.end());
     options.bias_correction = !no_bias_correction;
+    parse_equalize(equalize, options.quantize);
     if (rounding != "nearest" && rounding != "gptq") throw octet::Error("--rounding '" + rounding + "' is not nearest or gptq");
     options.quantize.rounding = rounding == "gptq" ? octet::WeightRounding::gptq : octet::WeightRounding::nearest;
     octet::ConvertReport report;

@@ -97,10 +97,13 @@ std::map<std::string, ChannelRanges> collect_channel_ranges(const Graph& graph, 
       ChannelRanges& r = ranges[t.name];
       r.min.resize(static_cast<size_t>(channels), 0.0f);  // widened to include 0
       r.max.resize(static_cast<size_t>(channels), 0.0f);
-      for (int64_t i = 0; i < t.elements(); ++i) {
-        size_t c = static_cast<size_t>((i / inner) % channels);
-        r.min[c] = std::min(r.min[c], t.data[i]);
-        r.max[c] = std::max(r.max[c], t.data[i]);
+      const int64_t planes = t.elements() / inner;  // batch x channels, each `inner` values
+      for (int64_t p = 0; p < planes; ++p) {
+        const size_t c = static_cast<size_t>(p % channels);
+        for (const float* x = t.data + p * inner; x != t.data + (p + 1) * inner; ++x) {
+          r.min[c] = std::min(r.min[c], *x);
+          r.max[c] = std::max(r.max[c], *x);
+        }
       }
     }
   }, progress);

@@ -53,6 +53,10 @@ std::vector<float> equalization_scales(const Graph& graph, const EqualizationPai
                                        double alpha);
 
 struct EqualizationReport {
+  // Whether the model was built both ways and compared (options.equalize_only_if_better), with the logit SQNR
+  // of each on the calibration images, and whether the equalized one was kept.
+  bool compared = false, kept = true;
+  double sqnr_without_db = 0, sqnr_with_db = 0;
   size_t pairs = 0;
   // Mean over pairs of (largest channel range / mean channel range) before and after: 1 is fully equal.
   double spread_before = 0, spread_after = 0;

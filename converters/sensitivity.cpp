@@ -262,7 +262,8 @@ Graph convert_with_sensitivity(const std::string& onnx_path, const ConvertOption
       if (stage_progress) stage_progress(name, done, total);
     };
   };
-  const Graph fp32 = prepare_for_quantization(imported, r.calibration_images, options.quantize, &r, stage("equalizing"));
+  const Graph fp32 = prepare_for_quantization(imported, r.calibration_images, options.quantize, options.bias_correction, &r,
+                                              stage("equalizing"));
   // One calibration pass for every variant.
   const std::map<std::string, TensorStats> stats = collect_statistics(fp32, r.calibration_images, stage("calibrating"));
   const SensitivityAnalysis analysis(fp32, stats, r.calibration_images, options.quantize, options.bias_correction);

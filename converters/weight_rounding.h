@@ -16,7 +16,10 @@
 // that are always 0 get H_ii = 1 (their weights round to nearest; they never matter). H comes from the FP32
 // graph's inputs, so layers are independent: one FP32 pass serves them all. Positions are sampled evenly,
 // at most kMaxPositionsPerImage per image, and a layer with fewer samples than 4 x its input size keeps
-// round-to-nearest: H would be too poorly known (ResNet-50's classifier sees 1 position per image).
+// round-to-nearest: H would be too poorly known (ResNet-50's classifier sees 1 position per image). So does a
+// layer with more than kMaxRoundedInputs inputs per output channel: H costs samples x inputs^2 to gather (on
+// ResNet-50 the layers with 2048 and 2304 inputs took the conversion from 27 s to 5 min for +0.3 dB), and the
+// more inputs a channel sums, the more its rounding errors average out by themselves.
 #pragma once
 
 #include <functional>
@@ -28,18 +31,19 @@
 namespace octet {
 
 constexpr int64_t kMaxPositionsPerImage = 256;
+constexpr int64_t kMaxRoundedInputs = 1152;  // 128 channels x 3 x 3
 
 struct WeightRoundingReport {
   size_t layers = 0;   // re-rounded
-  size_t skipped = 0;  // too few samples, or grouped Conv
+  size_t skipped = 0;  // kept to nearest: too few samples, too many inputs, or a grouped Conv
   // Mean over the re-rounded layers of the calibration output SQNR of the weights alone (w^T H w over
   // d^T H d, in dB), with round-to-nearest and with the error-compensating rounding.
   double nearest_db = 0, rounded_db = 0;
 };
 
 // Re-rounds the s8 weights of `int8`'s Conv (group 1) and Gemm layers, INT8 or weight-only FP32, from the
-// FP32 weights of the same-named nodes of `fp32`, with H from `fp32` run on `images`. Each changed layer gets
-// its own new s8 constant (the old one goes when nothing else reads it). progress may be empty.
+// FP32 weights of the same-named nodes of `fp32`, with H from `fp32` run on `images`. A weight constant read by
+// one node is replaced under its name; one shared by several gets a new constant per node. progress may be empty.
 WeightRoundingReport round_weights_gptq(Graph& int8, const Graph& fp32, const std::vector<std::string>& images,
                                         const std::function<void(size_t, size_t)>& progress);
 
@@ -49,7 +53,8 @@ WeightRoundingReport round_weights_gptq(Graph& int8, const Graph& fp32, const st
 std::vector<int8_t> gptq_quantize(const std::vector<double>& weights, int64_t rows, int64_t cols,
                                   const std::vector<float>& row_scales, std::vector<double> hessian);
 
-// d^T H d summed over rows, for the error d of `quantized` (times its scales) against `weights`.
+// d^T H d summed over rows, for the error d of `quantized` (times its scales) against `weights`; H is the
+// full symmetric matrix here.
 double weighted_error(const std::vector<double>& weights, const std::vector<int8_t>& quantized, int64_t rows, int64_t cols,
                       const std::vector<float>& row_scales, const std::vector<double>& hessian);
 

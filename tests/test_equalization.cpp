@@ -134,7 +134,9 @@ TEST_CASE("equalization brings the INT8 model closer to FP32 when channel ranges
   const octet::Graph fp32 = two_convs();
   const std::vector<std::string> calibration = images(0), others = images(5);
   const std::vector<float> reference = outputs(fp32, others);
-  octet::QuantizeOptions plain, equalized;
+  octet::QuantizeOptions plain, equalized;  // weights rounded to nearest in both: the activations' part alone
+  plain.rounding = equalized.rounding = octet::WeightRounding::nearest;
+  plain.equalize_alpha = -1;
   equalized.equalize_alpha = 0.5;
   const octet::Graph int8 = octet::quantize_model(fp32, calibration, plain, true, nullptr);
   const octet::Graph int8_equalized = octet::quantize_model(fp32, calibration, equalized, true, nullptr);

@@ -38,7 +38,7 @@ std::vector<double> correlated_second_moment(int64_t cols, int64_t samples, std:
     double base = level(rng);
     for (double& v : x) v = base + detail(rng);
     for (int64_t i = 0; i < cols; ++i)
-      for (int64_t j = i; j < cols; ++j) h[size_t(i * cols + j)] += x[size_t(i)] * x[size_t(j)] / double(samples);
+      for (int64_t j = 0; j < cols; ++j) h[size_t(i * cols + j)] += x[size_t(i)] * x[size_t(j)] / double(samples);
   }
   return h;
 }
@@ -168,8 +168,10 @@ TEST_CASE("GPTQ rounding of a Conv/Conv/Gemm graph on real images: every layer r
   const std::vector<std::string> calibration = octet::list_calibration_images(kSamples, 40, 10, 0);
   const std::vector<std::string> held_out = octet::list_calibration_images(kSamples, 40, 10, 5);
   const std::vector<float> reference = logits(fp32, held_out);
-  octet::QuantizeOptions nearest_options, gptq_options;
+  octet::QuantizeOptions nearest_options, gptq_options;  // no equalization in either: the rounding alone
+  nearest_options.rounding = octet::WeightRounding::nearest;
   gptq_options.rounding = octet::WeightRounding::gptq;
+  nearest_options.equalize_alpha = gptq_options.equalize_alpha = -1;
   octet::ConvertReport report;
   // No bias correction: it would hide part of what the rounding does to the mean.
   const octet::Graph nearest_model = octet::quantize_model(fp32, calibration, nearest_options, false, nullptr);

@@ -176,6 +176,7 @@ struct Variant {
   octet::QuantizeOptions options;
   bool bias_correction = true;
   size_t calibration_images;
+  bool equalized = true;  // from the range-equalized FP32 graph (options.equalize_alpha), else from the imported one
 };
 
 class ModelReport {
@@ -223,10 +224,29 @@ class ModelReport {
       if (count != full) with(report::calibration_count_name(count), [count](Variant& v) { v.calibration_images = count; });
     with(report::kInt8Classifier, [](Variant& v) { v.options.int8_classifier = true; });
     with(report::kNoBiasCorrection, [](Variant& v) { v.bias_correction = false; });
+    with(report::kNearestRounding, [](Variant& v) { v.options.rounding = octet::WeightRounding::nearest; });
+    with(report::kNoEqualization, [](Variant& v) { v.equalized = false; });
+    with(report::kNeither, [](Variant& v) {
+      v.options.rounding = octet::WeightRounding::nearest;
+      v.equalized = false;
+    });
+    const auto per_tensor = [](octet::CalibrationMethod method) {
+      return [method](Variant& v) {
+        v.options.per_channel = false;
+        v.options.method = method;
+      };
+    };
+    with(report::kPerTensorPercentile, per_tensor(octet::CalibrationMethod::percentile));
+    with(report::kPerTensorEntropy, per_tensor(octet::CalibrationMethod::entropy));
+    with(report::kPerTensorMse, per_tensor(octet::CalibrationMethod::mse));
 
     octet::Graph default_graph;  // the first variant: the reference of the range changes
     for (const Variant& v : variants) {
-      const octet::Graph graph = octet::quantize_calibrated(fp32_, stats_.at(v.calibration_images), images_.at(v.calibration_images),
+      const size_t n = v.calibration_images;
+      if (!v.equalized && !unequalized_stats_.count(n))
+        unequalized_stats_[n] = octet::collect_statistics(fp32_, images_.at(n), progress(spec_.key, "calibrating unequalized"));
+      const octet::Graph graph = octet::quantize_calibrated(v.equalized ? prepared_.at(n) : fp32_,
+                                                            v.equalized ? stats_.at(n) : unequalized_stats_.at(n), images_.at(n),
                                                             v.options, v.bias_correction, nullptr);
       if (v.name == report::kDefault) default_graph = graph;
       VariantResult& result = add_result(v.name, graph);
@@ -241,7 +261,9 @@ class ModelReport {
  private:
   void calibrate(size_t count) {
     images_[count] = octet::select_calibration_images(samples_, count);
-    stats_[count] = octet::collect_statistics(fp32_, images_[count], progress(spec_.key, "calibrating on " + std::to_string(count)));
+    prepared_[count] = octet::prepare_for_quantization(fp32_, images_[count], octet::QuantizeOptions{}, true, &equalization_[count],
+                                                       progress(spec_.key, "equalizing on " + std::to_string(count)));
+    stats_[count] = octet::collect_statistics(prepared_[count], images_[count], progress(spec_.key, "calibrating on " + std::to_string(count)));
   }
 
   // Evaluates `graph` (against FP32 unless it is FP32), writes it, measures its footprint.
@@ -262,7 +284,8 @@ class ModelReport {
     const std::vector<std::string> images = spec_.sensitivity_images
                                                 ? octet::select_calibration_images(samples_, spec_.sensitivity_images)
                                                 : images_.at(settings_.calibration_images);
-    const octet::SensitivityAnalysis analysis(fp32_, stats_.at(settings_.calibration_images), images, options, true);
+    const octet::SensitivityAnalysis analysis(prepared_.at(settings_.calibration_images), stats_.at(settings_.calibration_images),
+                                              images, options, true);
     results_.sensitivity = analysis.rank_layers(progress(spec_.key, "sensitivity variants"));
     results_.auto_fp32 = analysis.auto_fp32(results_.sensitivity, 99, progress(spec_.key, "auto-fp32 99: layers FP32"));
     const size_t tried = results_.auto_fp32.fp32_layers.size();
@@ -277,7 +300,10 @@ class ModelReport {
   octet::Graph fp32_;
   std::shared_ptr<const octet::Model> fp32_model_;
   std::map<size_t, std::vector<std::string>> images_;               // calibration images by count
-  std::map<size_t, std::map<std::string, octet::TensorStats>> stats_;  // their statistics
+  std::map<size_t, octet::Graph> prepared_;                           // the default's FP32 graph for them (equalized or not)
+  std::map<size_t, octet::ConvertReport> equalization_;               // its equalization decision
+  std::map<size_t, std::map<std::string, octet::TensorStats>> stats_;  // the statistics of prepared_
+  std::map<size_t, std::map<std::string, octet::TensorStats>> unequalized_stats_;  // of fp32_, for the variants without
   ModelResults results_;
 };
 

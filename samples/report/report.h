@@ -11,9 +11,9 @@
 
 namespace report {
 
-// Variant names: the rows of RESULTS.md's tables. The default is octet-convert's: per-channel s8 weights,
-// u8 activations (zero point 0 where non-negative by construction), minmax ranges over 100 images, bias
-// correction, final classifier FP32 with s8 weights.
+// Variant names: the rows of RESULTS.md's tables. The default is octet-convert's: range equalization
+// (alpha 0.5), per-channel s8 weights rounded by GPTQ, u8 activations (zero point 0 where non-negative by
+// construction), minmax ranges over 100 images, bias correction, final classifier FP32 with s8 weights.
 inline const std::string kFp32 = "FP32";
 inline const std::string kDefault = "INT8 default (minmax)";
 inline const std::string kAsymmetric = "asymmetric u8 activations";
@@ -24,6 +24,12 @@ inline const std::string kEntropy = "entropy";
 inline const std::string kMse = "mse";
 inline const std::string kInt8Classifier = "INT8 classifier";
 inline const std::string kNoBiasCorrection = "no bias correction";
+inline const std::string kNearestRounding = "round-to-nearest weights";
+inline const std::string kNoEqualization = "no range equalization";
+inline const std::string kNeither = "neither (nearest, no equalization)";
+inline const std::string kPerTensorPercentile = "per-tensor weights, percentile 99.99";
+inline const std::string kPerTensorEntropy = "per-tensor weights, entropy";
+inline const std::string kPerTensorMse = "per-tensor weights, mse";
 inline const std::string kAutoFp32 = "auto-fp32 99";
 std::string calibration_count_name(size_t images);  // "10 calibration images"
 
