@@ -12,10 +12,11 @@ std::vector<std::string> select_calibration_images(const std::string& dir_or_lis
 }
 
 Graph quantize_calibrated(const Graph& fp32, const std::map<std::string, TensorStats>& stats, const std::vector<std::string>& images,
-                          const QuantizeOptions& options, bool bias_correction, ConvertReport* report, const Progress& progress) {
+                          const QuantizeOptions& options, bool bias_correction, ConvertReport* report, const Progress& progress,
+                          WeightRoundingCache* rounding_cache) {
   Graph int8 = quantize_graph(fp32, stats, options, report ? &report->layers : nullptr);
   if (options.rounding == WeightRounding::gptq) {
-    const WeightRoundingReport rounded = round_weights_gptq(int8, fp32, images, progress);
+    const WeightRoundingReport rounded = round_weights_gptq(int8, fp32, images, progress, rounding_cache);
     if (report) report->weight_rounding = rounded;
   }
   if (bias_correction) {

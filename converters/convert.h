@@ -41,10 +41,11 @@ using Progress = std::function<void(size_t done, size_t total)>;
 std::vector<std::string> select_calibration_images(const std::string& dir_or_list, size_t count);
 
 // What quantize_model does after collect_statistics: quantize_graph with `stats`, options.rounding, then (if
-// asked) correct_bias, both on `images`. For building many variants from one calibration pass. `report` and
-// `progress` may be null.
+// asked) correct_bias, both on `images`. For building many variants from one calibration pass (with one
+// `rounding_cache` for them all: weight_rounding.h). `report`, `progress` and `rounding_cache` may be null.
 Graph quantize_calibrated(const Graph& fp32, const std::map<std::string, TensorStats>& stats, const std::vector<std::string>& images,
-                          const QuantizeOptions& options, bool bias_correction, ConvertReport* report, const Progress& progress = {});
+                          const QuantizeOptions& options, bool bias_correction, ConvertReport* report, const Progress& progress = {},
+                          WeightRoundingCache* rounding_cache = nullptr);
 
 // Range equalization is kept only when it raises the INT8 model's logit SQNR against FP32 on the calibration
 // images by at least this much. Its effect depends on the model: measured on the 900 held-out images with GPTQ

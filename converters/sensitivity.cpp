@@ -70,7 +70,7 @@ SensitivityAnalysis::SensitivityAnalysis(const Graph& fp32, const std::map<std::
 Graph SensitivityAnalysis::variant(const std::set<std::string>& extra_fp32, ConvertReport* report) const {
   QuantizeOptions options = options_;
   options.fp32_nodes.insert(extra_fp32.begin(), extra_fp32.end());
-  return quantize_calibrated(fp32_, stats_, images_, options, bias_correction_, report);
+  return quantize_calibrated(fp32_, stats_, images_, options, bias_correction_, report, nullptr, &rounding_cache_);
 }
 
 Fidelity SensitivityAnalysis::measure(const Graph& model) const {

@@ -79,6 +79,7 @@ class SensitivityAnalysis {
   QuantizeOptions options_;
   bool bias_correction_;
   std::vector<float> reference_logits_;  // FP32 output 0 of every image, concatenated
+  mutable WeightRoundingCache rounding_cache_;  // GPTQ's integers, the same in every variant
 };
 
 // The ranking as a fixed-width text table (one line per layer, most sensitive first; max_rows 0: all).

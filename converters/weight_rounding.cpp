@@ -76,6 +76,7 @@ struct Layer {
   int64_t rows = 0, cols = 0;  // output channels, inputs per output channel
   bool gemm = false, gemm_trans_b = false;
   ConvGeometry geometry;
+  std::string key;              // in WeightRoundingCache
   std::vector<double> hessian;  // cols x cols, upper triangle accumulated
   int64_t samples = 0;
 };
@@ -112,6 +113,13 @@ void accumulate(Layer& layer, const std::vector<float>& patches, std::vector<flo
   for (int64_t i = 0; i < d; ++i)
     for (int64_t j = i; j < d; ++j) layer.hessian[static_cast<size_t>(i * d + j)] += scratch[static_cast<size_t>(i * d + j)];
   layer.samples += n;
+}
+
+// A layer's identity for WeightRoundingCache: node, weight constant and the bytes of its scales.
+std::string cache_key(const Graph& int8, const Node& node) {
+  const std::vector<float>& scales = int8.tensor(node.inputs[1]).quant.scales;
+  return node.name + '\n' + node.inputs[1] + '\n' +
+         std::string(reinterpret_cast<const char*>(scales.data()), scales.size() * sizeof(float));
 }
 
 // The FP32 weights as a row-major [rows x cols] matrix (a Gemm's B without transB is [K, N]: transposed).
@@ -191,7 +199,10 @@ double weighted_error(const std::vector<double>& weights, const std::vector<int8
 }
 
 WeightRoundingReport round_weights_gptq(Graph& int8, const Graph& fp32, const std::vector<std::string>& images,
-                                        const std::function<void(size_t, size_t)>& progress) {
+                                        const std::function<void(size_t, size_t)>& progress, WeightRoundingCache* cache) {
+  WeightRoundingCache local_cache;
+  WeightRoundingCache& decided = cache ? *cache : local_cache;
+  std::vector<std::pair<size_t, std::string>> known;  // (node, cache key) of layers decided before
   std::map<std::string, const Node*> fp32_nodes;
   for (const Node& n : fp32.nodes) fp32_nodes[n.name] = &n;
   WeightRoundingReport report;
@@ -221,17 +232,21 @@ WeightRoundingReport round_weights_gptq(Graph& int8, const Graph& fp32, const st
       layer.geometry = conv_geometry(node, w->shape);
     }
     if (layer.cols > kMaxRoundedInputs) { ++report.skipped; continue; }
+    layer.key = cache_key(int8, node);
+    if (decided.entries.count(layer.key)) {
+      known.emplace_back(i, layer.key);
+      continue;
+    }
     layer.hessian.assign(static_cast<size_t>(layer.cols * layer.cols), 0.0);
     layers.push_back(std::move(layer));
   }
-  if (layers.empty()) return report;
 
-  std::vector<std::string> inputs;
+  std::vector<std::string> inputs;  // empty when every layer is known: no FP32 pass
   for (const Layer& l : layers)
     if (std::find(inputs.begin(), inputs.end(), l.fp32_input) == inputs.end()) inputs.push_back(l.fp32_input);
   size_t image = 0;
   std::vector<float> patches, scratch;
-  run_on_images(fp32, inputs, images, [&](const std::string&, Session& session) {
+  if (!inputs.empty()) run_on_images(fp32, inputs, images, [&](const std::string&, Session& session) {
     // Golden-ratio phases: each image samples other positions of a large output.
     double phase = std::fmod(static_cast<double>(image++) * 0.6180339887498949, 1.0);
     for (size_t o = 0; o < session.num_outputs(); ++o) {
@@ -252,10 +267,13 @@ WeightRoundingReport round_weights_gptq(Graph& int8, const Graph& fp32, const st
     }
   }, progress);
 
-  double nearest_db = 0, rounded_db = 0;
   for (Layer& layer : layers) {
-    Node& node = int8.nodes[layer.node];
-    if (layer.samples < 4 * layer.cols) { ++report.skipped; continue; }
+    WeightRoundingCache::Entry& entry = decided.entries[layer.key];
+    if (layer.samples < 4 * layer.cols) {  // kept to nearest
+      known.emplace_back(layer.node, layer.key);
+      continue;
+    }
+    const Node& node = int8.nodes[layer.node];
     const QuantParams params = int8.tensor(node.inputs[1]).quant;
     std::vector<double> w = weight_matrix(layer);
     std::vector<double> h = layer.hessian;  // the mean, symmetric
@@ -282,8 +300,21 @@ WeightRoundingReport round_weights_gptq(Graph& int8, const Graph& fp32, const st
       std::vector<int8_t> zero(q.size(), 0);
       signal = weighted_error(w, zero, layer.rows, layer.cols, params.scales, h);
     }
-    nearest_db += 10 * std::log10(signal / std::max(weighted_error(w, nearest, layer.rows, layer.cols, params.scales, h), 1e-300));
-    rounded_db += 10 * std::log10(signal / std::max(weighted_error(w, q, layer.rows, layer.cols, params.scales, h), 1e-300));
+    entry.nearest_db = 10 * std::log10(signal / std::max(weighted_error(w, nearest, layer.rows, layer.cols, params.scales, h), 1e-300));
+    entry.rounded_db = 10 * std::log10(signal / std::max(weighted_error(w, q, layer.rows, layer.cols, params.scales, h), 1e-300));
+    entry.weights = quantize_weights(Constant::from_floats(layer.fp32_weights->shape, values), params);
+    entry.rounded = true;
+    known.emplace_back(layer.node, layer.key);
+  }
+
+  double nearest_db = 0, rounded_db = 0;
+  std::vector<std::string> replaced;  // shared constants now read under new names
+  for (const auto& [index, key] : known) {
+    const WeightRoundingCache::Entry& entry = decided.entries.at(key);
+    if (!entry.rounded) { ++report.skipped; continue; }
+    Node& node = int8.nodes[index];
+    nearest_db += entry.nearest_db;
+    rounded_db += entry.rounded_db;
 
     // In place when this node alone reads the constant (names stay the model's); else under a new name.
     const std::string old_name = node.inputs[1];
@@ -296,9 +327,19 @@ WeightRoundingReport round_weights_gptq(Graph& int8, const Graph& fp32, const st
       for (int i = 2; int8.is_constant(name) || int8.tensors.count(name); ++i) name = node.name + "/weight_s8_gptq_" + std::to_string(i);
       int8.tensors[name] = int8.tensor(old_name);
       node.inputs[1] = name;
+      replaced.push_back(old_name);
     }
-    int8.constants[name] = quantize_weights(Constant::from_floats(layer.fp32_weights->shape, values), params);
+    int8.constants[name] = entry.weights;
     ++report.layers;
+  }
+  for (const std::string& old_name : replaced) {
+    const bool read = std::any_of(int8.nodes.begin(), int8.nodes.end(), [&](const Node& n) {
+      return std::find(n.inputs.begin(), n.inputs.end(), old_name) != n.inputs.end();
+    });
+    if (!read) {
+      int8.constants.erase(old_name);
+      int8.tensors.erase(old_name);
+    }
   }
   if (report.layers) {
     report.nearest_db = nearest_db / static_cast<double>(report.layers);

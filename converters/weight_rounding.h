@@ -23,6 +23,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -41,11 +42,23 @@ struct WeightRoundingReport {
   double nearest_db = 0, rounded_db = 0;
 };
 
+// What round_weights_gptq decided for each layer, by node, weight constant and scales, for building many
+// variants of one model from the same FP32 graph and images (the sensitivity analysis): a layer's integers
+// depend on nothing else, so later variants reuse them and skip the FP32 pass when every layer is known.
+struct WeightRoundingCache {
+  struct Entry {
+    bool rounded = false;  // false: kept to nearest
+    Constant weights;      // the s8 constant, when rounded
+    double nearest_db = 0, rounded_db = 0;
+  };
+  std::map<std::string, Entry> entries;
+};
+
 // Re-rounds the s8 weights of `int8`'s Conv (group 1) and Gemm layers, INT8 or weight-only FP32, from the
 // FP32 weights of the same-named nodes of `fp32`, with H from `fp32` run on `images`. A weight constant read by
 // one node is replaced under its name; one shared by several gets a new constant per node. progress may be empty.
 WeightRoundingReport round_weights_gptq(Graph& int8, const Graph& fp32, const std::vector<std::string>& images,
-                                        const std::function<void(size_t, size_t)>& progress);
+                                        const std::function<void(size_t, size_t)>& progress, WeightRoundingCache* cache = nullptr);
 
 // The GPTQ core on a row-major [rows x cols] weight matrix with per-row scales (one scale: all rows) and the
 // [cols x cols] input second moment H (only its upper triangle is read): returns the integers, [rows x cols].

@@ -146,3 +146,26 @@ TEST_CASE("equalization brings the INT8 model closer to FP32 when channel ranges
   MESSAGE("INT8 output SQNR: " << sqnr_plain << " dB plain, " << sqnr_equalized << " dB equalized");
   CHECK(sqnr_equalized > sqnr_plain + 10);
 }
+
+TEST_CASE("--equalize auto keeps equalization for a clear gain on the calibration images, not otherwise") {
+  const std::vector<std::string> calibration = images(0);
+  octet::QuantizeOptions automatic;  // the default: alpha 0.5, kept only if better
+  REQUIRE(automatic.equalize_only_if_better);
+  octet::ConvertReport report;
+  octet::quantize_model(two_convs(), calibration, automatic, true, nullptr, &report);
+  MESSAGE("ranges 100x apart: " << report.equalization.sqnr_without_db << " dB without, " << report.equalization.sqnr_with_db << " dB with");
+  CHECK(report.equalization.compared);
+  CHECK(report.equalization.kept);
+  CHECK(report.equalization.sqnr_with_db >= report.equalization.sqnr_without_db + octet::kEqualizationMinGainDb);
+
+  // Four equal channels and conv_b's columns equally large: the scales are all 1, nothing is gained.
+  octet::Graph even = two_convs();
+  even.constants["conv_a/w"] = octet::Constant::from_floats({4, 3, 1, 1}, {1, -0.5f, -0.5f, 1, -0.5f, -0.5f, 1, -0.5f, -0.5f, 1, -0.5f, -0.5f});
+  even.constants["conv_a/b"] = octet::Constant::from_floats({4}, {0, 0, 0, 0});
+  even.constants["conv_b/w"] = octet::Constant::from_floats({2, 4, 1, 1}, {1, -1, 0.5f, 1, -0.5f, 1, -1, 1});
+  octet::ConvertReport even_report;
+  octet::quantize_model(even, calibration, automatic, true, nullptr, &even_report);
+  MESSAGE("even ranges: " << even_report.equalization.sqnr_without_db << " dB without, " << even_report.equalization.sqnr_with_db << " dB with");
+  CHECK(even_report.equalization.compared);
+  CHECK_FALSE(even_report.equalization.kept);
+}

@@ -194,3 +194,32 @@ TEST_CASE("GPTQ rounding of a Conv/Conv/Gemm graph on real images: every layer r
   MESSAGE("held-out logit SQNR: nearest " << sqnr_nearest << " dB, GPTQ " << sqnr_gptq << " dB");
   CHECK(sqnr_gptq > sqnr_nearest + 5);
 }
+
+TEST_CASE("a WeightRoundingCache gives later variants the same integers") {
+  const octet::Graph fp32 = small_net();
+  const std::vector<std::string> calibration = octet::list_calibration_images(kSamples, 40, 10, 0);
+  const auto stats = octet::collect_statistics(fp32, calibration, nullptr);
+  octet::QuantizeOptions options;
+  options.equalize_alpha = -1;
+  octet::WeightRoundingCache cache;
+  octet::ConvertReport first, second, uncached;
+  const octet::Graph a = octet::quantize_calibrated(fp32, stats, calibration, options, false, &first, nullptr, &cache);
+  CHECK(cache.entries.size() == 3);
+  const octet::Graph b = octet::quantize_calibrated(fp32, stats, calibration, options, false, &second, nullptr, &cache);
+  const octet::Graph c = octet::quantize_calibrated(fp32, stats, calibration, options, false, &uncached, nullptr, nullptr);
+  for (const char* w : {"conv1/w", "conv2/w", "fc/w"}) {
+    CAPTURE(w);
+    const auto& x = *a.constants.at(w).bytes;
+    CHECK(x.size() == b.constants.at(w).bytes->size());
+    CHECK(std::equal(x.data(), x.data() + x.size(), b.constants.at(w).bytes->data()));
+    CHECK(std::equal(x.data(), x.data() + x.size(), c.constants.at(w).bytes->data()));
+  }
+  CHECK(second.weight_rounding.layers == 3);
+  CHECK(second.weight_rounding.rounded_db == doctest::Approx(first.weight_rounding.rounded_db));
+  // A variant with this layer FP32 reads nothing of it from the cache.
+  options.fp32_nodes = {"conv2"};
+  octet::ConvertReport partial;
+  const octet::Graph d = octet::quantize_calibrated(fp32, stats, calibration, options, false, &partial, nullptr, &cache);
+  CHECK(partial.weight_rounding.layers == 2);
+  CHECK(d.constants.at("conv2/w").dtype == octet::DType::f32);
+}

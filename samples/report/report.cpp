@@ -247,11 +247,13 @@ class ModelReport {
         unequalized_stats_[n] = octet::collect_statistics(fp32_, images_.at(n), progress(spec_.key, "calibrating unequalized"));
       const octet::Graph graph = octet::quantize_calibrated(v.equalized ? prepared_.at(n) : fp32_,
                                                             v.equalized ? stats_.at(n) : unequalized_stats_.at(n), images_.at(n),
-                                                            v.options, v.bias_correction, nullptr);
+                                                            v.options, v.bias_correction, nullptr, nullptr,
+                                                            &rounding_cache_[{n, v.equalized}]);
       if (v.name == report::kDefault) default_graph = graph;
       VariantResult& result = add_result(v.name, graph);
       if (v.calibration_images != full || v.name == report::kDefault) result.range_change = mean_relative_range_change(graph, default_graph);
     }
+    results_.equalization = equalization_.at(full).equalization;
     run_sensitivity(options);
     results_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::fprintf(stderr, "[%s] done in %.1f minutes\n", spec_.key.c_str(), results_.seconds / 60);
@@ -302,6 +304,7 @@ class ModelReport {
   std::map<size_t, std::vector<std::string>> images_;               // calibration images by count
   std::map<size_t, octet::Graph> prepared_;                           // the default's FP32 graph for them (equalized or not)
   std::map<size_t, octet::ConvertReport> equalization_;               // its equalization decision
+  std::map<std::pair<size_t, bool>, octet::WeightRoundingCache> rounding_cache_;  // by count and graph (prepared or not)
   std::map<size_t, std::map<std::string, octet::TensorStats>> stats_;  // the statistics of prepared_
   std::map<size_t, std::map<std::string, octet::TensorStats>> unequalized_stats_;  // of fp32_, for the variants without
   ModelResults results_;

@@ -60,6 +60,7 @@ struct ModelResults {
   std::vector<VariantResult> variants;  // FP32 first
   octet::SensitivityReport sensitivity;
   octet::AutoFp32Result auto_fp32;
+  octet::EqualizationReport equalization;  // the default's decision on the full calibration set
   double seconds = 0;
 
   const VariantResult& variant(const std::string& name) const;  // throws if absent
