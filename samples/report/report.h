@@ -12,7 +12,7 @@
 namespace report {
 
 // Variant names: the rows of RESULTS.md's tables. The default is octet-convert's: range equalization
-// (alpha 0.5), per-channel s8 weights rounded by GPTQ, u8 activations (zero point 0 where non-negative by
+// (alpha 0.5) where it gains >= 1 dB on the calibration images, per-channel s8 weights rounded by GPTQ, u8 activations (zero point 0 where non-negative by
 // construction), minmax ranges over 100 images, bias correction, final classifier FP32 with s8 weights.
 inline const std::string kFp32 = "FP32";
 inline const std::string kDefault = "INT8 default (minmax)";

@@ -423,7 +423,7 @@ void write_results(const std::vector<ModelResults>& models, const RunInfo& run, 
         "`synset_words.txt` order, Darknet in `labels_wnid.txt` order). ResNet-50 has random weights, so only its fidelity "
         "counts: logit SQNR and Top-1 agreement with FP32 on the first " + std::to_string(models.back().evaluation_images.size()) +
         " held-out images. The **default** INT8 model is `octet-convert --calibrate`'s: activation channel ranges equalized between Convs "
-        "(alpha 0.5), per-channel s8 weights rounded by GPTQ, u8 activations (zero point 0 where non-negative by "
+        "(alpha 0.5) where that gains at least 1 dB on the calibration images (section 6), per-channel s8 weights rounded by GPTQ, u8 activations (zero point 0 where non-negative by "
         "construction), minmax ranges, bias correction, the final classifier FP32 with s8 weights. Each variant changes one thing. *SQNR / agreement* compare each variant's logits with FP32's on the same "
         "images. *± noise*: the ~95% band of a paired Top-1 difference, 2·sqrt(g + l)/n with g and l the images only one of "
         "the two gets right (McNemar); a difference inside it is not evidence of anything (900 images: one image is 0.11 pp).\n\n";
