@@ -1,5 +1,6 @@
 // octet-convert model.onnx -o OUT [--preset P] [--labels FILE] [--calibrate DIR [--calib-count N]
 //               [--method M] [--weights per-channel|per-tensor] [--activations auto|asymmetric|symmetric]
+//               [--rounding gptq|nearest] [--equalize auto|ALPHA|off] [--no-bias-correction]
 //               [--int8-classifier] [--fp32 NODE,...] [--sensitivity] [--sensitivity-plot FILE.svg|png]
 //               [--auto-fp32 BUDGET]]
 // Converts an ONNX classifier into octet's model.json + model.bin, FP32 or (with --calibrate) INT8.

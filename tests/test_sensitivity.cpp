@@ -190,7 +190,7 @@ TEST_CASE("bar charts refuse a file type other than SVG or PNG and mismatched va
                        doctest::Contains("number of categories"), octet::Error);
 }
 
-TEST_CASE("octet-convert refuses sensitivity requests that cannot run, before any work") {
+TEST_CASE("octet-convert refuses sensitivity and policy requests that cannot run, before any work") {
   struct Case {
     std::vector<std::string> args;
     std::string message;
@@ -203,6 +203,9 @@ TEST_CASE("octet-convert refuses sensitivity requests that cannot run, before an
       {{"--calibrate", kSamples, "--auto-fp32", "100.5"}, "(0, 100]"},
       {{"--calibrate", kSamples, "--auto-fp32", "-3"}, "(0, 100]"},
       {{"--calibrate", kSamples, "--sensitivity-plot", "ranking.pdf"}, "'ranking.pdf': the file name must end in .svg or .png"},
+      {{"--calibrate", kSamples, "--equalize", "2"}, "--equalize '2': give auto, a number in [0, 1] or off"},
+      {{"--calibrate", kSamples, "--equalize", "some"}, "--equalize 'some'"},
+      {{"--calibrate", kSamples, "--rounding", "stochastic"}, "--rounding 'stochastic' is not nearest or gptq"},
   };
   for (const Case& c : cases) {
     const Run run = convert_mobilenet(c.args);
