@@ -6,6 +6,8 @@
 //   - INT8 ResNet-50 files at most 27% of the FP32 ones; no oneDNN `ref` implementation on the INT8 path.
 #include <doctest/doctest.h>
 
+#include <cstdlib>
+
 #include <filesystem>
 
 #include "converters/convert.h"
@@ -67,6 +69,15 @@ size_t file_bytes(const std::string& folder) {
 
 TEST_CASE("ResNet-50 INT8: logit SQNR >= 15 dB on 100 held-out images, files <= 27% of FP32, no ref kernels") {
   octet::QuantizeOptions defaults;
+  // Under the sanitizers (tests/run_all.sh stage 5 sets OCTET_SANITIZER_RUN) the default policy's ResNet-50
+  // conversion takes 13 minutes (GPTQ's loops and the equalization comparison, instrumented): there it rounds
+  // to nearest without equalizing. The default policy's conversion of ResNet-50 runs in the uninstrumented
+  // suite; GPTQ and equalization run instrumented on Darknet-tiny here and in their unit tests.
+  if (std::getenv("OCTET_SANITIZER_RUN")) {
+    defaults.rounding = octet::WeightRounding::nearest;
+    defaults.equalize_alpha = -1;
+    MESSAGE("sanitizer run: ResNet-50 converted with round-to-nearest weights and no equalization");
+  }
   auto fp32 = convert(kResNet, "fp32", nullptr);
   auto int8 = convert(kResNet, "int8", &defaults);
   std::vector<std::string> images = held_out();
