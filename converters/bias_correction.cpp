@@ -57,17 +57,14 @@ std::map<std::string, std::vector<double>> channel_means(const Graph& graph, con
   run_on_images(graph, tensors, images, [&](const std::string&, Session& session) {
     for (size_t o = 0; o < session.num_outputs(); ++o) {
       Tensor t = session.output(o);
-      int64_t channels = t.shape.size() > 1 ? t.shape[1] : 1, inner = 1;
-      for (size_t d = 2; d < t.shape.size(); ++d) inner *= t.shape[d];
       std::vector<double>& s = sums[t.name];
-      s.resize(static_cast<size_t>(channels));
-      const int64_t planes = t.elements() / inner;  // batch x channels, each `inner` values
-      for (int64_t p = 0; p < planes; ++p) {
+      s.resize(static_cast<size_t>(t.shape.size() > 1 ? t.shape[1] : 1));
+      const int64_t channels = for_each_channel_plane(t, [&](size_t c, const float* first, const float* last) {
         double plane_sum = 0;
-        for (const float* x = t.data + p * inner; x != t.data + (p + 1) * inner; ++x) plane_sum += *x;
-        s[static_cast<size_t>(p % channels)] += plane_sum;
-      }
-      counts[t.name] += static_cast<double>(planes / channels * inner);
+        for (const float* x = first; x != last; ++x) plane_sum += *x;
+        s[c] += plane_sum;
+      });
+      counts[t.name] += static_cast<double>(t.elements() / channels);
     }
   }, progress);
   for (auto& kv : sums)

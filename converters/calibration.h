@@ -81,6 +81,19 @@ void run_on_images(const Graph& graph, const std::vector<std::string>& outputs, 
                    const std::function<void(const std::string& image, Session& session)>& visit,
                    const std::function<void(size_t done, size_t total)>& progress);
 
+// Calls visit(channel, first, last) for each [batch, channel] plane of an NCHW-like tensor (axis 1 is the
+// channel; the values of one plane, all positions, are contiguous), with the channel count. For per-channel
+// statistics of activations (bias correction's means, equalization's ranges).
+template <typename Visit>
+int64_t for_each_channel_plane(const Tensor& t, Visit visit) {
+  const int64_t channels = t.shape.size() > 1 ? t.shape[1] : 1;
+  int64_t inner = 1;
+  for (size_t d = 2; d < t.shape.size(); ++d) inner *= t.shape[d];
+  const int64_t planes = t.elements() / inner;
+  for (int64_t p = 0; p < planes; ++p) visit(static_cast<size_t>(p % channels), t.data + p * inner, t.data + (p + 1) * inner);
+  return channels;
+}
+
 // The calibration images: `dir_or_list` is a folder (its files with extension .jpg, .jpeg, .png or .bmp,
 // any case, sorted by name) or a text file with one path per line (relative paths are relative to the
 // file's folder; blank lines and lines starting with '#' are skipped). Takes entries offset,

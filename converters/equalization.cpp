@@ -92,19 +92,16 @@ std::map<std::string, ChannelRanges> collect_channel_ranges(const Graph& graph, 
   run_on_images(graph, tensors, images, [&](const std::string&, Session& session) {
     for (size_t o = 0; o < session.num_outputs(); ++o) {
       Tensor t = session.output(o);
-      int64_t channels = t.shape.size() > 1 ? t.shape[1] : 1, inner = 1;
-      for (size_t d = 2; d < t.shape.size(); ++d) inner *= t.shape[d];
       ChannelRanges& r = ranges[t.name];
-      r.min.resize(static_cast<size_t>(channels), 0.0f);  // widened to include 0
-      r.max.resize(static_cast<size_t>(channels), 0.0f);
-      const int64_t planes = t.elements() / inner;  // batch x channels, each `inner` values
-      for (int64_t p = 0; p < planes; ++p) {
-        const size_t c = static_cast<size_t>(p % channels);
-        for (const float* x = t.data + p * inner; x != t.data + (p + 1) * inner; ++x) {
+      const size_t channels = static_cast<size_t>(t.shape.size() > 1 ? t.shape[1] : 1);
+      r.min.resize(channels, 0.0f);  // widened to include 0
+      r.max.resize(channels, 0.0f);
+      for_each_channel_plane(t, [&r](size_t c, const float* first, const float* last) {
+        for (const float* x = first; x != last; ++x) {
           r.min[c] = std::min(r.min[c], *x);
           r.max[c] = std::max(r.max[c], *x);
         }
-      }
+      });
     }
   }, progress);
   return ranges;
