@@ -7,8 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "converters/convert.h"
+#include "converters/quant/convert.h"
 #include "graph/model_format.h"
+#include "octet/evaluation.h"
 
 namespace octet::testing {
 
@@ -17,7 +18,7 @@ inline const std::string kSampleImages = kShared + "/data/imagenet-samples";
 
 // Converts the shared MobileNet into OCTET_BUILD_DIR/`folder`/mobilenet_{fp32,int8} and returns that path.
 inline std::string convert_mobilenet(const std::string& folder, bool int8) {
-  ConvertOptions options;
+  quant::ConvertOptions options;
   options.preprocess.preset = "tf";
   options.preprocess.labels_file = kShared + "/data/synset_words.txt";
   if (int8) {
@@ -25,13 +26,13 @@ inline std::string convert_mobilenet(const std::string& folder, bool int8) {
     options.calib_count = 10;
   }
   const std::string out = std::string(OCTET_BUILD_DIR) + "/" + folder + (int8 ? "/mobilenet_int8" : "/mobilenet_fp32");
-  write_model(convert_onnx(kShared + "/models/mobilenet_v1_025/model.onnx", options, nullptr), out);
+  write_model(quant::convert_onnx(kShared + "/models/mobilenet_v1_025/model.onnx", options, nullptr), out);
   return out;
 }
 
 // `count` of the shared images, spread over the classes, for inputs that differ from one another.
 inline std::vector<std::string> sample_images(size_t count) {
-  return list_calibration_images(kSampleImages, count, 1000 / count, 5);
+  return list_images(kSampleImages, count, 1000 / count, 5);
 }
 
 }  // namespace octet::testing

@@ -8,7 +8,7 @@
 #include <map>
 #include <set>
 
-#include "converters/conformance.h"
+#include "converters/analysis/conformance.h"
 
 namespace {
 
@@ -54,8 +54,8 @@ TEST_CASE("ONNX backend node tests for the supported ops pass") {
   std::vector<std::string> applicable;
   std::set<std::string> ops_covered;
   int not_applicable = 0;
-  for (const std::string& folder : octet::find_conformance_folders(OCTET_ONNX_NODE_TESTS)) {
-    std::vector<std::string> ops = octet::onnx_model_ops(folder + "/model.onnx");
+  for (const std::string& folder : octet::analysis::find_conformance_folders(OCTET_ONNX_NODE_TESTS)) {
+    std::vector<std::string> ops = octet::analysis::onnx_model_ops(folder + "/model.onnx");
     bool in_list = !ops.empty();
     for (const std::string& op : ops) in_list = in_list && kOps.count(op);
     if (!in_list) continue;
@@ -68,11 +68,11 @@ TEST_CASE("ONNX backend node tests for the supported ops pass") {
   }
   CHECK(applicable.size() >= 150);  // 151 in libonnx-testdata 1.12
   for (bool reference : {false, true}) {
-    octet::ConformanceOptions options;
+    octet::analysis::ConformanceOptions options;
     options.reference_kernels = reference;
     int passed = 0, failed = 0;
     for (const std::string& folder : applicable) {
-      octet::ConformanceResult r = octet::run_conformance_folder(folder, options);
+      octet::analysis::ConformanceResult r = octet::analysis::run_conformance_folder(folder, options);
       CHECK_MESSAGE(r.passed, folder << ": " << r.message);
       (r.passed ? passed : failed)++;
     }

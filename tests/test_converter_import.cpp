@@ -16,7 +16,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "converters/onnx_import.h"
+#include "converters/onnx/import.h"
 #include "octet/octet.h"
 #include "graph/ops.h"
 #include "graph/shape_inference.h"
@@ -41,33 +41,33 @@ std::vector<float> pseudo_random(size_t n, uint32_t seed) {
   return values;
 }
 
-void set_attribute(onnx::NodeProto& node, const std::string& name, int64_t value) {
-  onnx::AttributeProto* a = node.add_attribute();
+void set_attribute(::onnx::NodeProto& node, const std::string& name, int64_t value) {
+  ::onnx::AttributeProto* a = node.add_attribute();
   a->set_name(name);
-  a->set_type(onnx::AttributeProto::INT);
+  a->set_type(::onnx::AttributeProto::INT);
   a->set_i(value);
 }
-void set_attribute(onnx::NodeProto& node, const std::string& name, float value) {
-  onnx::AttributeProto* a = node.add_attribute();
+void set_attribute(::onnx::NodeProto& node, const std::string& name, float value) {
+  ::onnx::AttributeProto* a = node.add_attribute();
   a->set_name(name);
-  a->set_type(onnx::AttributeProto::FLOAT);
+  a->set_type(::onnx::AttributeProto::FLOAT);
   a->set_f(value);
 }
-void set_attribute(onnx::NodeProto& node, const std::string& name, const std::vector<int64_t>& values) {
-  onnx::AttributeProto* a = node.add_attribute();
+void set_attribute(::onnx::NodeProto& node, const std::string& name, const std::vector<int64_t>& values) {
+  ::onnx::AttributeProto* a = node.add_attribute();
   a->set_name(name);
-  a->set_type(onnx::AttributeProto::INTS);
+  a->set_type(::onnx::AttributeProto::INTS);
   for (int64_t v : values) a->add_ints(v);
 }
 
 // An ONNX model under construction; import() saves it to a scratch file and imports that.
 struct ModelBuilder {
-  onnx::ModelProto model;
-  onnx::GraphProto* graph;
+  ::onnx::ModelProto model;
+  ::onnx::GraphProto* graph;
 
   explicit ModelBuilder(int64_t opset = 13) {
     model.set_ir_version(7);
-    onnx::OperatorSetIdProto* id = model.add_opset_import();
+    ::onnx::OperatorSetIdProto* id = model.add_opset_import();
     id->set_domain("");
     id->set_version(opset);
     graph = model.mutable_graph();
@@ -75,12 +75,12 @@ struct ModelBuilder {
   }
 
   // kBatchDim becomes the symbolic dimension "N".
-  void input(const std::string& name, const Shape& shape, int32_t elem_type = onnx::TensorProto::FLOAT) {
-    onnx::ValueInfoProto* value = graph->add_input();
+  void input(const std::string& name, const Shape& shape, int32_t elem_type = ::onnx::TensorProto::FLOAT) {
+    ::onnx::ValueInfoProto* value = graph->add_input();
     value->set_name(name);
-    onnx::TypeProto::Tensor* type = value->mutable_type()->mutable_tensor_type();
+    ::onnx::TypeProto::Tensor* type = value->mutable_type()->mutable_tensor_type();
     type->set_elem_type(elem_type);
-    onnx::TensorShapeProto* dims = type->mutable_shape();
+    ::onnx::TensorShapeProto* dims = type->mutable_shape();
     for (int64_t d : shape) {
       if (d == kBatchDim) dims->add_dim()->set_dim_param("N");
       else dims->add_dim()->set_dim_value(d);
@@ -88,26 +88,26 @@ struct ModelBuilder {
   }
   void output(const std::string& name) { graph->add_output()->set_name(name); }
 
-  onnx::TensorProto& initializer(const std::string& name, const Shape& shape) {
-    onnx::TensorProto* t = graph->add_initializer();
+  ::onnx::TensorProto& initializer(const std::string& name, const Shape& shape) {
+    ::onnx::TensorProto* t = graph->add_initializer();
     t->set_name(name);
     for (int64_t d : shape) t->add_dims(d);
     return *t;
   }
   void floats(const std::string& name, const Shape& shape, const std::vector<float>& values) {
-    onnx::TensorProto& t = initializer(name, shape);
-    t.set_data_type(onnx::TensorProto::FLOAT);
+    ::onnx::TensorProto& t = initializer(name, shape);
+    t.set_data_type(::onnx::TensorProto::FLOAT);
     t.set_raw_data(values.data(), values.size() * sizeof(float));
   }
   void ints(const std::string& name, const Shape& shape, const std::vector<int64_t>& values) {
-    onnx::TensorProto& t = initializer(name, shape);
-    t.set_data_type(onnx::TensorProto::INT64);
+    ::onnx::TensorProto& t = initializer(name, shape);
+    t.set_data_type(::onnx::TensorProto::INT64);
     for (int64_t v : values) t.add_int64_data(v);
   }
 
-  onnx::NodeProto& node(const std::string& op, const std::vector<std::string>& inputs,
+  ::onnx::NodeProto& node(const std::string& op, const std::vector<std::string>& inputs,
                         const std::vector<std::string>& outputs, const std::string& name = "") {
-    onnx::NodeProto* n = graph->add_node();
+    ::onnx::NodeProto* n = graph->add_node();
     n->set_op_type(op);
     n->set_name(name);
     for (const std::string& i : inputs) n->add_input(i);
@@ -122,10 +122,10 @@ struct ModelBuilder {
     return path;
   }
   // Saved under the current test's name, so an error message shows which test wrote the file.
-  Graph import(const ImportOptions& options = {}) const {
+  Graph import(const octet::onnx::ImportOptions& options = {}) const {
     std::string file_name = doctest::getContextOptions()->currentTest->m_name;
     std::replace_if(file_name.begin(), file_name.end(), [](char c) { return !std::isalnum(static_cast<unsigned char>(c)); }, '_');
-    return import_onnx(save(file_name + ".onnx"), options);
+    return octet::onnx::import_onnx(save(file_name + ".onnx"), options);
   }
 };
 
@@ -146,7 +146,7 @@ const Node& only_node(const Graph& graph, const std::string& op) {
   return *found;
 }
 
-std::string import_error(const ModelBuilder& builder, const ImportOptions& options = {}) {
+std::string import_error(const ModelBuilder& builder, const octet::onnx::ImportOptions& options = {}) {
   try {
     builder.import(options);
   } catch (const Error& e) {
@@ -171,7 +171,7 @@ ModelBuilder conv_bn_relu_model() {
   m.floats("beta", {3}, {0.0f, 1.0f, -1.0f});
   m.floats("mean", {3}, {0.2f, -0.4f, 0.6f});
   m.floats("var", {3}, {1.0f, 4.0f, 0.25f});
-  onnx::NodeProto& conv = m.node("Conv", {"x", "W", "B"}, {"c"}, "conv");
+  ::onnx::NodeProto& conv = m.node("Conv", {"x", "W", "B"}, {"c"}, "conv");
   set_attribute(conv, "pads", std::vector<int64_t>{1, 1, 1, 1});
   set_attribute(conv, "kernel_shape", std::vector<int64_t>{3, 3});
   set_attribute(m.node("BatchNormalization", {"c", "scale", "beta", "mean", "var"}, {"bn"}, "bn"), "epsilon", 1e-3f);
@@ -205,10 +205,10 @@ TEST_CASE("Conv + BatchNormalization + Relu: BN folded into new weights, Relu fu
 }
 
 TEST_CASE("Conv + BatchNormalization + Relu with folding or fusion disabled") {
-  ImportOptions no_fold;
+  octet::onnx::ImportOptions no_fold;
   no_fold.fold_batch_norm = false;
   CHECK(ops_of(conv_bn_relu_model().import(no_fold)) == std::vector<std::string>{"Conv", "BatchNormalization", "Relu"});
-  ImportOptions no_fuse;
+  octet::onnx::ImportOptions no_fuse;
   no_fuse.fuse = false;
   Graph graph = conv_bn_relu_model().import(no_fuse);
   CHECK(ops_of(graph) == std::vector<std::string>{"Conv", "Relu"});
@@ -269,7 +269,7 @@ std::vector<float> run_reference(const Graph& graph, const std::vector<float>& i
 }
 
 TEST_CASE("a 1x1 Conv before GlobalAveragePool runs after the pool, on one pixel, with the same result") {
-  ImportOptions no_fuse;
+  octet::onnx::ImportOptions no_fuse;
   no_fuse.fuse = false;
   Graph plain = pointwise_conv_then_pool(false).import(no_fuse), graph = pointwise_conv_then_pool(false).import();
   REQUIRE(ops_of(graph) == std::vector<std::string>{"Conv", "GlobalAveragePool", "Conv", "Flatten"});
@@ -383,7 +383,7 @@ TEST_CASE("Clip: opset-11 constant inputs and opset-10 attributes give the same 
 
   ModelBuilder m10(10);
   m10.input("x", {1, 4});
-  onnx::NodeProto& clip = m10.node("Clip", {"x"}, {"y"});
+  ::onnx::NodeProto& clip = m10.node("Clip", {"x"}, {"y"});
   set_attribute(clip, "min", 0.0f);
   set_attribute(clip, "max", 6.0f);
   m10.output("y");
@@ -469,8 +469,8 @@ TEST_CASE("Identity and Dropout are removed; graph output names stay") {
 TEST_CASE("Dropout in training mode is an error") {
   ModelBuilder m;
   m.input("x", {1, 4});
-  onnx::TensorProto& training = m.initializer("training", {});
-  training.set_data_type(onnx::TensorProto::BOOL);
+  ::onnx::TensorProto& training = m.initializer("training", {});
+  training.set_data_type(::onnx::TensorProto::BOOL);
   training.add_int32_data(1);
   m.node("Dropout", {"x", "", "training"}, {"y"}, "drop");
   m.output("y");
@@ -511,11 +511,11 @@ TEST_CASE("errors name the file, the node and the field") {
   SUBCASE("integer graph input, unless bound") {
     ModelBuilder m;
     m.input("x", {2, 6});
-    m.input("shape", {2}, onnx::TensorProto::INT64);
+    m.input("shape", {2}, ::onnx::TensorProto::INT64);
     m.node("Reshape", {"x", "shape"}, {"y"});
     m.output("y");
     CHECK(import_error(m).find("graph input 'shape' has type s64") != std::string::npos);
-    ImportOptions options;
+    octet::onnx::ImportOptions options;
     options.bind_inputs["shape"] = Constant::from_ints({2}, {3, -1});
     Graph graph = m.import(options);
     CHECK(graph.inputs == std::vector<std::string>{"x"});
@@ -571,31 +571,31 @@ TEST_CASE("errors name the file, the node and the field") {
   SUBCASE("external data") {
     ModelBuilder m;
     m.input("x", {1, 2});
-    onnx::TensorProto& w = m.initializer("w", {2});
-    w.set_data_type(onnx::TensorProto::FLOAT);
-    w.set_data_location(onnx::TensorProto::EXTERNAL);
+    ::onnx::TensorProto& w = m.initializer("w", {2});
+    w.set_data_type(::onnx::TensorProto::FLOAT);
+    w.set_data_location(::onnx::TensorProto::EXTERNAL);
     m.node("Add", {"x", "w"}, {"y"});
     m.output("y");
     CHECK(import_error(m).find("initializer 'w': data is stored in an external file") != std::string::npos);
   }
   SUBCASE("missing and corrupt files") {
     std::string missing = (scratch_dir() / "missing.onnx").string();
-    CHECK_THROWS_WITH_AS(import_onnx(missing), doctest::Contains("missing.onnx"), Error);
+    CHECK_THROWS_WITH_AS(octet::onnx::import_onnx(missing), doctest::Contains("missing.onnx"), Error);
     std::string corrupt = (scratch_dir() / "corrupt.onnx").string();
     std::ofstream(corrupt) << "this is not a protobuf";
-    CHECK_THROWS_WITH_AS(import_onnx(corrupt), doctest::Contains("corrupt.onnx: not a valid ONNX model"), Error);
+    CHECK_THROWS_WITH_AS(octet::onnx::import_onnx(corrupt), doctest::Contains("corrupt.onnx: not a valid ONNX model"), Error);
   }
 }
 
 TEST_CASE("Constant nodes and constant arithmetic fold; Gather keeps constant indices") {
   ModelBuilder m;
   m.input("x", {1, 5});
-  onnx::NodeProto& constant = m.node("Constant", {}, {"idx"});
+  ::onnx::NodeProto& constant = m.node("Constant", {}, {"idx"});
   set_attribute(constant, "value_ints", std::vector<int64_t>{4, 0});
   m.ints("one", {}, {1});
   m.node("Sub", {"idx", "one"}, {"idx_minus"});  // {3, -1}: folded
-  onnx::NodeProto& cast = m.node("Cast", {"idx_minus"}, {"idx32"});
-  set_attribute(cast, "to", int64_t{onnx::TensorProto::INT32});
+  ::onnx::NodeProto& cast = m.node("Cast", {"idx_minus"}, {"idx32"});
+  set_attribute(cast, "to", int64_t{::onnx::TensorProto::INT32});
   set_attribute(m.node("Gather", {"x", "idx32"}, {"y"}), "axis", int64_t{1});
   m.output("y");
   Graph graph = m.import();
@@ -607,28 +607,28 @@ TEST_CASE("Constant nodes and constant arithmetic fold; Gather keeps constant in
 }
 
 TEST_CASE("read_tensor_pb reads raw and typed data") {
-  onnx::TensorProto raw;
+  ::onnx::TensorProto raw;
   raw.set_name("input_0");
-  raw.set_data_type(onnx::TensorProto::FLOAT);
+  raw.set_data_type(::onnx::TensorProto::FLOAT);
   raw.add_dims(2);
   std::vector<float> values = {1.5f, -2.0f};
   raw.set_raw_data(values.data(), 8);
   std::string raw_path = (scratch_dir() / "raw.pb").string();
   std::ofstream(raw_path, std::ios::binary) << raw.SerializeAsString();
   std::string name;
-  Constant c = read_tensor_pb(raw_path, &name);
+  Constant c = octet::onnx::read_tensor_pb(raw_path, &name);
   CHECK(name == "input_0");
   CHECK(c.shape == Shape{2});
   CHECK(c.as_floats() == values);
 
-  onnx::TensorProto typed;
-  typed.set_data_type(onnx::TensorProto::INT64);
+  ::onnx::TensorProto typed;
+  typed.set_data_type(::onnx::TensorProto::INT64);
   typed.add_dims(1);
   typed.add_dims(3);
   for (int64_t v : {7, 8, 9}) typed.add_int64_data(v);
   std::string typed_path = (scratch_dir() / "typed.pb").string();
   std::ofstream(typed_path, std::ios::binary) << typed.SerializeAsString();
-  Constant t = read_tensor_pb(typed_path);
+  Constant t = octet::onnx::read_tensor_pb(typed_path);
   CHECK(t.dtype == DType::s64);
   CHECK(t.shape == Shape{1, 3});
   CHECK(t.as_ints() == std::vector<int64_t>{7, 8, 9});
@@ -643,7 +643,7 @@ std::map<std::string, int> op_counts(const Graph& graph) {
 }
 
 Graph import_shared(const std::string& model) {
-  Graph graph = import_onnx(std::string(OCTET_SHARED_DIR) + "/models/" + model + "/model.onnx");
+  Graph graph = octet::onnx::import_onnx(std::string(OCTET_SHARED_DIR) + "/models/" + model + "/model.onnx");
   validate_graph(graph);
   for (const Node& node : graph.nodes) validate_node(node);
   std::string summary;

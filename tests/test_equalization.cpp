@@ -1,4 +1,4 @@
-// Cross-layer range equalization (converters/equalization.h) on a hand-built graph whose activation channels
+// Cross-layer range equalization (converters/quant/equalization.h) on a hand-built graph whose activation channels
 // have ranges 100x apart: which Conv pairs qualify, that the FP32 function is unchanged, that the scales do
 // what the formula says (alpha 1: equal ranges; alpha 0.5: range and weight range meet), and that the INT8
 // model gets closer to FP32.
@@ -7,9 +7,10 @@
 #include <cmath>
 #include <filesystem>
 
-#include "converters/calibration.h"
-#include "converters/convert.h"
-#include "converters/equalization.h"
+#include "converters/quant/calibration.h"
+#include "converters/quant/convert.h"
+#include "converters/quant/equalization.h"
+#include "octet/evaluation.h"
 #include "graph/quantization.h"
 
 namespace {
@@ -59,11 +60,11 @@ octet::Graph two_convs(const std::string& act = "leaky_relu") {
   return graph;
 }
 
-std::vector<std::string> images(size_t offset) { return octet::list_calibration_images(kSamples, 8, 10, offset); }
+std::vector<std::string> images(size_t offset) { return octet::list_images(kSamples, 8, 10, offset); }
 
 std::vector<float> outputs(const octet::Graph& graph, const std::vector<std::string>& files) {
   std::vector<float> all;
-  octet::run_on_images(graph, {"output"}, files, [&](const std::string&, octet::Session& session) {
+  octet::quant::run_on_images(graph, {"output"}, files, [&](const std::string&, octet::Session& session) {
     octet::Tensor t = session.output(0);
     all.insert(all.end(), t.data, t.data + t.elements());
   }, nullptr);
@@ -71,7 +72,7 @@ std::vector<float> outputs(const octet::Graph& graph, const std::vector<std::str
 }
 
 std::vector<double> channel_widths(const octet::Graph& graph, const std::vector<std::string>& files) {
-  octet::ChannelRanges r = octet::collect_channel_ranges(graph, {"a"}, files, nullptr).at("a");
+  octet::quant::ChannelRanges r = octet::quant::collect_channel_ranges(graph, {"a"}, files, nullptr).at("a");
   std::vector<double> widths;
   for (size_t c = 0; c < r.max.size(); ++c) widths.push_back(double(r.max[c]) - r.min[c]);
   return widths;
@@ -80,20 +81,20 @@ std::vector<double> channel_widths(const octet::Graph& graph, const std::vector<
 }  // namespace
 
 TEST_CASE("equalization pairs: through MaxPool after ReLU/LeakyReLU, not after Clip or onto a graph output") {
-  std::vector<octet::EqualizationPair> pairs = octet::find_equalization_pairs(two_convs());
+  std::vector<octet::quant::EqualizationPair> pairs = octet::quant::find_equalization_pairs(two_convs());
   REQUIRE(pairs.size() == 1);
   CHECK(pairs[0].conv_a == "conv_a");
   CHECK(pairs[0].conv_b == "conv_b");
   CHECK(pairs[0].tensor == "a");
   CHECK(pairs[0].path == std::vector<std::string>{"pool"});
-  CHECK(octet::find_equalization_pairs(two_convs("")).size() == 1);
-  CHECK(octet::find_equalization_pairs(two_convs("clip")).empty());  // min(x, 6) has a fixed bound
+  CHECK(octet::quant::find_equalization_pairs(two_convs("")).size() == 1);
+  CHECK(octet::quant::find_equalization_pairs(two_convs("clip")).empty());  // min(x, 6) has a fixed bound
   octet::Graph also_output = two_convs();
   also_output.outputs.push_back("pooled");
-  CHECK(octet::find_equalization_pairs(also_output).empty());
+  CHECK(octet::quant::find_equalization_pairs(also_output).empty());
   octet::Graph grouped = two_convs();
   grouped.nodes[2].attrs.set("group", int64_t{2});
-  CHECK(octet::find_equalization_pairs(grouped).empty());
+  CHECK(octet::quant::find_equalization_pairs(grouped).empty());
 }
 
 TEST_CASE("equalization keeps the FP32 outputs and gives the scales the formula says") {
@@ -104,7 +105,7 @@ TEST_CASE("equalization keeps the FP32 outputs and gives the scales the formula 
   for (double alpha : {1.0, 0.5}) {
     CAPTURE(alpha);
     octet::Graph graph = original;
-    octet::EqualizationReport report = octet::equalize_ranges(graph, calibration, alpha, nullptr);
+    octet::quant::EqualizationReport report = octet::quant::equalize_ranges(graph, calibration, alpha, nullptr);
     CHECK(report.pairs == 1);
     const std::vector<float> equalized = outputs(graph, others);
     REQUIRE(equalized.size() == reference.size());
@@ -134,12 +135,12 @@ TEST_CASE("equalization brings the INT8 model closer to FP32 when channel ranges
   const octet::Graph fp32 = two_convs();
   const std::vector<std::string> calibration = images(0), others = images(5);
   const std::vector<float> reference = outputs(fp32, others);
-  octet::QuantizeOptions plain, equalized;  // weights rounded to nearest in both: the activations' part alone
-  plain.rounding = equalized.rounding = octet::WeightRounding::nearest;
+  octet::quant::QuantizeOptions plain, equalized;  // weights rounded to nearest in both: the activations' part alone
+  plain.rounding = equalized.rounding = octet::quant::WeightRounding::nearest;
   plain.equalize_alpha = -1;
   equalized.equalize_alpha = 0.5;
-  const octet::Graph int8 = octet::quantize_model(fp32, calibration, plain, true, nullptr);
-  const octet::Graph int8_equalized = octet::quantize_model(fp32, calibration, equalized, true, nullptr);
+  const octet::Graph int8 = octet::quant::quantize_model(fp32, calibration, plain, true, nullptr);
+  const octet::Graph int8_equalized = octet::quant::quantize_model(fp32, calibration, equalized, true, nullptr);
   const std::vector<float> a = outputs(int8, others), b = outputs(int8_equalized, others);
   const double sqnr_plain = octet::sqnr_db(reference.data(), a.data(), int64_t(a.size()));
   const double sqnr_equalized = octet::sqnr_db(reference.data(), b.data(), int64_t(b.size()));
@@ -149,22 +150,22 @@ TEST_CASE("equalization brings the INT8 model closer to FP32 when channel ranges
 
 TEST_CASE("--equalize auto keeps equalization for a clear gain on the calibration images, not otherwise") {
   const std::vector<std::string> calibration = images(0);
-  octet::QuantizeOptions automatic;  // the default: alpha 0.5, kept only if better
+  octet::quant::QuantizeOptions automatic;  // the default: alpha 0.5, kept only if better
   REQUIRE(automatic.equalize_only_if_better);
-  octet::ConvertReport report;
-  octet::quantize_model(two_convs(), calibration, automatic, true, nullptr, &report);
+  octet::quant::ConvertReport report;
+  octet::quant::quantize_model(two_convs(), calibration, automatic, true, nullptr, &report);
   MESSAGE("ranges 100x apart: " << report.equalization.sqnr_without_db << " dB without, " << report.equalization.sqnr_with_db << " dB with");
   CHECK(report.equalization.compared);
   CHECK(report.equalization.kept);
-  CHECK(report.equalization.sqnr_with_db >= report.equalization.sqnr_without_db + octet::kEqualizationMinGainDb);
+  CHECK(report.equalization.sqnr_with_db >= report.equalization.sqnr_without_db + octet::quant::kEqualizationMinGainDb);
 
   // Four equal channels and conv_b's columns equally large: the scales are all 1, nothing is gained.
   octet::Graph even = two_convs();
   even.constants["conv_a/w"] = octet::Constant::from_floats({4, 3, 1, 1}, {1, -0.5f, -0.5f, 1, -0.5f, -0.5f, 1, -0.5f, -0.5f, 1, -0.5f, -0.5f});
   even.constants["conv_a/b"] = octet::Constant::from_floats({4}, {0, 0, 0, 0});
   even.constants["conv_b/w"] = octet::Constant::from_floats({2, 4, 1, 1}, {1, -1, 0.5f, 1, -0.5f, 1, -1, 1});
-  octet::ConvertReport even_report;
-  octet::quantize_model(even, calibration, automatic, true, nullptr, &even_report);
+  octet::quant::ConvertReport even_report;
+  octet::quant::quantize_model(even, calibration, automatic, true, nullptr, &even_report);
   MESSAGE("even ranges: " << even_report.equalization.sqnr_without_db << " dB without, " << even_report.equalization.sqnr_with_db << " dB with");
   CHECK(even_report.equalization.compared);
   CHECK_FALSE(even_report.equalization.kept);

@@ -1,4 +1,4 @@
-// Evaluation (converters/evaluation.h) and the classify / evaluate samples: label mapping by wnid (including
+// Evaluation (octet/evaluation.h) and the classify / evaluate samples: label mapping by wnid (including
 // Darknet's own class order) and from a file, the metrics on hand-computed cases, the held-out split, an
 // end-to-end evaluation of the FP32 MobileNet against itself, the goldfish acceptance check with both real
 // models, and bad inputs to both tools (exit code 1, stderr naming the file).
@@ -13,8 +13,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "converters/calibration.h"
-#include "converters/evaluation.h"
+#include "converters/quant/calibration.h"
+#include "octet/evaluation.h"
 #include "graph/quantization.h"
 
 namespace fs = std::filesystem;
@@ -110,7 +110,7 @@ const std::string& darknet_fp32() {
 
 // A few of the held-out shared images, spread over the classes.
 std::vector<std::string> some_samples(size_t count) {
-  const std::vector<std::string> held_out = octet::held_out_images(octet::list_calibration_images(kSamples, 0, 1, 0));
+  const std::vector<std::string> held_out = octet::held_out_images(octet::list_images(kSamples, 0, 1, 0));
   std::vector<std::string> chosen;
   for (size_t i = 0; i < count; ++i) chosen.push_back(held_out[i * held_out.size() / count]);
   return chosen;

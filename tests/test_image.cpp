@@ -11,7 +11,7 @@
 #include <random>
 #include <thread>
 
-#include "converters/onnx_import.h"
+#include "converters/onnx/import.h"
 #include "octet/image.h"
 
 namespace fs = std::filesystem;
@@ -134,7 +134,7 @@ TEST_CASE("preprocessing reproduces the shared models' reference inputs from the
   for (const Case& c : cases) {
     CAPTURE(c.model);
     const octet::Constant reference =
-        octet::read_tensor_pb(std::string(OCTET_SHARED_DIR) + "/models/" + c.model + "/test_data_set_0/input_0.pb");
+        octet::onnx::read_tensor_pb(std::string(OCTET_SHARED_DIR) + "/models/" + c.model + "/test_data_set_0/input_0.pb");
     REQUIRE(reference.shape == octet::Shape{1, 3, 224, 224});
     const std::vector<float> got = preprocess(octet::decode_image(kSamples + c.jpeg), c.spec);
     double max_error = 0, sum_error = 0;

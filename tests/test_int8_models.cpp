@@ -10,8 +10,8 @@
 
 #include <filesystem>
 
-#include "converters/convert.h"
-#include "converters/evaluation.h"
+#include "converters/quant/convert.h"
+#include "octet/evaluation.h"
 #include "graph/model_format.h"
 #include "octet/octet.h"
 
@@ -31,8 +31,8 @@ const ModelSpec kMobileNet{"mobilenet_v1_025", "tf", kShared + "/data/synset_wor
 const ModelSpec kDarknet{"darknet_tiny", "unit", kShared + "/models/darknet_tiny/labels_wnid.txt"};
 
 // Converts (FP32 when quantize is null), writes under the build folder and loads the result back.
-std::shared_ptr<const octet::Model> convert(const ModelSpec& spec, const std::string& variant, const octet::QuantizeOptions* quantize) {
-  octet::ConvertOptions options;
+std::shared_ptr<const octet::Model> convert(const ModelSpec& spec, const std::string& variant, const octet::quant::QuantizeOptions* quantize) {
+  octet::quant::ConvertOptions options;
   options.preprocess.preset = spec.preset;
   options.preprocess.labels_file = spec.labels;
   if (quantize) {
@@ -41,12 +41,12 @@ std::shared_ptr<const octet::Model> convert(const ModelSpec& spec, const std::st
     options.quantize = *quantize;
   }
   std::string out = std::string(OCTET_BUILD_DIR) + "/test-int8-models/" + spec.name + "_" + variant;
-  octet::write_model(octet::convert_onnx(kShared + "/models/" + spec.name + "/model.onnx", options, nullptr), out);
+  octet::write_model(octet::quant::convert_onnx(kShared + "/models/" + spec.name + "/model.onnx", options, nullptr), out);
   return octet::Model::load(out);
 }
 
 std::vector<std::string> held_out() {
-  return octet::held_out_images(octet::list_calibration_images(kImages, 0, 1, 0));
+  return octet::held_out_images(octet::list_images(kImages, 0, 1, 0));
 }
 
 octet::EvaluationResult evaluate(const std::shared_ptr<const octet::Model>& model, const std::shared_ptr<const octet::Model>& fp32,
@@ -68,13 +68,13 @@ size_t file_bytes(const std::string& folder) {
 }  // namespace
 
 TEST_CASE("ResNet-50 INT8: logit SQNR >= 15 dB on 100 held-out images, files <= 27% of FP32, no ref kernels") {
-  octet::QuantizeOptions defaults;
+  octet::quant::QuantizeOptions defaults;
   // Under the sanitizers (tests/run_all.sh stage 5 sets OCTET_SANITIZER_RUN) the default policy's ResNet-50
   // conversion takes 13 minutes (GPTQ's loops and the equalization comparison, instrumented): there it rounds
   // to nearest without equalizing. The default policy's conversion of ResNet-50 runs in the uninstrumented
   // suite; GPTQ and equalization run instrumented on Darknet-tiny here and in their unit tests.
   if (std::getenv("OCTET_SANITIZER_RUN")) {
-    defaults.rounding = octet::WeightRounding::nearest;
+    defaults.rounding = octet::quant::WeightRounding::nearest;
     defaults.equalize_alpha = -1;
     MESSAGE("sanitizer run: ResNet-50 converted with round-to-nearest weights and no equalization");
   }
@@ -93,7 +93,7 @@ TEST_CASE("ResNet-50 INT8: logit SQNR >= 15 dB on 100 held-out images, files <= 
 }
 
 TEST_CASE("MobileNet v1 0.25 INT8 within 3 Top-1 points of FP32; per-tensor weights measurably worse") {
-  octet::QuantizeOptions per_channel, per_tensor;
+  octet::quant::QuantizeOptions per_channel, per_tensor;
   per_tensor.per_channel = false;
   auto fp32 = convert(kMobileNet, "fp32", nullptr);
   auto int8 = convert(kMobileNet, "int8", &per_channel);
@@ -111,7 +111,7 @@ TEST_CASE("MobileNet v1 0.25 INT8 within 3 Top-1 points of FP32; per-tensor weig
 }
 
 TEST_CASE("Darknet-tiny INT8 within 1 Top-1 point of FP32") {
-  octet::QuantizeOptions defaults;
+  octet::quant::QuantizeOptions defaults;
   auto fp32 = convert(kDarknet, "fp32", nullptr);
   auto int8 = convert(kDarknet, "int8", &defaults);
   std::vector<std::string> images = held_out();

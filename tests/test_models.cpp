@@ -7,7 +7,7 @@
 #include <cmath>
 #include <filesystem>
 
-#include "converters/onnx_import.h"
+#include "converters/onnx/import.h"
 #include "graph/model_format.h"
 #include "octet/octet.h"
 
@@ -15,14 +15,14 @@ namespace {
 
 std::shared_ptr<const octet::Model> convert_and_load(const std::string& name) {
   std::string out = std::string(OCTET_BUILD_DIR) + "/test-models/" + name;
-  octet::write_model(octet::import_onnx(std::string(OCTET_SHARED_DIR) + "/models/" + name + "/model.onnx"), out);
+  octet::write_model(octet::onnx::import_onnx(std::string(OCTET_SHARED_DIR) + "/models/" + name + "/model.onnx"), out);
   return octet::Model::load(out);
 }
 
 void check_data_set(const std::shared_ptr<const octet::Model>& model, const std::string& name, int set) {
   std::string dir = std::string(OCTET_SHARED_DIR) + "/models/" + name + "/test_data_set_" + std::to_string(set);
-  octet::Constant input = octet::read_tensor_pb(dir + "/input_0.pb");
-  octet::Constant want = octet::read_tensor_pb(dir + "/output_0.pb");
+  octet::Constant input = octet::onnx::read_tensor_pb(dir + "/input_0.pb");
+  octet::Constant want = octet::onnx::read_tensor_pb(dir + "/output_0.pb");
   octet::Session session(model, {input.shape[0], 0, false});
   octet::Tensor in = session.input(0);
   REQUIRE(in.elements() == input.elements());

@@ -1,4 +1,4 @@
-// The converter's preprocessing and labels options (converters/preprocess_options.h): presets give exactly
+// The converter's preprocessing and labels options (converters/onnx/preprocess_options.h): presets give exactly
 // the shared models' preprocessing, flags override them, bad values and misfits name the flag, and labels
 // files (plain and synset_words.txt style) are read with their count checked against the model.
 #include <doctest/doctest.h>
@@ -8,7 +8,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "converters/preprocess_options.h"
+#include "converters/onnx/preprocess_options.h"
+#include "converters/tools/cli_options.h"
 
 namespace fs = std::filesystem;
 
@@ -26,24 +27,24 @@ octet::Graph classifier(const octet::Shape& input_shape = {octet::kBatchDim, 3, 
   return graph;
 }
 
-octet::PreprocessOptions parse(const std::string& command_line) {
+octet::onnx::PreprocessOptions parse(const std::string& command_line) {
   CLI::App app;
-  octet::PreprocessOptions options;
-  octet::add_preprocess_options(app, options);
+  octet::onnx::PreprocessOptions options;
+  octet::tools::add_preprocess_options(app, options);
   app.parse(command_line);
   return options;
 }
 
 // The graph's preprocessing after applying `command_line` to it.
 octet::Preprocess applied(const std::string& command_line, octet::Graph graph = classifier()) {
-  octet::apply_preprocess_options(parse(command_line), graph);
+  octet::onnx::apply_preprocess_options(parse(command_line), graph);
   return graph.preprocess;
 }
 
 // The error applying `command_line` gives, or "accepted".
 std::string refused(const std::string& command_line, octet::Graph graph = classifier()) {
   try {
-    octet::apply_preprocess_options(parse(command_line), graph);
+    octet::onnx::apply_preprocess_options(parse(command_line), graph);
   } catch (const octet::Error& e) {
     return e.what();
   }
@@ -114,7 +115,7 @@ TEST_CASE("explicit flags override the preset") {
 
 TEST_CASE("without a preset nothing is recorded, and a lone flag is refused") {
   octet::Graph graph = classifier();
-  octet::apply_preprocess_options(parse(""), graph);
+  octet::onnx::apply_preprocess_options(parse(""), graph);
   CHECK_FALSE(graph.preprocess.present);
   CHECK(graph.labels.empty());
   CHECK(refused("--crop 224") == "--crop needs --preset (torchvision, tf, unit) for the values it does not set");
@@ -162,13 +163,13 @@ TEST_CASE("the preprocessing must fit the model's input") {
         "--preset: preprocessing describes a model with one image input; this one has 2 inputs");
   // A refused option leaves the graph as it was.
   octet::Graph graph = classifier();
-  CHECK_THROWS_AS(octet::apply_preprocess_options(parse("--preset unit --crop 100"), graph), octet::Error);
+  CHECK_THROWS_AS(octet::onnx::apply_preprocess_options(parse("--preset unit --crop 100"), graph), octet::Error);
   CHECK_FALSE(graph.preprocess.present);
 }
 
 TEST_CASE("labels files: synset_words.txt lines kept whole, plain wnids, counts checked") {
   const std::string synset_words = std::string(OCTET_SHARED_DIR) + "/data/synset_words.txt";
-  const std::vector<std::string> words = octet::read_labels(synset_words, 1000);
+  const std::vector<std::string> words = octet::onnx::read_labels(synset_words, 1000);
   REQUIRE(words.size() == 1000);
   CHECK(words[0] == "n01440764 tench, Tinca tinca");
   CHECK(words[1] == "n01443537 goldfish, Carassius auratus");
@@ -176,12 +177,12 @@ TEST_CASE("labels files: synset_words.txt lines kept whole, plain wnids, counts 
 
   const std::string wnids = std::string(OCTET_SHARED_DIR) + "/models/darknet_tiny/labels_wnid.txt";
   octet::Graph graph = classifier();
-  octet::apply_preprocess_options(parse("--preset unit --labels " + wnids), graph);
+  octet::onnx::apply_preprocess_options(parse("--preset unit --labels " + wnids), graph);
   REQUIRE(graph.labels.size() == 1000);
   CHECK(graph.labels[0] == "n02119789");
   CHECK(graph.preprocess.present);
 
-  CHECK_THROWS_WITH_AS(octet::read_labels(synset_words, 1001),
+  CHECK_THROWS_WITH_AS(octet::onnx::read_labels(synset_words, 1001),
                        (synset_words + ": 1000 labels (one per line) but the model has 1001 classes").c_str(), octet::Error);
   octet::Graph ten_classes = classifier();
   ten_classes.tensors["logits"].shape = {octet::kBatchDim, 10};
@@ -191,15 +192,15 @@ TEST_CASE("labels files: synset_words.txt lines kept whole, plain wnids, counts 
         "--labels: model output \"logits\" [N,N] has no fixed class count (last dimension)");
 
   const std::string missing = (kScratch / "missing.txt").string();
-  CHECK_THROWS_WITH_AS(octet::read_labels(missing, 3),
+  CHECK_THROWS_WITH_AS(octet::onnx::read_labels(missing, 3),
                        (missing + ": cannot open labels file: No such file or directory").c_str(), octet::Error);
 }
 
 TEST_CASE("labels files: byte order mark, CRLF, surrounding spaces and trailing blank lines are tolerated") {
   const std::string windows = write_scratch("windows.txt", "\xEF\xBB\xBF" "cat\r\n  dog \r\nn01443537 goldfish\r\n\r\n\n");
-  CHECK(octet::read_labels(windows, 3) == std::vector<std::string>{"cat", "dog", "n01443537 goldfish"});
+  CHECK(octet::onnx::read_labels(windows, 3) == std::vector<std::string>{"cat", "dog", "n01443537 goldfish"});
   const std::string gap = write_scratch("gap.txt", "cat\n\ndog\n");
-  CHECK_THROWS_WITH_AS(octet::read_labels(gap, 2),
+  CHECK_THROWS_WITH_AS(octet::onnx::read_labels(gap, 2),
                        (gap + ": line 2 is blank, but labels follow it: every line up to the last names one class").c_str(),
                        octet::Error);
 }

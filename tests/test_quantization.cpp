@@ -1,5 +1,5 @@
 // The quantization math (graph/quantization.h) on the project's worked examples, and calibration
-// (converters/calibration.h): range selection on synthetic data with known answers, image lists on the shared
+// (converters/quant/calibration.h): range selection on synthetic data with known answers, image lists on the shared
 // samples, statistics collection on a tiny hand-built graph checked against values computed here.
 #include <doctest/doctest.h>
 
@@ -9,15 +9,16 @@
 #include <limits>
 #include <random>
 
-#include "converters/calibration.h"
+#include "converters/quant/calibration.h"
+#include "octet/evaluation.h"
 #include "graph/quantization.h"
 #include "octet/image.h"
 #include "octet/octet.h"
 
 namespace fs = std::filesystem;
-using octet::CalibrationMethod;
+using octet::quant::CalibrationMethod;
 using octet::QuantParams;
-using octet::TensorStats;
+using octet::quant::TensorStats;
 
 namespace {
 
@@ -202,7 +203,7 @@ TEST_CASE("sqnr_db") {
   CHECK(octet::sqnr_db(reference.data(), noisy.data(), 4) == doctest::Approx(20.0).epsilon(1e-5));  // 4 / 0.04
 }
 
-// ---- converters/calibration.h: statistics and range selection --------------------------------------------
+// ---- converters/quant/calibration.h: statistics and range selection --------------------------------------------
 
 TEST_CASE("statistics: range, counts, and histogram growth by whole-bin merges") {
   const std::vector<float> small = uniform(5000, -1.0f, 1.0f, 2), large = uniform(5000, -3.0f, 2.5f, 3);
@@ -225,13 +226,13 @@ TEST_CASE("statistics: range, counts, and histogram growth by whole-bin merges")
   direct.update(&grown.hist_max, 1);  // sets the width; its one count is removed below
   direct.update(small.data(), 5000);
   direct.update(large.data(), 5000);
-  direct.histogram[octet::kHistogramBins - 1] -= 1;
+  direct.histogram[octet::quant::kHistogramBins - 1] -= 1;
   CHECK(direct.histogram == grown.histogram);
   CHECK(direct.negative_histogram == grown.negative_histogram);
 
   const std::vector<float> with_nan = {1.0f, std::numeric_limits<float>::quiet_NaN()};
   CHECK_THROWS_AS(TensorStats().update(with_nan.data(), 2), octet::Error);
-  CHECK_THROWS_AS(octet::choose_range(TensorStats(), CalibrationMethod::minmax), octet::Error);
+  CHECK_THROWS_AS(octet::quant::choose_range(TensorStats(), CalibrationMethod::minmax), octet::Error);
 }
 
 TEST_CASE("choose_range: Gaussian data with a few huge outliers is clipped by every method but minmax") {
@@ -239,21 +240,21 @@ TEST_CASE("choose_range: Gaussian data with a few huge outliers is clipped by ev
   std::vector<float> values = gaussian(kBulk, 4);
   values.insert(values.end(), 2, 1000.0f);
   const TensorStats stats = stats_of(values);
-  CHECK(octet::choose_range(stats, CalibrationMethod::minmax) == std::pair<float, float>(stats.min, 1000.0f));
+  CHECK(octet::quant::choose_range(stats, CalibrationMethod::minmax) == std::pair<float, float>(stats.min, 1000.0f));
   // Percentile 99.99 of each tail: 400 values beyond about 3.7 sigma, rounded up to a bin edge (bins are 0.49 wide).
-  const auto percentile = octet::choose_range(stats, CalibrationMethod::percentile, 99.99);
+  const auto percentile = octet::quant::choose_range(stats, CalibrationMethod::percentile, 99.99);
   CHECK(percentile.second == doctest::Approx(3.9).epsilon(0.15));
   CHECK(percentile.first == doctest::Approx(-3.9).epsilon(0.15));
   // Entropy's smallest candidate is 128 of the 2048 bins: 1/16 of the histogram's range.
-  const auto entropy = octet::choose_range(stats, CalibrationMethod::entropy);
+  const auto entropy = octet::quant::choose_range(stats, CalibrationMethod::entropy);
   CHECK(entropy.second < 100.0f);
   CHECK(entropy.first == stats.min);
-  const auto mse = octet::choose_range(stats, CalibrationMethod::mse);
+  const auto mse = octet::quant::choose_range(stats, CalibrationMethod::mse);
   CHECK(std::fabs(mse.second - mse_optimum(2, 1000, kBulk, stats.min, 255)) <= 2 * stats.bin_width());
   CHECK(mse.second < 300.0f);
   CHECK(mse.first == stats.min);
-  CHECK(octet::choose_range(stats, CalibrationMethod::percentile, 100.0).second == 1000.0f);
-  CHECK_THROWS_AS(octet::choose_range(stats, CalibrationMethod::percentile, 0.0), octet::Error);
+  CHECK(octet::quant::choose_range(stats, CalibrationMethod::percentile, 100.0).second == 1000.0f);
+  CHECK_THROWS_AS(octet::quant::choose_range(stats, CalibrationMethod::percentile, 0.0), octet::Error);
 }
 
 TEST_CASE("choose_range: a ReLU output (half zeros) with outliers is clipped, for u8 and s8 activations") {
@@ -263,22 +264,22 @@ TEST_CASE("choose_range: a ReLU output (half zeros) with outliers is clipped, fo
   const TensorStats stats = stats_of(values);
   const double nonzero_bulk = static_cast<double>(stats.count - stats.zero_count - 2);
   CHECK(stats.zero_count > 1900000);
-  for (auto [scheme, levels] : {std::pair(octet::ActivationScheme::asymmetric_u8, 255.0),
-                                std::pair(octet::ActivationScheme::symmetric_s8, 127.0)}) {
+  for (auto [scheme, levels] : {std::pair(octet::quant::ActivationScheme::asymmetric_u8, 255.0),
+                                std::pair(octet::quant::ActivationScheme::symmetric_s8, 127.0)}) {
     CAPTURE(levels);
-    const auto percentile = octet::choose_range(stats, CalibrationMethod::percentile, 99.99, scheme);
+    const auto percentile = octet::quant::choose_range(stats, CalibrationMethod::percentile, 99.99, scheme);
     CHECK(percentile == std::pair<float, float>(0.0f, percentile.second));
     CHECK(percentile.second == doctest::Approx(3.9).epsilon(0.15));
-    const auto entropy = octet::choose_range(stats, CalibrationMethod::entropy, 99.99, scheme);
+    const auto entropy = octet::quant::choose_range(stats, CalibrationMethod::entropy, 99.99, scheme);
     CHECK(entropy.first == 0.0f);
     CHECK(entropy.second < 75.0f);  // the smallest candidate is 1/8 (u8: 256 levels) or 1/16 of the range
-    const auto mse = octet::choose_range(stats, CalibrationMethod::mse, 99.99, scheme);
+    const auto mse = octet::quant::choose_range(stats, CalibrationMethod::mse, 99.99, scheme);
     CHECK(mse.first == 0.0f);
     CHECK(std::fabs(mse.second - mse_optimum(2, 500, nonzero_bulk, 0, levels)) <= 2 * stats.bin_width());
   }
-  check_per_tensor(octet::activation_params(stats, CalibrationMethod::minmax), 500.0f / 255.0f, 0);
+  check_per_tensor(octet::quant::activation_params(stats, CalibrationMethod::minmax), 500.0f / 255.0f, 0);
   check_per_tensor(
-      octet::activation_params(stats, CalibrationMethod::minmax, 99.99, octet::ActivationScheme::symmetric_s8),
+      octet::quant::activation_params(stats, CalibrationMethod::minmax, 99.99, octet::quant::ActivationScheme::symmetric_s8),
       500.0f / 127.0f, 0);
 }
 
@@ -286,9 +287,9 @@ TEST_CASE("choose_range: uniform data keeps (nearly) the full range with every m
   const TensorStats positive = stats_of(uniform(200000, 0.0f, 1.0f, 6));
   const TensorStats signed_values = stats_of(uniform(200000, -1.0f, 1.0f, 7));
   for (CalibrationMethod method : kClippingMethods) {
-    CAPTURE(std::string(octet::calibration_method_name(method)));
-    CHECK(octet::choose_range(positive, method).second >= 0.97f * positive.max);
-    const auto range = octet::choose_range(signed_values, method);
+    CAPTURE(std::string(octet::quant::calibration_method_name(method)));
+    CHECK(octet::quant::choose_range(positive, method).second >= 0.97f * positive.max);
+    const auto range = octet::quant::choose_range(signed_values, method);
     CHECK(range.second >= 0.97f * signed_values.max);
     CHECK(range.first <= 0.97f * signed_values.min);
   }
@@ -299,31 +300,31 @@ TEST_CASE("choose_range: an all-zero tensor keeps [0, 0]") {
   const TensorStats stats = stats_of(zeros);
   for (CalibrationMethod method :
        {CalibrationMethod::minmax, CalibrationMethod::percentile, CalibrationMethod::entropy, CalibrationMethod::mse})
-    CHECK(octet::choose_range(stats, method) == std::pair<float, float>(0.0f, 0.0f));
-  check_zero_exact(octet::activation_params(stats, CalibrationMethod::entropy), octet::DType::u8);
+    CHECK(octet::quant::choose_range(stats, method) == std::pair<float, float>(0.0f, 0.0f));
+  check_zero_exact(octet::quant::activation_params(stats, CalibrationMethod::entropy), octet::DType::u8);
 }
 
 TEST_CASE("calibration method names") {
   for (CalibrationMethod method :
        {CalibrationMethod::minmax, CalibrationMethod::percentile, CalibrationMethod::entropy, CalibrationMethod::mse})
-    CHECK(octet::parse_calibration_method(octet::calibration_method_name(method)) == method);
-  CHECK_THROWS_WITH_AS(octet::parse_calibration_method("kl"), doctest::Contains("entropy"), octet::Error);
+    CHECK(octet::quant::parse_calibration_method(octet::quant::calibration_method_name(method)) == method);
+  CHECK_THROWS_WITH_AS(octet::quant::parse_calibration_method("kl"), doctest::Contains("entropy"), octet::Error);
 }
 
 // ---- image lists ---------------------------------------------------------------------------------------
 
-TEST_CASE("list_calibration_images: every 10th shared sample from the first, and lists") {
+TEST_CASE("list_images: every 10th shared sample from the first, and lists") {
   std::vector<std::string> sorted;
   for (const auto& entry : fs::directory_iterator(kSamples)) sorted.push_back(entry.path().filename().string());
   std::sort(sorted.begin(), sorted.end());
   REQUIRE(sorted.size() == 1000);
 
-  const std::vector<std::string> images = octet::list_calibration_images(kSamples, 100, 10, 0);
+  const std::vector<std::string> images = octet::list_images(kSamples, 100, 10, 0);
   REQUIRE(images.size() == 100);
   for (size_t i = 0; i < images.size(); ++i) CHECK(fs::path(images[i]).filename() == sorted[10 * i]);
-  CHECK(octet::list_calibration_images(kSamples, 0, 10, 0).size() == 100);  // count 0: all of them
-  CHECK(octet::list_calibration_images(kSamples, 5, 10, 3).back() == kSamples + "/" + sorted[43]);
-  CHECK(octet::list_calibration_images(kSamples, 0, 1, 0).size() == 1000);
+  CHECK(octet::list_images(kSamples, 0, 10, 0).size() == 100);  // count 0: all of them
+  CHECK(octet::list_images(kSamples, 5, 10, 3).back() == kSamples + "/" + sorted[43]);
+  CHECK(octet::list_images(kSamples, 0, 1, 0).size() == 1000);
 
   const fs::path scratch = fs::path(OCTET_BUILD_DIR) / "test-quantization-lists";
   fs::remove_all(scratch);
@@ -331,15 +332,15 @@ TEST_CASE("list_calibration_images: every 10th shared sample from the first, and
   std::ofstream(scratch / "empty" / "notes.txt") << "not an image\n";
   std::ofstream(scratch / "list.txt") << "# calibration set\n\nb.JPG\n  " << kSamples << "/" << sorted[0]
                                       << "  \r\na.png\n";
-  const std::vector<std::string> listed = octet::list_calibration_images((scratch / "list.txt").string(), 0, 2, 0);
+  const std::vector<std::string> listed = octet::list_images((scratch / "list.txt").string(), 0, 2, 0);
   CHECK(listed == std::vector<std::string>{(scratch / "b.JPG").string(), (scratch / "a.png").string()});
 
-  CHECK_THROWS_WITH_AS(octet::list_calibration_images((scratch / "missing").string(), 10, 10, 0),
+  CHECK_THROWS_WITH_AS(octet::list_images((scratch / "missing").string(), 10, 10, 0),
                        doctest::Contains("missing"), octet::Error);
-  CHECK_THROWS_WITH_AS(octet::list_calibration_images((scratch / "empty").string(), 10, 10, 0),
+  CHECK_THROWS_WITH_AS(octet::list_images((scratch / "empty").string(), 10, 10, 0),
                        doctest::Contains("empty"), octet::Error);
-  CHECK_THROWS_AS(octet::list_calibration_images(kSamples, 10, 10, 1000), octet::Error);
-  CHECK_THROWS_AS(octet::list_calibration_images(kSamples, 10, 0, 0), octet::Error);
+  CHECK_THROWS_AS(octet::list_images(kSamples, 10, 10, 1000), octet::Error);
+  CHECK_THROWS_AS(octet::list_images(kSamples, 10, 0, 0), octet::Error);
 }
 
 // ---- statistics collection -----------------------------------------------------------------------------
@@ -364,10 +365,10 @@ TEST_CASE("collect_statistics on a tiny Conv 1x1 + Relu graph matches values com
   graph.preprocess.crop_height = graph.preprocess.crop_width = kSide;
   for (int c = 0; c < 3; ++c) graph.preprocess.mean[c] = 0.45f, graph.preprocess.std[c] = 0.25f;
 
-  const std::vector<std::string> images = octet::list_calibration_images(kSamples, 3, 10, 0);
+  const std::vector<std::string> images = octet::list_images(kSamples, 3, 10, 0);
   std::vector<std::pair<size_t, size_t>> reported;
   const auto stats =
-      octet::collect_statistics(graph, images, [&](size_t done, size_t total) { reported.emplace_back(done, total); });
+      octet::quant::collect_statistics(graph, images, [&](size_t done, size_t total) { reported.emplace_back(done, total); });
   CHECK(reported == std::vector<std::pair<size_t, size_t>>{{1, 3}, {2, 3}, {3, 3}});
   REQUIRE(stats.size() == 3);
 
@@ -400,7 +401,7 @@ TEST_CASE("collect_statistics on a tiny Conv 1x1 + Relu graph matches values com
   CHECK(relu.zero_count > 0);
 
   // Deterministic: a second run gives identical statistics.
-  const auto again = octet::collect_statistics(graph, images, nullptr);
+  const auto again = octet::quant::collect_statistics(graph, images, nullptr);
   for (const auto& kv : stats) {
     CHECK(again.at(kv.first).histogram == kv.second.histogram);
     CHECK(again.at(kv.first).min == kv.second.min);

@@ -1,4 +1,4 @@
-// Per-layer sensitivity and --auto-fp32 (converters/sensitivity.h): on a hand-built graph whose noisy layer
+// Per-layer sensitivity and --auto-fp32 (converters/analysis/sensitivity.h): on a hand-built graph whose noisy layer
 // is known, the ranking, the noise shares and the auto-fp32 choice; octet-convert's flags end to end on
 // MobileNet and with bad input.
 #include <doctest/doctest.h>
@@ -10,7 +10,9 @@
 #include <fstream>
 #include <sstream>
 
-#include "converters/sensitivity.h"
+#include "converters/analysis/sensitivity.h"
+#include "converters/tools/charts.h"
+#include "octet/evaluation.h"
 #include "graph/model_format.h"
 #include "octet/octet.h"
 
@@ -69,8 +71,8 @@ octet::Graph colour_classifier() {
   return graph;
 }
 
-octet::QuantizeOptions per_tensor() {
-  octet::QuantizeOptions options;
+octet::quant::QuantizeOptions per_tensor() {
+  octet::quant::QuantizeOptions options;
   options.per_channel = false;
   return options;
 }
@@ -108,18 +110,18 @@ Run convert_mobilenet(const std::vector<std::string>& args, const std::string& o
 
 TEST_CASE("the layer whose per-tensor weights collapse ranks first, and --auto-fp32 keeps exactly it FP32") {
   const octet::Graph fp32 = colour_classifier();
-  const std::vector<std::string> images = octet::list_calibration_images(kSamples, 20, 10, 0);
-  const auto stats = octet::collect_statistics(fp32, images, nullptr);
-  const octet::SensitivityAnalysis analysis(fp32, stats, images, per_tensor(), true);
+  const std::vector<std::string> images = octet::list_images(kSamples, 20, 10, 0);
+  const auto stats = octet::quant::collect_statistics(fp32, images, nullptr);
+  const octet::analysis::SensitivityAnalysis analysis(fp32, stats, images, per_tensor(), true);
 
   std::vector<std::pair<size_t, size_t>> reported;
-  const octet::SensitivityReport report =
+  const octet::analysis::SensitivityReport report =
       analysis.rank_layers([&](size_t done, size_t total) { reported.emplace_back(done, total); });
   CHECK(reported == std::vector<std::pair<size_t, size_t>>{{1, 5}, {2, 5}, {3, 5}, {4, 5}, {5, 5}});
   CHECK(report.images == 20);
   REQUIRE(report.layers.size() == 2);  // the FP32 classifier is no candidate
-  const octet::LayerSensitivity& bad = report.layers[0];
-  const octet::LayerSensitivity& good = report.layers[1];
+  const octet::analysis::LayerSensitivity& bad = report.layers[0];
+  const octet::analysis::LayerSensitivity& good = report.layers[1];
   CHECK(bad.node == "conv_b");
   CHECK(good.node == "conv_a");
   CHECK(bad.op == "Conv");
@@ -139,22 +141,22 @@ TEST_CASE("the layer whose per-tensor weights collapse ranks first, and --auto-f
   CHECK(good.noise_share_alone < 0.01);
   CHECK(good.noise_share_removed < 0.05);
 
-  const std::string table = octet::sensitivity_table(report);
+  const std::string table = octet::analysis::sensitivity_table(report);
   CHECK(table.find("conv_b") < table.find("conv_a"));
   CHECK(table.find("20 calibration images") != std::string::npos);
-  CHECK(octet::sensitivity_table(report, 1).find("conv_a") == std::string::npos);
+  CHECK(octet::analysis::sensitivity_table(report, 1).find("conv_a") == std::string::npos);
 
   reported.clear();
-  const octet::AutoFp32Result choice =
+  const octet::analysis::AutoFp32Result choice =
       analysis.auto_fp32(report, 99, [&](size_t done, size_t total) { reported.emplace_back(done, total); });
   CHECK(choice.reached);
   CHECK(choice.fp32_layers == std::vector<std::string>{"conv_b"});
   REQUIRE(choice.steps.size() == 2);
   CHECK(choice.steps[1].top1_agreement == 1.0);
   CHECK(reported == std::vector<std::pair<size_t, size_t>>{{1, 2}});
-  CHECK(octet::auto_fp32_summary(choice).find("1 layer(s) kept FP32 (conv_b)") != std::string::npos);
+  CHECK(octet::analysis::auto_fp32_summary(choice).find("1 layer(s) kept FP32 (conv_b)") != std::string::npos);
   // The chosen model: conv_b fully FP32 (f32 weights), conv_a INT8; measuring it again gives the same.
-  octet::ConvertReport chosen;
+  octet::quant::ConvertReport chosen;
   const octet::Graph model = analysis.variant({"conv_b"}, &chosen);
   CHECK(model.constants.at("conv_b/w").dtype == octet::DType::f32);
   CHECK(model.constants.at("conv_a/w").dtype == octet::DType::s8);
@@ -162,7 +164,7 @@ TEST_CASE("the layer whose per-tensor weights collapse ranks first, and --auto-f
   CHECK(analysis.measure(model).sqnr_db == doctest::Approx(choice.steps[1].sqnr_db));
 
   // A budget the all-INT8 model already meets keeps nothing FP32; a bad one is refused.
-  const octet::AutoFp32Result none = analysis.auto_fp32(report, 1, nullptr);
+  const octet::analysis::AutoFp32Result none = analysis.auto_fp32(report, 1, nullptr);
   CHECK(none.reached);
   CHECK(none.fp32_layers.empty());
   for (double budget : {0.0, -5.0, 100.5})
@@ -171,22 +173,22 @@ TEST_CASE("the layer whose per-tensor weights collapse ranks first, and --auto-f
 
 TEST_CASE("with per-channel weights the same graph quantizes well: no layer stands out") {
   const octet::Graph fp32 = colour_classifier();
-  const std::vector<std::string> images = octet::list_calibration_images(kSamples, 20, 10, 0);
-  const auto stats = octet::collect_statistics(fp32, images, nullptr);
-  const octet::SensitivityReport report = octet::SensitivityAnalysis(fp32, stats, images, {}, true).rank_layers(nullptr);
+  const std::vector<std::string> images = octet::list_images(kSamples, 20, 10, 0);
+  const auto stats = octet::quant::collect_statistics(fp32, images, nullptr);
+  const octet::analysis::SensitivityReport report = octet::analysis::SensitivityAnalysis(fp32, stats, images, {}, true).rank_layers(nullptr);
   CHECK(report.all_int8.top1_agreement == 1.0);
   CHECK(report.all_int8.sqnr_db > 30);
 }
 
 TEST_CASE("bar charts refuse a file type other than SVG or PNG and mismatched values") {
-  octet::BarChart chart;
+  octet::tools::BarChart chart;
   chart.categories = {"a", "b"};
   chart.series = {"s"};
   chart.values = {{1, 2}};
   const std::string pdf = (kScratch / "chart.pdf").string();
-  CHECK_THROWS_WITH_AS(octet::write_bar_chart(chart, pdf), doctest::Contains(".svg or .png"), octet::Error);
+  CHECK_THROWS_WITH_AS(octet::tools::write_bar_chart(chart, pdf), doctest::Contains(".svg or .png"), octet::Error);
   chart.values = {{1}};
-  CHECK_THROWS_WITH_AS(octet::write_bar_chart(chart, (kScratch / "chart.svg").string()),
+  CHECK_THROWS_WITH_AS(octet::tools::write_bar_chart(chart, (kScratch / "chart.svg").string()),
                        doctest::Contains("number of categories"), octet::Error);
 }
 
@@ -233,7 +235,7 @@ TEST_CASE("octet-convert --sensitivity --auto-fp32 on MobileNet v1 0.25 (4 calib
   const auto model = octet::Model::load(output);
   size_t fp32_layers = 0;
   for (const octet::Node& node : model->graph().nodes) {
-    if (node.op != "Conv" || node.name == octet::final_classifier(model->graph())) continue;
+    if (node.op != "Conv" || node.name == octet::quant::final_classifier(model->graph())) continue;
     const bool kept = model->graph().constants.at(node.inputs[1]).dtype == octet::DType::f32;
     fp32_layers += kept;
     CHECK_MESSAGE(kept == (chosen.find(node.name + ",") != std::string::npos || chosen.find(node.name + ")") != std::string::npos),

@@ -1,4 +1,4 @@
-// Error-compensating weight rounding (converters/weight_rounding.h): the GPTQ core against round-to-nearest
+// Error-compensating weight rounding (converters/quant/weight_rounding.h): the GPTQ core against round-to-nearest
 // (identical when inputs are uncorrelated), against the two-column optimum worked out by hand, and on random
 // correlated inputs; then the whole pass on a hand-built Conv/Conv/Gemm graph run on real images.
 #include <doctest/doctest.h>
@@ -6,9 +6,10 @@
 #include <cmath>
 #include <random>
 
-#include "converters/calibration.h"
-#include "converters/convert.h"
-#include "converters/weight_rounding.h"
+#include "converters/quant/calibration.h"
+#include "converters/quant/convert.h"
+#include "converters/quant/weight_rounding.h"
+#include "octet/evaluation.h"
 #include "graph/quantization.h"
 
 namespace {
@@ -56,7 +57,7 @@ TEST_CASE("GPTQ with uncorrelated inputs (H = I) is round-to-nearest") {
     for (int64_t i = 0; i < cols; ++i) identity[size_t(i * cols + i)] = 1;
     std::vector<float> scales = row_scales(w, rows, cols);
     CAPTURE(cols);
-    CHECK(octet::gptq_quantize(w, rows, cols, scales, identity) == nearest(w, rows, cols, scales));
+    CHECK(octet::quant::gptq_quantize(w, rows, cols, scales, identity) == nearest(w, rows, cols, scales));
   }
 }
 
@@ -74,7 +75,7 @@ TEST_CASE("GPTQ on two columns: the second absorbs the first's error as the leas
     int q0 = octet::quantize_value(float(k.w0), s, 0, -127, 127);
     double d0 = q0 * double(s) - k.w0;
     int q1 = octet::quantize_value(float(k.w1 - k.b * d0 / c), s, 0, -127, 127);
-    std::vector<int8_t> q = octet::gptq_quantize({k.w0, k.w1}, 1, 2, {s}, {k.a, k.b, k.b, k.c});
+    std::vector<int8_t> q = octet::quant::gptq_quantize({k.w0, k.w1}, 1, 2, {s}, {k.a, k.b, k.b, k.c});
     CAPTURE(k.w0);
     CAPTURE(k.w1);
     CHECK(int(q[0]) == q0);
@@ -92,10 +93,10 @@ TEST_CASE("GPTQ lowers the output error of round-to-nearest on correlated inputs
     for (double& v : w) v = normal(rng);
     std::vector<double> h = correlated_second_moment(cols, 2000, rng);
     std::vector<float> scales = row_scales(w, rows, cols);
-    std::vector<int8_t> q = octet::gptq_quantize(w, rows, cols, scales, h);
+    std::vector<int8_t> q = octet::quant::gptq_quantize(w, rows, cols, scales, h);
     for (int8_t v : q) CHECK(std::abs(int(v)) <= 127);
-    double e_nearest = octet::weighted_error(w, nearest(w, rows, cols, scales), rows, cols, scales, h);
-    double e_gptq = octet::weighted_error(w, q, rows, cols, scales, h);
+    double e_nearest = octet::quant::weighted_error(w, nearest(w, rows, cols, scales), rows, cols, scales, h);
+    double e_gptq = octet::quant::weighted_error(w, q, rows, cols, scales, h);
     CAPTURE(trial);
     CAPTURE(cols);
     CHECK(e_gptq < e_nearest);
@@ -154,7 +155,7 @@ octet::Graph small_net() {
 
 std::vector<float> logits(const octet::Graph& graph, const std::vector<std::string>& files) {
   std::vector<float> all;
-  octet::run_on_images(graph, {"logits"}, files, [&](const std::string&, octet::Session& session) {
+  octet::quant::run_on_images(graph, {"logits"}, files, [&](const std::string&, octet::Session& session) {
     octet::Tensor t = session.output(0);
     all.insert(all.end(), t.data, t.data + t.elements());
   }, nullptr);
@@ -165,17 +166,17 @@ std::vector<float> logits(const octet::Graph& graph, const std::vector<std::stri
 
 TEST_CASE("GPTQ rounding of a Conv/Conv/Gemm graph on real images: every layer re-rounded, the model closer to FP32") {
   const octet::Graph fp32 = small_net();
-  const std::vector<std::string> calibration = octet::list_calibration_images(kSamples, 40, 10, 0);
-  const std::vector<std::string> held_out = octet::list_calibration_images(kSamples, 40, 10, 5);
+  const std::vector<std::string> calibration = octet::list_images(kSamples, 40, 10, 0);
+  const std::vector<std::string> held_out = octet::list_images(kSamples, 40, 10, 5);
   const std::vector<float> reference = logits(fp32, held_out);
-  octet::QuantizeOptions nearest_options, gptq_options;  // no equalization in either: the rounding alone
-  nearest_options.rounding = octet::WeightRounding::nearest;
-  gptq_options.rounding = octet::WeightRounding::gptq;
+  octet::quant::QuantizeOptions nearest_options, gptq_options;  // no equalization in either: the rounding alone
+  nearest_options.rounding = octet::quant::WeightRounding::nearest;
+  gptq_options.rounding = octet::quant::WeightRounding::gptq;
   nearest_options.equalize_alpha = gptq_options.equalize_alpha = -1;
-  octet::ConvertReport report;
+  octet::quant::ConvertReport report;
   // No bias correction: it would hide part of what the rounding does to the mean.
-  const octet::Graph nearest_model = octet::quantize_model(fp32, calibration, nearest_options, false, nullptr);
-  const octet::Graph gptq_model = octet::quantize_model(fp32, calibration, gptq_options, false, nullptr, &report);
+  const octet::Graph nearest_model = octet::quant::quantize_model(fp32, calibration, nearest_options, false, nullptr);
+  const octet::Graph gptq_model = octet::quant::quantize_model(fp32, calibration, gptq_options, false, nullptr, &report);
   CHECK(report.weight_rounding.layers == 3);  // conv1, conv2 and the weight-only FP32 classifier
   CHECK(report.weight_rounding.skipped == 0);
   MESSAGE("weight-only output SQNR on the calibration inputs: " << report.weight_rounding.nearest_db << " -> "
@@ -197,16 +198,16 @@ TEST_CASE("GPTQ rounding of a Conv/Conv/Gemm graph on real images: every layer r
 
 TEST_CASE("a WeightRoundingCache gives later variants the same integers") {
   const octet::Graph fp32 = small_net();
-  const std::vector<std::string> calibration = octet::list_calibration_images(kSamples, 40, 10, 0);
-  const auto stats = octet::collect_statistics(fp32, calibration, nullptr);
-  octet::QuantizeOptions options;
+  const std::vector<std::string> calibration = octet::list_images(kSamples, 40, 10, 0);
+  const auto stats = octet::quant::collect_statistics(fp32, calibration, nullptr);
+  octet::quant::QuantizeOptions options;
   options.equalize_alpha = -1;
-  octet::WeightRoundingCache cache;
-  octet::ConvertReport first, second, uncached;
-  const octet::Graph a = octet::quantize_calibrated(fp32, stats, calibration, options, false, &first, nullptr, &cache);
+  octet::quant::WeightRoundingCache cache;
+  octet::quant::ConvertReport first, second, uncached;
+  const octet::Graph a = octet::quant::quantize_calibrated(fp32, stats, calibration, options, false, &first, nullptr, &cache);
   CHECK(cache.entries.size() == 3);
-  const octet::Graph b = octet::quantize_calibrated(fp32, stats, calibration, options, false, &second, nullptr, &cache);
-  const octet::Graph c = octet::quantize_calibrated(fp32, stats, calibration, options, false, &uncached, nullptr, nullptr);
+  const octet::Graph b = octet::quant::quantize_calibrated(fp32, stats, calibration, options, false, &second, nullptr, &cache);
+  const octet::Graph c = octet::quant::quantize_calibrated(fp32, stats, calibration, options, false, &uncached, nullptr, nullptr);
   for (const char* w : {"conv1/w", "conv2/w", "fc/w"}) {
     CAPTURE(w);
     const auto& x = *a.constants.at(w).bytes;
@@ -218,8 +219,8 @@ TEST_CASE("a WeightRoundingCache gives later variants the same integers") {
   CHECK(second.weight_rounding.rounded_db == doctest::Approx(first.weight_rounding.rounded_db));
   // A variant with this layer FP32 reads nothing of it from the cache.
   options.fp32_nodes = {"conv2"};
-  octet::ConvertReport partial;
-  const octet::Graph d = octet::quantize_calibrated(fp32, stats, calibration, options, false, &partial, nullptr, &cache);
+  octet::quant::ConvertReport partial;
+  const octet::Graph d = octet::quant::quantize_calibrated(fp32, stats, calibration, options, false, &partial, nullptr, &cache);
   CHECK(partial.weight_rounding.layers == 2);
   CHECK(d.constants.at("conv2/w").dtype == octet::DType::f32);
 }

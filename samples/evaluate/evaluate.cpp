@@ -9,8 +9,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "converters/calibration.h"
-#include "converters/evaluation.h"
+#include "converters/quant/calibration.h"
+#include "octet/evaluation.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"evaluate: accuracy and FP32 fidelity of an octet image classifier"};
@@ -32,7 +32,7 @@ int main(int argc, char** argv) {
     std::shared_ptr<const octet::Model> reference;
     if (!reference_path.empty()) reference = octet::Model::load(reference_path);
     if (!std::filesystem::exists(images_path)) throw octet::Error("--images: '" + images_path + "' does not exist");
-    std::vector<std::string> images = octet::list_calibration_images(images_path, 0, 1, 0);
+    std::vector<std::string> images = octet::list_images(images_path, 0, 1, 0);
     if (skip_calibration) images = octet::held_out_images(images);
     std::vector<int> labels;
     if (labels_from == "wnid") labels = octet::labels_from_wnid(images, model->labels());

@@ -1,0 +1,361 @@
+#include "converters/onnx/constant_folding.h"
+
+#include <algorithm>
+#include <cstring>
+#include <optional>
+
+#include "graph/ops.h"
+
+namespace octet::onnx {
+namespace {
+
+[[noreturn]] void fail(const Node& node, const std::string& what) { throw Error(node_label(node) + ": " + what); }
+
+// One input of a node being folded: its type and shape, and its value unless it is an activation.
+struct FoldInput {
+  TensorInfo info;
+  const Constant* value = nullptr;
+};
+
+Constant make_constant(DType dtype, Shape shape, std::vector<uint8_t> bytes) {
+  Constant c;
+  c.dtype = dtype;
+  c.shape = std::move(shape);
+  c.bytes = make_bytes(std::move(bytes));
+  return c;
+}
+
+std::vector<int64_t> int_values(const Node& node, const Constant& c) {
+  switch (c.dtype) {
+    case DType::s64:
+    case DType::s32: return c.as_ints();
+    case DType::s8: return std::vector<int64_t>(c.data<int8_t>(), c.data<int8_t>() + c.elements());
+    case DType::u8: return std::vector<int64_t>(c.data<uint8_t>(), c.data<uint8_t>() + c.elements());
+    case DType::f32: break;
+  }
+  fail(node, "expected an integer constant, got f32");
+}
+
+template <typename T>
+void store_ints(std::vector<uint8_t>& bytes, const std::vector<int64_t>& values) {
+  for (size_t i = 0; i < values.size(); ++i) {
+    T v = static_cast<T>(values[i]);
+    std::memcpy(bytes.data() + i * sizeof(T), &v, sizeof(T));
+  }
+}
+
+Constant from_int_values(DType dtype, const Shape& shape, const std::vector<int64_t>& values) {
+  std::vector<uint8_t> bytes(values.size() * dtype_size(dtype));
+  switch (dtype) {
+    case DType::s64: store_ints<int64_t>(bytes, values); break;
+    case DType::s32: store_ints<int32_t>(bytes, values); break;
+    case DType::s8: store_ints<int8_t>(bytes, values); break;
+    case DType::u8: store_ints<uint8_t>(bytes, values); break;
+    case DType::f32: throw Error("from_int_values: f32 is not an integer type");
+  }
+  return make_constant(dtype, shape, std::move(bytes));
+}
+
+// The op table's shape inference for one output, on the inputs' types and shapes.
+TensorInfo inferred_output(const Node& node, const std::vector<FoldInput>& inputs) {
+  std::vector<TensorInfo> in, out;
+  for (const FoldInput& i : inputs) in.push_back(i.info);
+  find_op_schema(node.op)->infer(node, in, out);
+  return out[0];
+}
+
+Shape row_major_strides(const Shape& shape) {
+  Shape strides(shape.size(), 1);
+  for (size_t i = shape.size(); i-- > 1;) strides[i - 1] = strides[i] * shape[i];
+  return strides;
+}
+
+// Calls visit(index) for every multi-index of `shape`, in row-major order.
+template <typename Visit>
+void for_each_index(const Shape& shape, Visit&& visit) {
+  if (shape_elements(shape) == 0) return;
+  std::vector<int64_t> index(shape.size(), 0);
+  while (true) {
+    visit(index);
+    size_t d = shape.size();
+    while (d > 0 && ++index[d - 1] == shape[d - 1]) index[--d] = 0;
+    if (d == 0) return;
+  }
+}
+
+int64_t offset_of(const std::vector<int64_t>& index, const Shape& strides) {
+  int64_t offset = 0;
+  for (size_t d = 0; d < index.size(); ++d) offset += index[d] * strides[d];
+  return offset;
+}
+
+// Strides of `in` read as if broadcast to `out` (numpy rules): 0 along broadcast dimensions.
+Shape broadcast_strides(const Shape& in, const Shape& out) {
+  Shape strides(out.size(), 0), own = row_major_strides(in);
+  size_t lead = out.size() - in.size();
+  for (size_t d = 0; d < in.size(); ++d)
+    if (in[d] != 1) strides[lead + d] = own[d];
+  return strides;
+}
+
+Constant eval_shape(const Node& node, const std::vector<FoldInput>& in) {
+  const Shape& shape = in[0].info.shape;
+  int64_t rank = static_cast<int64_t>(shape.size());
+  auto clamp_bound = [rank](int64_t v) { return std::clamp<int64_t>(v < 0 ? v + rank : v, 0, rank); };
+  int64_t start = clamp_bound(node.attrs.get_int("start", 0)), end = clamp_bound(node.attrs.get_int("end", rank));
+  std::vector<int64_t> dims(shape.begin() + start, shape.begin() + std::max(start, end));
+  return Constant::from_ints({static_cast<int64_t>(dims.size())}, dims);
+}
+
+// Reshape, Flatten, Squeeze, Unsqueeze, Identity: same bytes, shape from the op table.
+Constant eval_reshaped(const Node& node, const std::vector<FoldInput>& in) {
+  Constant result = *in[0].value;
+  result.shape = inferred_output(node, in).shape;
+  return result;
+}
+
+Constant eval_gather(const Node& node, const std::vector<FoldInput>& in) {
+  const Constant& data = *in[0].value;
+  Shape out_shape = inferred_output(node, in).shape;
+  int64_t axis = normalize_axis(node, node.attrs.get_int("axis", 0), static_cast<int64_t>(data.shape.size()));
+  int64_t dim = data.shape[axis], outer = 1, inner = 1;
+  for (int64_t d = 0; d < axis; ++d) outer *= data.shape[d];
+  for (size_t d = axis + 1; d < data.shape.size(); ++d) inner *= data.shape[d];
+  std::vector<int64_t> indices = int_values(node, *in[1].value);
+  size_t chunk = static_cast<size_t>(inner) * dtype_size(data.dtype);
+  std::vector<uint8_t> bytes;
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t index : indices) {
+      int64_t i = index < 0 ? index + dim : index;
+      if (i < 0 || i >= dim) fail(node, "index " + std::to_string(index) + " out of range for dimension " + std::to_string(dim));
+      const uint8_t* from = data.bytes->data() + static_cast<size_t>(o * dim + i) * chunk;
+      bytes.insert(bytes.end(), from, from + chunk);
+    }
+  return make_constant(data.dtype, out_shape, std::move(bytes));
+}
+
+Constant eval_slice(const Node& node, const std::vector<FoldInput>& in) {
+  const Constant& data = *in[0].value;
+  Shape out_shape = inferred_output(node, in).shape;
+  int64_t rank = static_cast<int64_t>(data.shape.size());
+  std::vector<int64_t> starts = node.attrs.get_ints("starts"), axes = node.attrs.get_ints("axes");
+  std::vector<int64_t> steps = node.attrs.get_ints("steps", std::vector<int64_t>(starts.size(), 1));
+  std::vector<int64_t> first(rank, 0), step(rank, 1);  // per dimension: first index read, stride in indices
+  for (size_t i = 0; i < starts.size(); ++i) {
+    int64_t axis = normalize_axis(node, axes.empty() ? static_cast<int64_t>(i) : axes[i], rank), dim = data.shape[axis];
+    int64_t s = starts[i] < 0 ? starts[i] + dim : starts[i];
+    first[axis] = steps[i] > 0 ? std::clamp<int64_t>(s, 0, dim) : std::clamp<int64_t>(s, 0, dim - 1);
+    step[axis] = steps[i];
+  }
+  Shape in_strides = row_major_strides(data.shape);
+  size_t size = dtype_size(data.dtype);
+  std::vector<uint8_t> bytes;
+  for_each_index(out_shape, [&](const std::vector<int64_t>& index) {
+    int64_t offset = 0;
+    for (int64_t d = 0; d < rank; ++d) offset += (first[d] + index[d] * step[d]) * in_strides[d];
+    const uint8_t* from = data.bytes->data() + static_cast<size_t>(offset) * size;
+    bytes.insert(bytes.end(), from, from + size);
+  });
+  return make_constant(data.dtype, out_shape, std::move(bytes));
+}
+
+Constant eval_concat(const Node& node, const std::vector<FoldInput>& in) {
+  Shape out_shape = inferred_output(node, in).shape;
+  int64_t axis = normalize_axis(node, node.attrs.get_int("axis", 0), static_cast<int64_t>(out_shape.size()));
+  int64_t outer = 1;
+  for (int64_t d = 0; d < axis; ++d) outer *= out_shape[d];
+  std::vector<uint8_t> bytes;
+  for (int64_t o = 0; o < outer; ++o)
+    for (const FoldInput& input : in) {
+      size_t chunk = static_cast<size_t>(input.value->elements() / std::max<int64_t>(outer, 1)) * dtype_size(input.value->dtype);
+      const uint8_t* from = input.value->bytes->data() + static_cast<size_t>(o) * chunk;
+      bytes.insert(bytes.end(), from, from + chunk);
+    }
+  return make_constant(in[0].value->dtype, out_shape, std::move(bytes));
+}
+
+// Add, Sub, Mul, Div with numpy broadcasting; integer types compute in int64 (Div truncates, like C++).
+Constant eval_arithmetic(const Node& node, const std::vector<FoldInput>& in) {
+  const Constant &a = *in[0].value, &b = *in[1].value;
+  if (a.dtype != b.dtype) fail(node, "inputs differ in dtype");
+  Shape out_shape = broadcast_shapes(node, a.shape, b.shape);
+  Shape a_strides = broadcast_strides(a.shape, out_shape), b_strides = broadcast_strides(b.shape, out_shape);
+  auto apply = [&](auto x, auto y) {
+    if (node.op == "Add") return x + y;
+    if (node.op == "Sub") return x - y;
+    if (node.op == "Mul") return x * y;
+    if constexpr (std::is_integral_v<decltype(x)>)
+      if (y == 0) fail(node, "integer division by zero");
+    return x / y;
+  };
+  auto compute = [&](const auto& x, const auto& y) {
+    std::vector<std::decay_t<decltype(x[0])>> result;
+    for_each_index(out_shape, [&](const std::vector<int64_t>& index) {
+      result.push_back(apply(x[offset_of(index, a_strides)], y[offset_of(index, b_strides)]));
+    });
+    return result;
+  };
+  if (a.dtype == DType::f32) return Constant::from_floats(out_shape, compute(a.as_floats(), b.as_floats()));
+  return from_int_values(a.dtype, out_shape, compute(int_values(node, a), int_values(node, b)));
+}
+
+// Canonical attribute 'to': the target dtype's name (the translator maps ONNX's type number).
+Constant eval_cast(const Node& node, const std::vector<FoldInput>& in) {
+  const Constant& x = *in[0].value;
+  DType to = parse_dtype(node.attrs.get_string("to", ""), node_label(node) + ": attribute 'to'");
+  if (x.dtype == DType::f32) {
+    if (to == DType::f32) return x;
+    std::vector<float> floats = x.as_floats();
+    return from_int_values(to, x.shape, std::vector<int64_t>(floats.begin(), floats.end()));
+  }
+  std::vector<int64_t> ints = int_values(node, x);
+  if (to == DType::f32) return Constant::from_floats(x.shape, std::vector<float>(ints.begin(), ints.end()));
+  return from_int_values(to, x.shape, ints);
+}
+
+// Canonical attributes: 'value' (float or int) and 'dtype' (name), from ONNX's one-element 'value' tensor.
+Constant eval_constant_of_shape(const Node& node, const std::vector<FoldInput>& in) {
+  std::vector<int64_t> shape = int_values(node, *in[0].value);
+  DType dtype = parse_dtype(node.attrs.get_string("dtype", "f32"), node_label(node) + ": attribute 'dtype'");
+  size_t n = static_cast<size_t>(shape_elements(shape));
+  if (dtype == DType::f32) return Constant::from_floats(shape, std::vector<float>(n, node.attrs.get_float("value", 0.0f)));
+  return from_int_values(dtype, shape, std::vector<int64_t>(n, node.attrs.get_int("value", 0)));
+}
+
+struct FoldRule {
+  const char* op;
+  bool needs_values;  // false: only the inputs' shapes are needed (Shape)
+  Constant (*evaluate)(const Node& node, const std::vector<FoldInput>& inputs);
+};
+
+const FoldRule* find_fold_rule(const std::string& op) {
+  static const FoldRule rules[] = {
+      {"Shape", false, eval_shape},         {"Gather", true, eval_gather},       {"Slice", true, eval_slice},
+      {"Concat", true, eval_concat},        {"Cast", true, eval_cast},           {"ConstantOfShape", true, eval_constant_of_shape},
+      {"Add", true, eval_arithmetic},       {"Sub", true, eval_arithmetic},      {"Mul", true, eval_arithmetic},
+      {"Div", true, eval_arithmetic},       {"Reshape", true, eval_reshaped},    {"Flatten", true, eval_reshaped},
+      {"Squeeze", true, eval_reshaped},     {"Unsqueeze", true, eval_reshaped},  {"Identity", true, eval_reshaped},
+  };
+  for (const FoldRule& rule : rules)
+    if (op == rule.op) return &rule;
+  return nullptr;
+}
+
+bool same_value(const Constant& a, const Constant& b) {
+  return a.dtype == b.dtype && a.shape == b.shape && *a.bytes == *b.bytes;
+}
+
+}  // namespace
+
+ConstantFolder::ConstantFolder(Graph& graph) : graph_(graph) {
+  for (const std::string& input : graph.inputs) {
+    std::array<TensorInfo, kWorlds>& infos = activations_[input];
+    for (size_t w = 0; w < kWorlds; ++w) {
+      infos[w] = graph.tensor(input);
+      for (int64_t& d : infos[w].shape)
+        if (d == kBatchDim) d = static_cast<int64_t>(w + 1);
+    }
+  }
+}
+
+void ConstantFolder::add_constant(const std::string& name, Constant value) { graph_.constants[name] = std::move(value); }
+
+const Constant* ConstantFolder::constant(const std::string& name) const { return graph_.find_constant(name); }
+
+bool ConstantFolder::depends_on_batch(const std::string& name) const { return batch_dependent_.count(name) != 0; }
+
+TensorInfo ConstantFolder::info_in_world(const Node& node, const std::string& name, size_t world) const {
+  const Constant* value = constant(name);
+  auto dependent = batch_dependent_.find(name);
+  if (dependent != batch_dependent_.end()) value = &dependent->second[world];
+  if (value) {
+    TensorInfo info;
+    info.dtype = value->dtype;
+    info.shape = value->shape;
+    return info;
+  }
+  auto activation = activations_.find(name);
+  if (activation == activations_.end())
+    fail(node, "input '" + name + "' is not defined (not a graph input, initializer or output of an earlier node)");
+  return activation->second[world];
+}
+
+std::array<TensorInfo, 2> ConstantFolder::infos(const Node& node, const std::string& name) const {
+  return {info_in_world(node, name, 0), info_in_world(node, name, 1)};
+}
+
+bool ConstantFolder::fold(const Node& node) {
+  const FoldRule* rule = find_fold_rule(node.op);
+  if (!rule || node.outputs.size() != 1) return false;
+  std::array<Constant, kWorlds> results;
+  for (size_t w = 0; w < kWorlds; ++w) {
+    std::vector<FoldInput> inputs(node.inputs.size());
+    for (size_t i = 0; i < node.inputs.size(); ++i) {
+      const std::string& name = node.inputs[i];
+      if (name.empty()) continue;
+      auto dependent = batch_dependent_.find(name);
+      inputs[i].value = dependent != batch_dependent_.end() ? &dependent->second[w] : constant(name);
+      if (!inputs[i].value && rule->needs_values) return false;
+      inputs[i].info = info_in_world(node, name, w);
+    }
+    results[w] = rule->evaluate(node, inputs);
+  }
+  if (same_value(results[0], results[1])) {
+    add_constant(node.outputs[0], results[0]);
+  } else {
+    batch_dependent_[node.outputs[0]] = results;
+  }
+  return true;
+}
+
+void ConstantFolder::track(const Node& node) {
+  for (const std::string& name : node.inputs)
+    if (depends_on_batch(name))
+      fail(node, "input '" + name + "' is computed from the batch size (a folded Shape); octet accepts such values only as a Reshape's shape");
+  for (size_t w = 0; w < kWorlds; ++w) {
+    std::vector<TensorInfo> inputs, outputs;
+    for (const std::string& name : node.inputs) inputs.push_back(name.empty() ? TensorInfo{} : info_in_world(node, name, w));
+    try {
+      find_op_schema(node.op)->infer(node, inputs, outputs);
+    } catch (const Error& e) {
+      if (w == 0) throw;
+      throw Error(std::string(e.what()) + " (at batch size 2: the graph input's batch is symbolic, this node's shapes are not)");
+    }
+    for (size_t i = 0; i < node.outputs.size(); ++i) activations_[node.outputs[i]][w] = outputs[i];
+  }
+}
+
+std::vector<int64_t> ConstantFolder::reshape_target(const Node& reshape, const std::string& shape_input) const {
+  const std::array<Constant, kWorlds>& values = batch_dependent_.at(shape_input);
+  std::array<std::vector<int64_t>, kWorlds> wanted = {int_values(reshape, values[0]), int_values(reshape, values[1])};
+  std::array<TensorInfo, kWorlds> data = infos(reshape, reshape.inputs[0]);
+  bool allowzero = reshape.attrs.get_int("allowzero", 0) != 0;
+  std::vector<int64_t> target = wanted[0];
+  for (size_t i = 0; i < target.size() && i < wanted[1].size(); ++i) {
+    if (wanted[0][i] == wanted[1][i]) continue;
+    bool copies_input = !allowzero && i < data[0].shape.size() && data[0].shape[i] == wanted[0][i] &&
+                        data[1].shape[i] == wanted[1][i];
+    target[i] = copies_input ? 0 : -1;
+  }
+  // The static attribute is right only if it reshapes like the computed values at both batch sizes.
+  auto output_shape = [&](const std::vector<int64_t>& shape, size_t w) -> std::optional<Shape> {
+    Node probe = reshape;
+    probe.attrs.set("shape", shape);
+    std::vector<TensorInfo> out;
+    try {
+      find_op_schema("Reshape")->infer(probe, {data[w]}, out);
+    } catch (const Error&) {
+      return std::nullopt;
+    }
+    return out[0].shape;
+  };
+  for (size_t w = 0; w < kWorlds; ++w) {
+    std::optional<Shape> expected = output_shape(wanted[w], w);
+    if (!expected || output_shape(target, w) != expected)
+      fail(reshape, "input 1 'shape' is computed from the batch size (" + shape_str(wanted[0]) + " at batch 1, " +
+                        shape_str(wanted[1]) + " at batch 2) in a way no static shape attribute expresses");
+  }
+  return target;
+}
+
+}  // namespace octet::onnx

@@ -1,0 +1,280 @@
+#include "converters/quant/quantize_graph.h"
+
+#include <algorithm>
+
+#include "graph/ops.h"
+#include "graph/quantization.h"
+#include "graph/shape_inference.h"
+
+namespace octet::quant {
+namespace {
+
+// Ops that run unchanged on quantized values with their input's parameters (max and average commute
+// with the affine dequantization; reshapes move values).
+bool is_transparent(const std::string& op) {
+  static const std::set<std::string> ops = {"MaxPool", "AveragePool", "GlobalAveragePool", "Flatten", "Reshape",
+                                            "Squeeze", "Unsqueeze", "Identity"};
+  return ops.count(op) != 0;
+}
+
+bool has_input(const Node& node, size_t i) { return node.inputs.size() > i && !node.inputs[i].empty(); }
+
+// Whether the policy computes `node` in INT8 (before looking at its neighbours).
+bool wants_int8(const Node& node, const Graph& graph, const QuantizeOptions& options, const std::string& classifier) {
+  if (node.op != "Conv" && node.op != "Gemm") return false;
+  if (options.fp32_nodes.count(node.name) || (node.name == classifier && !options.int8_classifier)) return false;
+  if (!graph.is_constant(node.inputs[1]) || (has_input(node, 2) && !graph.is_constant(node.inputs[2]))) return false;
+  if (node.op == "Conv") return true;
+  if (node.op == "Gemm")
+    return node.attrs.get_int("transA", 0) == 0 && node.attrs.get_float("alpha", 1) == 1.0f && node.attrs.get_float("beta", 1) == 1.0f &&
+           (!has_input(node, 2) || graph.constants.at(node.inputs[2]).elements() == graph.constants.at(node.inputs[1]).shape[node.attrs.get_int("transB", 0) ? 0 : 1]);
+  return false;
+}
+
+// Whether a node's fused activation makes its output non-negative whatever the calibration saw.
+bool non_negative_by_construction(const Node& node) {
+  auto non_negative = [&](const std::string& prefix) {
+    std::string act = node.attrs.get_string(prefix, "");
+    return act == "relu" || (act == "clip" && node.attrs.get_float(prefix + "_alpha", -1) >= 0);
+  };
+  if (node.op == "Relu") return true;
+  if (has_input(node, 3)) return non_negative(node.attrs.has("sum_act") ? "sum_act" : "");
+  return non_negative("act");
+}
+
+class Quantizer {
+ public:
+  Quantizer(const Graph& fp32, const std::map<std::string, TensorStats>& stats, const QuantizeOptions& options)
+      : in_(fp32), stats_(stats), options_(options), classifier_(final_classifier(fp32)) {
+    out_ = fp32;
+    out_.nodes.clear();
+    consumers_ = fp32.consumers();
+    for (const std::string& o : fp32.outputs) graph_outputs_.insert(o);
+    for (const Node& node : fp32.nodes) int8_[node.name] = wants_int8(node, fp32, options, classifier_);
+    quantized_dtype_ = options.activations == ActivationMode::symmetric ? DType::s8 : DType::u8;
+  }
+
+  Graph run(std::vector<QuantizedLayer>* layers) {
+    for (const Node& node : in_.nodes) {
+      Node n = node;
+      if (int8_.at(node.name)) quantize_compute_node(n);
+      else if (is_transparent(node.op) && quantized_.count(node.inputs[0]) && leads_to_int8(node.outputs[0])) pass_through(n);
+      else keep_float(n);
+      if (layers && (node.op == "Conv" || node.op == "Gemm" || node.op == "MatMul"))
+        layers->push_back({node.name, node.op, int8_.at(node.name) ? "int8" : options_.fp32_nodes.count(node.name) ? "fp32" : "fp32 (s8 weights)"});
+    }
+    // A graph output the user reads as float: dequantize under its own name.
+    for (std::string& o : out_.outputs) {
+      if (!quantized_.count(o)) continue;
+      std::string internal = o + "/quantized";
+      rename_tensor(o, internal);
+      out_.nodes.push_back({o + "/dequantize", "Dequantize", {internal}, {o}, {}});
+      out_.tensors[o] = {DType::f32, {}, {}};
+    }
+    drop_unused_constants();
+    infer_symbolic_shapes(out_);
+    validate_graph(out_);
+    return out_;
+  }
+
+ private:
+  // Parameters of an activation tensor from its calibration statistics.
+  QuantParams activation_params_of(const std::string& tensor, const Node& reader, bool non_negative) {
+    auto it = stats_.find(tensor);
+    if (it == stats_.end()) throw Error(node_label(reader) + ": tensor '" + tensor + "' has no calibration statistics");
+    TensorStats s = it->second;
+    if (options_.activations == ActivationMode::automatic && non_negative) s.min = 0;
+    ActivationScheme scheme = options_.activations == ActivationMode::symmetric ? ActivationScheme::symmetric_s8 : ActivationScheme::asymmetric_u8;
+    return activation_params(s, options_.method, options_.percentile, scheme);
+  }
+
+  bool produced_non_negative(const std::string& tensor) const {
+    auto it = non_negative_.find(tensor);
+    return it != non_negative_.end() && it->second;
+  }
+
+  // The quantized version of an activation: itself if already quantized, else a Quantize node (one per tensor).
+  std::string quantized_input(const std::string& tensor, const Node& reader) {
+    if (quantized_.count(tensor)) return tensor;
+    auto cached = quantize_cache_.find(tensor);
+    if (cached != quantize_cache_.end()) return cached->second;
+    std::string q = tensor + "/quantized";
+    out_.nodes.push_back({tensor + "/quantize", "Quantize", {tensor}, {q}, {}});
+    out_.tensors[q] = {quantized_dtype_, {}, activation_params_of(tensor, reader, produced_non_negative(tensor))};
+    quantized_.insert(q);
+    quantize_cache_[tensor] = q;
+    return q;
+  }
+
+  // The float version of an activation: itself, or a Dequantize node (one per tensor).
+  std::string float_input(const std::string& tensor) {
+    if (!quantized_.count(tensor)) return tensor;
+    auto cached = dequantize_cache_.find(tensor);
+    if (cached != dequantize_cache_.end()) return cached->second;
+    std::string f = tensor + "/dequantized";
+    out_.nodes.push_back({tensor + "/dequantize", "Dequantize", {tensor}, {f}, {}});
+    out_.tensors[f] = {DType::f32, {}, {}};
+    dequantize_cache_[tensor] = f;
+    return f;
+  }
+
+  // Whether `tensor` reaches an INT8 layer through INT8 layers' inputs or quantization-transparent ops.
+  // Only then does it stay quantized: a pooled or reshaped tensor read by FP32 layers alone is better
+  // computed in f32 (an average rounded back onto its input's u8 grid loses precision for nothing).
+  bool leads_to_int8(const std::string& tensor) const {
+    auto it = consumers_.find(tensor);
+    if (it == consumers_.end()) return false;
+    for (size_t i : it->second) {
+      const Node& reader = in_.nodes[i];
+      if (int8_.at(reader.name)) return true;
+      if (is_transparent(reader.op) && leads_to_int8(reader.outputs[0])) return true;
+    }
+    return false;
+  }
+
+  // Whether an INT8 layer should write `tensor` as f32 directly.
+  bool only_float_readers(const std::string& tensor) const { return graph_outputs_.count(tensor) || !leads_to_int8(tensor); }
+
+  void quantize_compute_node(Node& node) {
+    const std::string& weights_name = node.inputs[1];
+    const Constant& weights = in_.constants.at(weights_name);
+    bool trans_b = node.op == "Gemm" && node.attrs.get_int("transB", 0) != 0;
+    int axis = node.op == "Gemm" && !trans_b ? 1 : 0;
+    node.inputs[0] = quantized_input(node.inputs[0], node);
+    QuantParams src = out_.tensors.at(node.inputs[0]).quant;
+    QuantParams w = store_s8_weights(weights_name, weights, axis);
+    if (has_input(node, 2)) {
+      const Constant& bias = in_.constants.at(node.inputs[2]);
+      std::string name = node.name + "/bias_s32";
+      out_.constants[name] = quantize_bias(bias, src.scales[0], w);
+      node.inputs[2] = name;
+    }
+    const std::string& y = node.outputs[0];
+    bool non_negative = non_negative_by_construction(node);
+    non_negative_[y] = non_negative;
+    if (only_float_readers(y)) {
+      out_.tensors[y] = {DType::f32, {}, {}};
+      if (has_input(node, 3)) node.inputs[3] = float_input(node.inputs[3]);
+    } else {
+      out_.tensors[y] = {quantized_dtype_, {}, activation_params_of(y, node, non_negative)};
+      quantized_.insert(y);
+      if (has_input(node, 3)) node.inputs[3] = quantized_input(node.inputs[3], node);
+    }
+    out_.nodes.push_back(node);
+  }
+
+  // Max/average pooling and reshapes on quantized input: same parameters, no conversion.
+  void pass_through(Node& node) {
+    const QuantParams& params = out_.tensors.at(node.inputs[0]).quant;
+    for (const std::string& y : node.outputs) {
+      out_.tensors[y] = {quantized_dtype_, {}, params};
+      quantized_.insert(y);
+      non_negative_[y] = produced_non_negative(node.inputs[0]);
+    }
+    out_.nodes.push_back(node);
+  }
+
+  void keep_float(Node& node) {
+    for (size_t i = 0; i < node.inputs.size(); ++i)
+      if (!node.inputs[i].empty() && !in_.is_constant(node.inputs[i])) node.inputs[i] = float_input(node.inputs[i]);
+    // Weight-only INT8 for the FP32 classifier and other FP32 Conv/Gemm, unless kept fully FP32.
+    bool weight_layer = (node.op == "Conv" || node.op == "Gemm") && in_.is_constant(node.inputs[1]);
+    if (weight_layer && !options_.fp32_nodes.count(node.name)) {
+      bool trans_b = node.op == "Gemm" && node.attrs.get_int("transB", 0) != 0;
+      store_s8_weights(node.inputs[1], in_.constants.at(node.inputs[1]), node.op == "Gemm" && !trans_b ? 1 : 0);
+    }
+    for (const std::string& y : node.outputs) {
+      non_negative_[y] = node.op == "Relu" || (is_transparent(node.op) && produced_non_negative(node.inputs[0])) || non_negative_by_construction(node);
+      out_.tensors[y] = {DType::f32, {}, {}};
+    }
+    out_.nodes.push_back(node);
+  }
+
+  // Replaces an f32 weight constant by its s8 version (once, even if several nodes read it).
+  QuantParams store_s8_weights(const std::string& name, const Constant& weights, int axis) {
+    auto done = out_.tensors.find(name);
+    if (done != out_.tensors.end() && done->second.quant.present()) return done->second.quant;
+    QuantParams params;
+    if (!options_.per_channel) {
+      params = symmetric_params(weights.data<float>(), weights.elements());
+    } else if (axis == 0) {
+      params = symmetric_params_per_channel(weights);
+    } else {
+      // Per column of a [K, N] matrix: the per-channel rule on its transpose.
+      params = symmetric_params_per_channel(transposed_2d(weights));
+      params.axis = axis;
+    }
+    out_.constants[name] = quantize_weights(weights, params);
+    out_.tensors[name] = {DType::s8, weights.shape, params};
+    return params;
+  }
+
+  static Constant transposed_2d(const Constant& m) {
+    int64_t rows = m.shape[0], cols = m.shape[1];
+    std::vector<float> t(static_cast<size_t>(rows * cols));
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < cols; ++c) t[static_cast<size_t>(c * rows + r)] = m.data<float>()[r * cols + c];
+    return Constant::from_floats({cols, rows}, t);
+  }
+
+  void rename_tensor(const std::string& from, const std::string& to) {
+    for (Node& n : out_.nodes) {
+      for (std::string& i : n.inputs) if (i == from) i = to;
+      for (std::string& o : n.outputs) if (o == from) o = to;
+    }
+    out_.tensors[to] = out_.tensors.at(from);
+    out_.tensors.erase(from);
+    quantized_.erase(from);
+    quantized_.insert(to);
+  }
+
+  void drop_unused_constants() {
+    std::set<std::string> used;
+    for (const Node& n : out_.nodes) used.insert(n.inputs.begin(), n.inputs.end());
+    for (auto it = out_.constants.begin(); it != out_.constants.end();) {
+      if (used.count(it->first) || graph_outputs_.count(it->first)) {
+        ++it;
+      } else {
+        out_.tensors.erase(it->first);
+        it = out_.constants.erase(it);
+      }
+    }
+  }
+
+  const Graph& in_;
+  const std::map<std::string, TensorStats>& stats_;
+  const QuantizeOptions& options_;
+  std::string classifier_;
+  Graph out_;
+  std::map<std::string, std::vector<size_t>> consumers_;
+  std::set<std::string> graph_outputs_, quantized_;
+  std::map<std::string, bool> int8_, non_negative_;
+  std::map<std::string, std::string> quantize_cache_, dequantize_cache_;
+  DType quantized_dtype_ = DType::u8;
+};
+
+}  // namespace
+
+ActivationMode parse_activation_mode(const std::string& name) {
+  if (name == "auto") return ActivationMode::automatic;
+  if (name == "asymmetric") return ActivationMode::asymmetric;
+  if (name == "symmetric") return ActivationMode::symmetric;
+  throw Error("--activations '" + name + "' is not auto, asymmetric or symmetric");
+}
+
+std::string final_classifier(const Graph& graph) {
+  for (auto it = graph.nodes.rbegin(); it != graph.nodes.rend(); ++it)
+    if (it->op == "Conv" || it->op == "Gemm" || it->op == "MatMul") return it->name;
+  return "";
+}
+
+Graph quantize_graph(const Graph& fp32, const std::map<std::string, TensorStats>& stats, const QuantizeOptions& options,
+                     std::vector<QuantizedLayer>* layers) {
+  for (const std::string& name : options.fp32_nodes) {
+    bool found = std::any_of(fp32.nodes.begin(), fp32.nodes.end(), [&](const Node& n) { return n.name == name; });
+    if (!found) throw Error("--fp32: the model has no node named '" + name + "'");
+  }
+  return Quantizer(fp32, stats, options).run(layers);
+}
+
+}  // namespace octet::quant
