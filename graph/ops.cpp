@@ -4,6 +4,8 @@
 #include <numeric>
 #include <set>
 
+#include "graph/fused_activation.h"
+
 namespace octet {
 namespace {
 
@@ -53,6 +55,8 @@ void infer_conv(const Node& node, const std::vector<TensorInfo>& in, std::vector
   if (w[0] % group != 0) fail(node, "output channels " + std::to_string(w[0]) + " not divisible by group");
   if (in.size() > 2 && !in[2].shape.empty() && shape_elements(in[2].shape) != w[0])
     fail(node, "bias B " + shape_str(in[2].shape) + " does not match " + std::to_string(w[0]) + " output channels");
+  read_fused_activation(node, "act");  // validates the fused activations once, for every later reader
+  read_fused_activation(node, "sum_act");
   WindowGeometry g = window_geometry(node, x, Shape(w.begin() + 2, w.end()));
   Shape y = {x[0], w[0]};
   y.insert(y.end(), g.output.begin(), g.output.end());
@@ -400,39 +404,42 @@ WindowGeometry window_geometry(const Node& node, const Shape& input, const std::
   return g;
 }
 
+// The op vocabulary: one row per op. Adding an op is a row here (its kernel family's factories live in
+// kernels/, registered once per family in kernels/registry.cpp) and, to import it, a translation in
+// converters/onnx/. Every family named here has an optimized and a reference kernel (tested).
 const std::vector<OpSchema>& op_schemas() {
   static const std::vector<OpSchema> table = {
-      {"Conv", 2, 4, 1, 1,
+      {"Conv", "conv", 2, 4, 1, 1,
        {"kernel_shape", "strides", "dilations", "pads", "group", "auto_pad", "act", "act_alpha", "act_beta", "sum_act",
         "sum_act_alpha", "sum_act_beta"},
        infer_conv},
-      {"Gemm", 2, 3, 1, 1, {"alpha", "beta", "transA", "transB"}, infer_gemm},
-      {"MatMul", 2, 2, 1, 1, {}, infer_matmul},
-      {"BatchNormalization", 5, 5, 1, 1, {"epsilon", "momentum"}, infer_batchnorm},
-      {"Relu", 1, 1, 1, 1, {}, infer_same},
-      {"LeakyRelu", 1, 1, 1, 1, {"alpha"}, infer_same},
-      {"Clip", 1, 1, 1, 1, {"min", "max"}, infer_same},
-      {"Sigmoid", 1, 1, 1, 1, {}, infer_same},
-      {"Add", 2, 2, 1, 1, {}, infer_binary},
-      {"Mul", 2, 2, 1, 1, {}, infer_binary},
-      {"MaxPool", 1, 1, 1, 1, {"kernel_shape", "strides", "dilations", "pads", "auto_pad", "ceil_mode", "storage_order"}, infer_pool},
-      {"AveragePool", 1, 1, 1, 1, {"kernel_shape", "strides", "pads", "auto_pad", "ceil_mode", "count_include_pad"}, infer_pool},
-      {"GlobalAveragePool", 1, 1, 1, 1, {}, infer_global_pool},
-      {"Flatten", 1, 1, 1, 1, {"axis"}, infer_flatten},
-      {"Reshape", 1, 1, 1, 1, {"shape", "allowzero"}, infer_reshape},
-      {"Concat", 1, 64, 1, 1, {"axis"}, infer_concat},
-      {"Softmax", 1, 1, 1, 1, {"axis"}, infer_softmax},
-      {"Identity", 1, 1, 1, 1, {}, infer_same},
-      {"Pad", 1, 1, 1, 1, {"pads", "mode", "value"}, infer_pad},
-      {"ReduceMean", 1, 1, 1, 1, {"axes", "keepdims"}, infer_reduce_mean},
-      {"Transpose", 1, 1, 1, 1, {"perm"}, infer_transpose},
-      {"Slice", 1, 1, 1, 1, {"starts", "ends", "axes", "steps"}, infer_slice},
-      {"Split", 1, 1, 1, 64, {"axis", "split"}, infer_split},
-      {"Squeeze", 1, 1, 1, 1, {"axes"}, infer_squeeze},
-      {"Unsqueeze", 1, 1, 1, 1, {"axes"}, infer_unsqueeze},
-      {"Gather", 2, 2, 1, 1, {"axis"}, infer_gather},
-      {"Quantize", 1, 1, 1, 1, {}, infer_quantize},
-      {"Dequantize", 1, 1, 1, 1, {}, infer_dequantize},
+      {"Gemm", "gemm", 2, 3, 1, 1, {"alpha", "beta", "transA", "transB"}, infer_gemm},
+      {"MatMul", "matmul", 2, 2, 1, 1, {}, infer_matmul},
+      {"BatchNormalization", "batchnorm", 5, 5, 1, 1, {"epsilon", "momentum"}, infer_batchnorm},
+      {"Relu", "eltwise", 1, 1, 1, 1, {}, infer_same},
+      {"LeakyRelu", "eltwise", 1, 1, 1, 1, {"alpha"}, infer_same},
+      {"Clip", "eltwise", 1, 1, 1, 1, {"min", "max"}, infer_same},
+      {"Sigmoid", "eltwise", 1, 1, 1, 1, {}, infer_same},
+      {"Add", "binary", 2, 2, 1, 1, {}, infer_binary},
+      {"Mul", "binary", 2, 2, 1, 1, {}, infer_binary},
+      {"MaxPool", "pool", 1, 1, 1, 1, {"kernel_shape", "strides", "dilations", "pads", "auto_pad", "ceil_mode", "storage_order"}, infer_pool},
+      {"AveragePool", "pool", 1, 1, 1, 1, {"kernel_shape", "strides", "pads", "auto_pad", "ceil_mode", "count_include_pad"}, infer_pool},
+      {"GlobalAveragePool", "pool", 1, 1, 1, 1, {}, infer_global_pool},
+      {"Flatten", "copy", 1, 1, 1, 1, {"axis"}, infer_flatten},
+      {"Reshape", "copy", 1, 1, 1, 1, {"shape", "allowzero"}, infer_reshape},
+      {"Concat", "concat", 1, 64, 1, 1, {"axis"}, infer_concat},
+      {"Softmax", "softmax", 1, 1, 1, 1, {"axis"}, infer_softmax},
+      {"Identity", "copy", 1, 1, 1, 1, {}, infer_same},
+      {"Pad", "pad", 1, 1, 1, 1, {"pads", "mode", "value"}, infer_pad},
+      {"ReduceMean", "reduce", 1, 1, 1, 1, {"axes", "keepdims"}, infer_reduce_mean},
+      {"Transpose", "transpose", 1, 1, 1, 1, {"perm"}, infer_transpose},
+      {"Slice", "slice", 1, 1, 1, 1, {"starts", "ends", "axes", "steps"}, infer_slice},
+      {"Split", "slice", 1, 1, 1, 64, {"axis", "split"}, infer_split},
+      {"Squeeze", "copy", 1, 1, 1, 1, {"axes"}, infer_squeeze},
+      {"Unsqueeze", "copy", 1, 1, 1, 1, {"axes"}, infer_unsqueeze},
+      {"Gather", "gather", 2, 2, 1, 1, {"axis"}, infer_gather},
+      {"Quantize", "quantize", 1, 1, 1, 1, {}, infer_quantize},
+      {"Dequantize", "quantize", 1, 1, 1, 1, {}, infer_dequantize},
   };
   return table;
 }

@@ -34,6 +34,9 @@ namespace octet {
 
 struct OpSchema {
   const char* name;
+  // The kernel family that runs it (kernels/registry.cpp: "conv", "eltwise", ...): an optimized and a
+  // reference kernel each. Several ops may share a family (Relu, Clip, ... are "eltwise").
+  const char* kernel_family;
   int min_inputs, max_inputs;
   int min_outputs, max_outputs;
   std::vector<std::string> attributes;  // every attribute the op accepts; others are rejected

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "graph/fused_activation.h"
 #include "graph/ops.h"
 #include "kernels/dnnl_common.h"
 #include "kernels/ops.h"
@@ -15,31 +16,14 @@
 namespace octet::kernels {
 namespace {
 
-struct Activation {
-  std::string kind;  // "", "relu", "clip", "leaky_relu"
-  float alpha = 0, beta = 0;
-
-  float apply(float x) const {
-    if (kind == "relu") return std::max(x, 0.0f);
-    if (kind == "clip") return std::min(std::max(x, alpha), beta);
-    if (kind == "leaky_relu") return x < 0 ? x * alpha : x;
-    return x;
+// oneDNN's form of a fused activation: a post-op applied while the output is written.
+void append_activation(const FusedActivationSpec& a, dnnl::post_ops& ops) {
+  switch (a.kind) {
+    case FusedActivation::relu: ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f); break;
+    case FusedActivation::clip: ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_clip_v2, a.alpha, a.beta); break;
+    case FusedActivation::leaky_relu: ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, a.alpha, 0.0f); break;
+    case FusedActivation::none: break;
   }
-  void append_to(dnnl::post_ops& ops) const {
-    if (kind == "relu") ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
-    else if (kind == "clip") ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_clip_v2, alpha, beta);
-    else if (kind == "leaky_relu") ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, alpha, 0.0f);
-  }
-};
-
-Activation read_activation(const Node& node, const std::string& prefix) {
-  Activation a;
-  a.kind = node.attrs.get_string(prefix, "");
-  a.alpha = node.attrs.get_float(prefix + "_alpha", a.kind == "clip" ? -INFINITY : 0.0f);
-  a.beta = node.attrs.get_float(prefix + "_beta", INFINITY);
-  if (!a.kind.empty() && a.kind != "relu" && a.kind != "clip" && a.kind != "leaky_relu")
-    throw Error(node_label(node) + ": attribute " + prefix + "='" + a.kind + "' is not relu, clip or leaky_relu");
-  return a;
 }
 
 // What both implementations need to know about one Conv node.
@@ -47,7 +31,7 @@ struct ConvSpec {
   WindowGeometry geometry;
   int64_t group = 1, out_channels = 0;
   bool has_bias = false, has_sum = false;
-  Activation act, sum_act;  // clip bounds already in the dst-scaled domain (see quantized_linear.h)
+  FusedActivationSpec act, sum_act;  // clip bounds already in the dst-scaled domain (see quantized_linear.h)
   LinearQuant quant;
   DType dst_dtype = DType::f32;
 };
@@ -70,10 +54,10 @@ ConvSpec read_spec(const KernelContext& ctx) {
     if (!(b == DType::f32 || (spec.quant.quantized && b == DType::s32)))
       throw Error(node_label(node) + ": bias is " + dtype_name(b) + "; expected f32, or s32 for a quantized conv");
   }
-  spec.act = read_activation(node, "act");
-  spec.sum_act = read_activation(node, "sum_act");
-  for (Activation* a : {&spec.act, &spec.sum_act})
-    if (a->kind == "clip") a->alpha /= spec.quant.dst_scale, a->beta /= spec.quant.dst_scale;
+  spec.act = read_fused_activation(node, "act");
+  spec.sum_act = read_fused_activation(node, "sum_act");
+  for (FusedActivationSpec* a : {&spec.act, &spec.sum_act})
+    if (a->kind == FusedActivation::clip) a->alpha /= spec.quant.dst_scale, a->beta /= spec.quant.dst_scale;
   return spec;
 }
 
@@ -114,12 +98,12 @@ class DnnlConv : public DnnlKernel {
       if (q.dst_zp != 0) attr.set_zero_points(DNNL_ARG_DST, 0, {q.dst_zp});
     }
     post_ops ops;
-    spec_.act.append_to(ops);
+    append_activation(spec_.act, ops);
     if (spec_.has_sum) {
       if (q.sum_zp != 0) ops.append_sum(q.sum_scale, q.sum_zp);
       else ops.append_sum(q.sum_scale);
     }
-    spec_.sum_act.append_to(ops);
+    append_activation(spec_.sum_act, ops);
     attr.set_post_ops(ops);
 
     auto make_desc = [&](const memory::desc* bias) {
@@ -268,7 +252,7 @@ std::unique_ptr<Kernel> make_conv(const KernelContext& ctx) {
   // Real classifiers have neither (the converter fuses a sum only into a conv without act), so such
   // nodes run the reference loop rather than risk a wrong answer.
   ConvSpec spec = read_spec(ctx);
-  if (!spec.act.kind.empty() && spec.has_sum && !spec.sum_act.kind.empty()) return make_conv_reference(ctx);
+  if (spec.act.kind != FusedActivation::none && spec.has_sum && spec.sum_act.kind != FusedActivation::none) return make_conv_reference(ctx);
   for (size_t i = 0; i < spec.geometry.kernel.size(); ++i) {
     int64_t extent = (spec.geometry.kernel[i] - 1) * spec.geometry.dilations[i] + 1;
     if (spec.geometry.pads_begin[i] >= extent || spec.geometry.pads_end[i] >= extent) return make_conv_reference(ctx);

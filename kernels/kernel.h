@@ -107,9 +107,11 @@ class Kernel {
   virtual std::string implementation() const { return "reference"; }
 };
 
-// The op table: creates the kernel for ctx.node, or throws Error naming the node when the op or one of its
-// settings is not supported.
+// Creates the kernel for ctx.node from its op's kernel family (graph/ops.h OpSchema::kernel_family), or
+// throws Error naming the node when the op or one of its settings is not supported.
 std::unique_ptr<Kernel> create_kernel(const KernelContext& ctx);
+// Whether `family` is registered with both an optimized and a reference kernel (kernels/registry.cpp).
+bool has_kernel_family(const std::string& family);
 
 // A reorder between two layouts of the same logical tensor (also dtype conversion f32<->u8/s8 with the
 // dst/src quantization parameters). Used by the executor at graph inputs and outputs.

@@ -1,4 +1,5 @@
-// The kernel op table: one line per op. An op missing here is named in the error.
+// The kernel families, one line each: the op table (graph/ops.cpp) names each op's family, so an op is
+// declared in one place. A family missing here is named in the error.
 #include <cstring>
 
 #include "graph/ops.h"
@@ -8,57 +9,42 @@
 namespace octet::kernels {
 namespace {
 
-struct KernelEntry {
-  const char* op;
+struct KernelFamily {
+  const char* name;
   KernelFactory optimized;
   KernelFactory reference;
 };
 
-#define ENTRY(op, family) {op, make_##family, make_##family##_reference}
-const KernelEntry kKernelTable[] = {
-    ENTRY("Conv", conv),
-    ENTRY("Gemm", gemm),
-    ENTRY("MatMul", matmul),
-    ENTRY("BatchNormalization", batchnorm),
-    ENTRY("Relu", eltwise),
-    ENTRY("LeakyRelu", eltwise),
-    ENTRY("Clip", eltwise),
-    ENTRY("Sigmoid", eltwise),
-    ENTRY("Add", binary),
-    ENTRY("Mul", binary),
-    ENTRY("MaxPool", pool),
-    ENTRY("AveragePool", pool),
-    ENTRY("GlobalAveragePool", pool),
-    ENTRY("Flatten", copy),
-    ENTRY("Reshape", copy),
-    ENTRY("Identity", copy),
-    ENTRY("Squeeze", copy),
-    ENTRY("Unsqueeze", copy),
-    ENTRY("Concat", concat),
-    ENTRY("Softmax", softmax),
-    ENTRY("Pad", pad),
-    ENTRY("ReduceMean", reduce),
-    ENTRY("Transpose", transpose),
-    ENTRY("Slice", slice),
-    ENTRY("Split", slice),
-    ENTRY("Gather", gather),
-    ENTRY("Quantize", quantize),
-    ENTRY("Dequantize", quantize),
+#define FAMILY(family) {#family, make_##family, make_##family##_reference}
+const KernelFamily kKernelFamilies[] = {
+    FAMILY(conv),   FAMILY(gemm),   FAMILY(matmul),    FAMILY(batchnorm), FAMILY(eltwise), FAMILY(binary),
+    FAMILY(pool),   FAMILY(copy),   FAMILY(concat),    FAMILY(softmax),   FAMILY(pad),     FAMILY(reduce),
+    FAMILY(transpose), FAMILY(slice), FAMILY(gather), FAMILY(quantize),
 };
-#undef ENTRY
+#undef FAMILY
+
+const KernelFamily* find_family(const char* name) {
+  for (const KernelFamily& f : kKernelFamilies)
+    if (std::strcmp(f.name, name) == 0) return &f;
+  return nullptr;
+}
 
 }  // namespace
 
+bool has_kernel_family(const std::string& family) {
+  const KernelFamily* f = find_family(family.c_str());
+  return f && f->optimized && f->reference;
+}
+
 std::unique_ptr<Kernel> create_kernel(const KernelContext& ctx) {
-  for (const KernelEntry& e : kKernelTable) {
-    if (ctx.node.op != e.op) continue;
-    try {
-      return ctx.implementation == Implementation::reference ? e.reference(ctx) : e.optimized(ctx);
-    } catch (const dnnl::error& err) {
-      throw Error(node_label(ctx.node) + ": oneDNN could not create the primitive: " + err.what());
-    }
+  const OpSchema* schema = find_op_schema(ctx.node.op);
+  const KernelFamily* family = schema ? find_family(schema->kernel_family) : nullptr;
+  if (!family) throw Error(node_label(ctx.node) + ": no kernel for op '" + ctx.node.op + "'");
+  try {
+    return ctx.implementation == Implementation::reference ? family->reference(ctx) : family->optimized(ctx);
+  } catch (const dnnl::error& err) {
+    throw Error(node_label(ctx.node) + ": oneDNN could not create the primitive: " + err.what());
   }
-  throw Error(node_label(ctx.node) + ": no kernel for op '" + ctx.node.op + "'");
 }
 
 }  // namespace octet::kernels

@@ -6,6 +6,7 @@
 #include <optional>
 #include <set>
 
+#include "graph/fused_activation.h"
 #include "graph/shape_inference.h"
 
 namespace octet::onnx {
@@ -113,22 +114,6 @@ bool fold_one_batch_norm(Graph& graph) {
   return false;
 }
 
-// An activation octet can apply as a Conv post-op, with its canonical attribute values.
-struct PostOp {
-  std::string kind;
-  std::optional<float> alpha, beta;
-};
-
-std::optional<PostOp> post_op_of(const Node& node) {
-  if (node.op == "Relu") return PostOp{"relu", std::nullopt, std::nullopt};
-  if (node.op == "LeakyRelu") return PostOp{"leaky_relu", node.attrs.get_float("alpha", 0.01f), std::nullopt};
-  // Absent bounds are unbounded; written as the float limits because model files cannot hold infinities.
-  if (node.op == "Clip")
-    return PostOp{"clip", node.attrs.get_float("min", std::numeric_limits<float>::lowest()),
-                  node.attrs.get_float("max", std::numeric_limits<float>::max())};
-  return std::nullopt;
-}
-
 // Makes the activation reading `conv`'s output (its only consumer) the Conv's post-op: `act`, or `sum_act`
 // when the Conv carries a residual sum (the sum is added after act, so a later activation follows the sum).
 bool absorb_activation(Graph& graph, size_t conv_index) {
@@ -136,12 +121,10 @@ bool absorb_activation(Graph& graph, size_t conv_index) {
   if (graph.nodes[conv_index].attrs.has(slot)) return false;
   std::optional<size_t> consumer = only_consumer(graph, graph.nodes[conv_index].outputs[0]);
   if (!consumer) return false;
-  std::optional<PostOp> post_op = post_op_of(graph.nodes[*consumer]);
-  if (!post_op) return false;
+  std::optional<ActivationNode> activation = activation_of(graph.nodes[*consumer]);
+  if (!activation) return false;
   Node& conv = graph.nodes[conv_index];
-  conv.attrs.set(slot, post_op->kind);
-  if (post_op->alpha) conv.attrs.set(slot + "_alpha", *post_op->alpha);
-  if (post_op->beta) conv.attrs.set(slot + "_beta", *post_op->beta);
+  write_fused_activation(conv, slot, activation->kind, activation->alpha, activation->beta);
   conv.outputs[0] = graph.nodes[*consumer].outputs[0];
   graph.nodes.erase(graph.nodes.begin() + static_cast<long>(*consumer));  // after conv_index: it reads its output
   return true;

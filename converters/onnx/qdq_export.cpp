@@ -1,5 +1,6 @@
 #include "converters/onnx/qdq_export.h"
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <limits>
@@ -8,6 +9,7 @@
 #include <variant>
 
 #include "converters/onnx/proto.h"
+#include "graph/fused_activation.h"
 #include "graph/ops.h"
 
 namespace octet::onnx {
@@ -203,21 +205,25 @@ class QdqExporter {
   }
 
   void add_activation(const Node& conv, const std::string& slot, std::vector<PostOpNode>& steps) {
-    std::string kind = conv.attrs.get_string(slot, "");
-    if (kind.empty()) return;
-    if (kind == "relu") {
-      steps.push_back({"Relu", slot, {}, {}});
-    } else if (kind == "leaky_relu") {
-      Attributes attrs;
-      attrs.set("alpha", conv.attrs.get_float(slot + "_alpha", 0.01f));
-      steps.push_back({"LeakyRelu", slot, {}, attrs});
-    } else if (kind == "clip") {
-      std::string min = conv.name + "/" + slot + "_min", max = conv.name + "/" + slot + "_max";
-      add_initializer(min, Constant::from_floats({}, {conv.attrs.get_float(slot + "_alpha", std::numeric_limits<float>::lowest())}));
-      add_initializer(max, Constant::from_floats({}, {conv.attrs.get_float(slot + "_beta", std::numeric_limits<float>::max())}));
-      steps.push_back({"Clip", slot, {min, max}, {}});
-    } else {
-      throw Error(node_label(conv) + ": fused " + slot + " '" + kind + "' has no ONNX export");
+    const FusedActivationSpec activation = read_fused_activation(conv, slot);
+    switch (activation.kind) {
+      case FusedActivation::none: return;
+      case FusedActivation::relu: steps.push_back({"Relu", slot, {}, {}}); return;
+      case FusedActivation::leaky_relu: {
+        Attributes attrs;
+        attrs.set("alpha", activation.alpha);
+        steps.push_back({"LeakyRelu", slot, {}, attrs});
+        return;
+      }
+      case FusedActivation::clip: {
+        // Unbounded sides as the float limits: an ONNX initializer may hold infinities, but the passes write them so.
+        const auto finite = [](float v) { return std::clamp(v, std::numeric_limits<float>::lowest(), std::numeric_limits<float>::max()); };
+        std::string min = conv.name + "/" + slot + "_min", max = conv.name + "/" + slot + "_max";
+        add_initializer(min, Constant::from_floats({}, {finite(activation.alpha)}));
+        add_initializer(max, Constant::from_floats({}, {finite(activation.beta)}));
+        steps.push_back({"Clip", slot, {min, max}, {}});
+        return;
+      }
     }
   }
 

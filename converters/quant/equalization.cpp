@@ -6,6 +6,7 @@
 
 #include "converters/quant/calibration.h"
 #include "converters/onnx/passes.h"
+#include "graph/fused_activation.h"
 #include "octet/error.h"
 
 namespace octet::quant {
@@ -66,8 +67,8 @@ std::vector<EqualizationPair> find_equalization_pairs(const Graph& graph) {
     if (a.op != "Conv" || !has_constant_input(graph, a, 1)) continue;
     if (a.inputs.size() > 2 && !a.inputs[2].empty() && !graph.is_constant(a.inputs[2])) continue;
     if (a.inputs.size() > 3 && !a.inputs[3].empty()) continue;  // a residual sum is not scaled with A
-    std::string act = a.attrs.get_string("act", "");
-    if (!(act.empty() || act == "relu" || act == "leaky_relu")) continue;  // clip (ReLU6) has a fixed bound
+    const FusedActivation act = read_fused_activation(a, "act").kind;
+    if (act == FusedActivation::clip) continue;  // ReLU6 has a fixed bound
     EqualizationPair pair{a.name, "", a.outputs[0], {}};
     std::string tensor = a.outputs[0];
     const Node* next = only_reader(tensor);

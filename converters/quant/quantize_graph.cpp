@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "graph/fused_activation.h"
 #include "graph/ops.h"
 #include "graph/quantization.h"
 #include "graph/shape_inference.h"
@@ -33,10 +34,7 @@ bool wants_int8(const Node& node, const Graph& graph, const QuantizeOptions& opt
 
 // Whether a node's fused activation makes its output non-negative whatever the calibration saw.
 bool non_negative_by_construction(const Node& node) {
-  auto non_negative = [&](const std::string& prefix) {
-    std::string act = node.attrs.get_string(prefix, "");
-    return act == "relu" || (act == "clip" && node.attrs.get_float(prefix + "_alpha", -1) >= 0);
-  };
+  auto non_negative = [&](const std::string& slot) { return !slot.empty() && read_fused_activation(node, slot).non_negative(); };
   if (node.op == "Relu") return true;
   if (has_input(node, 3)) return non_negative(node.attrs.has("sum_act") ? "sum_act" : "");
   return non_negative("act");
