@@ -1,0 +1,33 @@
+#include "support/process.h"
+
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+namespace octet::testing {
+
+std::string read_text(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+std::string shell_quote(const std::string& arg) {
+  std::string quoted = "'";
+  for (char c : arg) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+
+ProcessResult run_process(const std::vector<std::string>& command, const std::filesystem::path& scratch) {
+  std::filesystem::create_directories(scratch);
+  const std::filesystem::path out = scratch / "stdout.txt", err = scratch / "stderr.txt";
+  std::string line;
+  for (const std::string& arg : command) line += shell_quote(arg) + " ";
+  const int status = std::system((line + ">" + shell_quote(out.string()) + " 2>" + shell_quote(err.string())).c_str());
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_text(out), read_text(err)};
+}
+
+}  // namespace octet::testing
