@@ -11,77 +11,18 @@
 #include "graph/ops.h"
 #include "graph/quantization.h"
 #include "kernels/kernel.h"
-#include "kernels/ops.h"
+#include "support/random.h"
+#include "support/single_op.h"
 
 using namespace octet;
 using namespace octet::kernels;
 
+using octet::testing::Bytes;
+using octet::testing::OpResult;
+using octet::testing::SingleOp;
+using octet::testing::random_bytes;
+
 namespace {
-
-// A tensor's values in logical row-major order, as raw bytes of its dtype.
-struct Values {
-  TensorInfo info;
-  std::vector<uint8_t> bytes;
-};
-
-struct Int8Case {
-  Node node;
-  std::vector<Values> inputs;                // activations ("" inputs: empty info)
-  std::vector<const Constant*> constants;   // per input
-  TensorInfo output;
-
-  // Runs one implementation; returns the output bytes in logical order and the implementation name.
-  std::vector<uint8_t> run(Implementation impl, Engine& engine, std::string& name) const {
-    KernelContext ctx{node, {}, constants, {}, engine, impl};
-    for (size_t i = 0; i < inputs.size(); ++i) {
-      TensorDesc d = constants[i] ? dense_desc(inputs[i].info.dtype, inputs[i].info.shape) : activation_desc(inputs[i].info);
-      d.quant = inputs[i].info.quant;
-      ctx.inputs.push_back(d);
-    }
-    ctx.outputs.push_back(activation_desc(output));
-    auto kernel = create_kernel(ctx);
-    name = kernel->implementation();
-    std::vector<std::vector<uint8_t>> storage(inputs.size());
-    std::vector<void*> ins;
-    for (size_t i = 0; i < inputs.size(); ++i) {
-      if (constants[i] || node.inputs[i].empty()) {
-        ins.push_back(nullptr);
-        continue;
-      }
-      size_t size = dtype_size(ctx.inputs[i].dtype), n = 0;
-      storage[i].assign(ctx.inputs[i].bytes(), 0);
-      for_each_index(ctx.inputs[i], [&](const std::vector<int64_t>&, int64_t off) {
-        std::memcpy(&storage[i][static_cast<size_t>(off) * size], &inputs[i].bytes[n++ * size], size);
-      });
-      ins.push_back(storage[i].data());
-    }
-    std::vector<uint8_t> out(ctx.outputs[0].bytes()), scratch(kernel->scratch_bytes() + 64), logical;
-    kernel->bind(ins, {out.data()}, scratch.data());
-    kernel->run();
-    size_t size = dtype_size(output.dtype);
-    for_each_index(ctx.outputs[0], [&](const std::vector<int64_t>&, int64_t off) {
-      logical.insert(logical.end(), &out[static_cast<size_t>(off) * size], &out[static_cast<size_t>(off) * size] + size);
-    });
-    return logical;
-  }
-};
-
-std::vector<uint8_t> random_bytes(std::mt19937& rng, const TensorInfo& t) {
-  int64_t n = shape_elements(t.shape);
-  std::vector<uint8_t> b(static_cast<size_t>(n) * dtype_size(t.dtype));
-  if (t.dtype == DType::f32) {
-    std::uniform_real_distribution<float> d(-1, 1);
-    for (int64_t i = 0; i < n; ++i) {
-      float v = d(rng);
-      std::memcpy(&b[static_cast<size_t>(i) * 4], &v, 4);
-    }
-  } else {
-    IntRange r = quantized_range(t.dtype);
-    std::uniform_int_distribution<int> d(r.min, r.max);
-    for (auto& x : b) x = static_cast<uint8_t>(d(rng));
-  }
-  return b;
-}
 
 // Compares two outputs; quantized ones may differ by one unit (rounding of x * (1/s) vs x / s and of
 // float sums in a different order), floats by a relative 1e-4. Returns the count of 1-unit differences.
@@ -117,7 +58,6 @@ QuantParams per_tensor(float scale, int32_t zp) { return {{scale}, {zp}, -1}; }
 }  // namespace
 
 TEST_CASE("INT8 Conv: oneDNN equals the integer reference to one unit (zero points, per-channel, post-ops, sum)") {
-  Engine engine;
   int total = 0, off_by_one = 0;
   for (unsigned seed = 1; seed <= 48; ++seed) {
     std::mt19937 rng(seed);
@@ -125,7 +65,8 @@ TEST_CASE("INT8 Conv: oneDNN equals the integer reference to one unit (zero poin
     bool depthwise = seed % 4 == 0;
     int64_t cin = pick(1, 4) * (depthwise ? 8 : 4), cout = depthwise ? cin : pick(1, 4) * 8;
     int64_t k = seed % 3 == 0 ? 1 : 3, h = pick(5, 12), w = pick(5, 12);
-    Int8Case c;
+    SingleOp c;
+    c.seed = seed;
     c.node = {"qconv", "Conv", {"x", "w", "b"}, {"y"}, {}};
     c.node.attrs.set("pads", std::vector<int64_t>{k / 2, k / 2, k / 2, k / 2});
     c.node.attrs.set("strides", std::vector<int64_t>{pick(1, 2), pick(1, 2)});
@@ -153,25 +94,26 @@ TEST_CASE("INT8 Conv: oneDNN equals the integer reference to one unit (zero poin
       std::memcpy(&bias_bytes[static_cast<size_t>(o) * 4], &v, 4);
     }
     Constant bias{DType::s32, {cout}, make_bytes(bias_bytes)};
-    c.inputs = {{x, random_bytes(rng, x)}, {wi, {}}, {{DType::s32, {cout}, {}}, {}}};
-    c.constants = {nullptr, &weights, &bias};
-    std::vector<TensorInfo> outs;
-    find_op_schema("Conv")->infer(c.node, {x, wi, c.inputs[2].info}, outs);
-    c.output = {dst_type, outs[0].shape, dst_type == DType::f32 ? QuantParams{} : per_tensor(0.05f, dst_type == DType::u8 && act.empty() ? 100 : 0)};
+    c.inputs = {x, wi, {DType::s32, {cout}, {}}};
+    Bytes bytes = {random_bytes(rng, x), {}, {}};
+    c.constants = {{1, weights}, {2, bias}};
+    std::vector<TensorInfo> outs = c.output_infos();
+    c.outputs = {{dst_type, outs[0].shape, dst_type == DType::f32 ? QuantParams{} : per_tensor(0.05f, dst_type == DType::u8 && act.empty() ? 100 : 0)}};
     if (seed % 3 == 2 && dst_type != DType::f32) {  // a quantized residual of its own scale and zero point
       TensorInfo r{dst_type, outs[0].shape, per_tensor(0.03f, dst_type == DType::u8 ? 20 : 0)};
       c.node.inputs.push_back("r");
       c.node.attrs.set("sum_act", std::string("relu"));
-      c.inputs.push_back({r, random_bytes(rng, r)});
-      c.constants.push_back(nullptr);
+      c.inputs.push_back(r);
+      bytes.push_back(random_bytes(rng, r));
       if (act == "leaky_relu" || act == "clip") c.node.attrs.values.erase("act");  // see make_conv()
     }
     std::ostringstream what;
     what << "seed=" << seed << " cin=" << cin << " cout=" << cout << " k=" << k << " hw=" << h << "x" << w << " act=" << act
          << " src_zp=" << x.quant.zero_points[0] << " dst=" << dtype_name(dst_type) << " sum=" << (c.inputs.size() > 3);
-    std::string optimized_impl, reference_impl;
-    std::vector<uint8_t> got = c.run(Implementation::optimized, engine, optimized_impl);
-    std::vector<uint8_t> want = c.run(Implementation::reference, engine, reference_impl);
+    const OpResult optimized = c.run_bytes(Implementation::optimized, bytes);
+    const std::string& optimized_impl = optimized.implementation;
+    const std::vector<uint8_t>& got = optimized.bytes[0];
+    const std::vector<uint8_t> want = c.run_bytes(Implementation::reference, bytes).bytes[0];
     off_by_one += compare(got, want, dst_type, what.str());
     total += static_cast<int>(want.size() / dtype_size(dst_type));
     CHECK_MESSAGE(optimized_impl.find("ref") == std::string::npos, what.str() << " ran " << optimized_impl);
@@ -180,13 +122,13 @@ TEST_CASE("INT8 Conv: oneDNN equals the integer reference to one unit (zero poin
 }
 
 TEST_CASE("INT8 Gemm: oneDNN equals the integer reference to one unit") {
-  Engine engine;
   for (unsigned seed = 1; seed <= 16; ++seed) {
     std::mt19937 rng(seed);
     auto pick = [&](int lo, int hi) { return static_cast<int64_t>(std::uniform_int_distribution<int>(lo, hi)(rng)); };
     int64_t m = pick(1, 4), k = pick(8, 300), n = pick(1, 40);
     bool trans_b = seed % 2;
-    Int8Case c;
+    SingleOp c;
+    c.seed = seed;
     c.node = {"fc", "Gemm", {"a", "b", "c"}, {"y"}, {}};
     c.node.attrs.set("transB", int64_t{trans_b});
     TensorInfo a{DType::u8, {m, k}, per_tensor(0.02f, seed % 3 == 0 ? 128 : 0)};
@@ -201,21 +143,21 @@ TEST_CASE("INT8 Gemm: oneDNN equals the integer reference to one unit") {
       std::memcpy(&bias_bytes[static_cast<size_t>(o) * 4], &v, 4);
     }
     Constant bias{DType::s32, {n}, make_bytes(bias_bytes)};
-    c.inputs = {{a, random_bytes(rng, a)}, {bi, {}}, {{DType::s32, {n}, {}}, {}}};
-    c.constants = {nullptr, &b, &bias};
+    c.inputs = {a, bi, {DType::s32, {n}, {}}};
+    Bytes bytes = {random_bytes(rng, a), {}, {}};
+    c.constants = {{1, b}, {2, bias}};
     DType dst_type = seed % 2 ? DType::f32 : DType::u8;
-    c.output = {dst_type, {m, n}, dst_type == DType::f32 ? QuantParams{} : per_tensor(0.1f, 60)};
-    std::string impl_opt, impl_ref;
+    c.outputs = {{dst_type, {m, n}, dst_type == DType::f32 ? QuantParams{} : per_tensor(0.1f, 60)}};
     std::ostringstream what;
     what << "seed=" << seed << " m=" << m << " k=" << k << " n=" << n << " transB=" << trans_b << " dst=" << dtype_name(dst_type);
-    compare(c.run(Implementation::optimized, engine, impl_opt), c.run(Implementation::reference, engine, impl_ref), dst_type, what.str());
+    compare(c.run_bytes(Implementation::optimized, bytes).bytes[0], c.run_bytes(Implementation::reference, bytes).bytes[0], dst_type,
+            what.str());
   }
 }
 
 TEST_CASE("Weight-only INT8: s8 weights with f32 activations equal the f32 layer on dequantized weights") {
-  Engine engine;
   std::mt19937 rng(3);
-  Int8Case q;
+  SingleOp q;
   q.node = {"conv", "Conv", {"x", "w"}, {"y"}, {}};
   TensorInfo x{DType::f32, {1, 8, 6, 6}, {}};
   Shape w_shape = {16, 8, 3, 3};
@@ -227,19 +169,19 @@ TEST_CASE("Weight-only INT8: s8 weights with f32 activations equal the f32 layer
   for (int64_t i = 0; i < w8.elements(); ++i)
     dequantized.push_back(dequantize_value(w8.data<int8_t>()[i], wi.quant.scales[static_cast<size_t>(i / 72)], 0));
   Constant w32 = Constant::from_floats(w_shape, dequantized);
-  q.inputs = {{x, random_bytes(rng, x)}, {wi, {}}};
-  q.constants = {nullptr, &w8};
-  q.output = {DType::f32, {1, 16, 4, 4}, {}};
-  Int8Case f = q;
-  f.inputs[1].info = {DType::f32, w_shape, {}};
-  f.constants = {nullptr, &w32};
-  std::string name;
-  compare(q.run(Implementation::optimized, engine, name), f.run(Implementation::optimized, engine, name), DType::f32, "weight-only optimized");
-  compare(q.run(Implementation::reference, engine, name), f.run(Implementation::reference, engine, name), DType::f32, "weight-only reference");
+  q.inputs = {x, wi};
+  Bytes bytes = {random_bytes(rng, x), {}};
+  q.constants = {{1, w8}};
+  q.outputs = {{DType::f32, {1, 16, 4, 4}, {}}};
+  SingleOp f = q;
+  f.inputs[1] = {DType::f32, w_shape, {}};
+  f.constants = {{1, w32}};
+  for (Implementation impl : {Implementation::optimized, Implementation::reference})
+    compare(q.run_bytes(impl, bytes).bytes[0], f.run_bytes(impl, bytes).bytes[0], DType::f32,
+            impl == Implementation::optimized ? "weight-only optimized" : "weight-only reference");
 }
 
 TEST_CASE("Weight-only Gemm (the FP32 classifier): the s8 GEMV equals the reference Gemm on random shapes") {
-  Engine engine;
   for (unsigned seed = 1; seed <= 24; ++seed) {
     std::mt19937 rng(100 + seed);
     auto pick = [&](int lo, int hi) { return static_cast<int64_t>(std::uniform_int_distribution<int>(lo, hi)(rng)); };
@@ -248,7 +190,8 @@ TEST_CASE("Weight-only Gemm (the FP32 classifier): the s8 GEMV equals the refere
     bool trans_b = seed % 2, per_channel = seed % 3 != 0;
     int bias_kind = static_cast<int>(seed % 4);  // 0 none, 1 [N], 2 [1,N], 3 scalar [1]
     float beta = seed % 5 == 0 ? 0.5f : 1.0f;
-    Int8Case c;
+    SingleOp c;
+    c.seed = seed;
     c.node = {"fc", "Gemm", {"a", "b"}, {"y"}, {}};
     c.node.attrs.set("transB", int64_t{trans_b});
     c.node.attrs.set("beta", beta);
@@ -262,19 +205,22 @@ TEST_CASE("Weight-only Gemm (the FP32 classifier): the s8 GEMV equals the refere
     std::vector<float> c_values;
     for (int64_t o = 0; o < shape_elements(c_shape); ++o) c_values.push_back(static_cast<float>(pick(-100, 100)) / 50.0f);
     Constant bias = Constant::from_floats(c_shape, c_values);
-    c.inputs = {{a, random_bytes(rng, a)}, {bi, {}}};
-    c.constants = {nullptr, &b};
+    c.inputs = {a, bi};
+    Bytes bytes = {random_bytes(rng, a), {}};
+    c.constants = {{1, b}};
     if (bias_kind != 0) {
       c.node.inputs.push_back("c");
-      c.inputs.push_back({{DType::f32, c_shape, {}}, {}});
-      c.constants.push_back(&bias);
+      c.inputs.push_back({DType::f32, c_shape, {}});
+      bytes.emplace_back();
+      c.constants[2] = bias;
     }
-    c.output = {DType::f32, {m, n}, {}};
-    std::string impl_opt, impl_ref;
+    c.outputs = {{DType::f32, {m, n}, {}}};
     std::ostringstream what;
     what << "seed=" << seed << " m=" << m << " k=" << k << " n=" << n << " transB=" << trans_b << " per_channel=" << per_channel
          << " bias_kind=" << bias_kind << " beta=" << beta;
-    compare(c.run(Implementation::optimized, engine, impl_opt), c.run(Implementation::reference, engine, impl_ref), DType::f32, what.str());
+    const OpResult optimized = c.run_bytes(Implementation::optimized, bytes);
+    const std::string& impl_opt = optimized.implementation;
+    compare(optimized.bytes[0], c.run_bytes(Implementation::reference, bytes).bytes[0], DType::f32, what.str());
     CHECK_MESSAGE(impl_opt.rfind("octet_gemv_s8", 0) == 0, what.str() << ": ran " << impl_opt);
   }
 }
