@@ -15,162 +15,17 @@
 
 #include "graph/ops.h"
 #include "kernels/kernel.h"
-#include "kernels/ops.h"
+#include "support/random.h"
+#include "support/single_op.h"
 
 using namespace octet;
 using namespace octet::kernels;
+using octet::testing::check_rejected;
+using octet::testing::Layout;
+using octet::testing::OpResult;
+using OpCase = octet::testing::SingleOp;
 
 namespace {
-
-Engine& engine() {
-  static Engine e;
-  return e;
-}
-
-// Activation layout of the executor, or the same physical dim order with a one-element hole after every
-// row of every dim (mixed: chosen per tensor), which no kernel may assume away.
-enum class Layout { activation, mixed };
-
-TensorDesc gapped_desc(const TensorInfo& info) {
-  TensorDesc d = activation_desc(info);
-  std::vector<size_t> order(d.dims.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return d.strides[a] > d.strides[b]; });
-  int64_t stride = 1;
-  for (size_t k = order.size(); k-- > 0;) {
-    d.strides[order[k]] = stride;
-    stride = stride * std::max<int64_t>(1, d.dims[order[k]]) + 1;
-  }
-  return d;
-}
-
-struct OpCase {
-  Node node;
-  std::vector<TensorInfo> inputs;
-  std::map<size_t, Constant> constants;  // by input index; the other inputs are activations
-  Layout layout = Layout::activation;
-  unsigned seed = 0;
-
-  OpCase(const std::string& op, size_t n_inputs, size_t n_outputs = 1) {
-    node.name = "test_" + op;
-    node.op = op;
-    for (size_t i = 0; i < n_inputs; ++i) node.inputs.push_back("x" + std::to_string(i));
-    for (size_t i = 0; i < n_outputs; ++i) node.outputs.push_back("y" + std::to_string(i));
-  }
-  OpCase& input(const Shape& shape, DType dtype = DType::f32) {
-    inputs.push_back({dtype, shape, {}});
-    return *this;
-  }
-  OpCase& constant(const Constant& c) {
-    constants[inputs.size()] = c;
-    inputs.push_back({c.dtype, c.shape, {}});
-    return *this;
-  }
-  template <typename T>
-  OpCase& attr(const std::string& name, T value) {
-    node.attrs.set(name, value);
-    return *this;
-  }
-};
-
-std::string describe(const OpCase& c) {
-  std::ostringstream s;
-  s << c.node.op << " seed=" << c.seed << " layout=" << (c.layout == Layout::activation ? "activation" : "mixed");
-  for (size_t i = 0; i < c.inputs.size(); ++i)
-    s << " in" << i << "=" << shape_str(c.inputs[i].shape) << ":" << dtype_name(c.inputs[i].dtype)
-      << (c.constants.count(i) ? "(const)" : "");
-  for (const auto& kv : c.node.attrs.values) {
-    s << " " << kv.first << "=";
-    if (auto* i = std::get_if<int64_t>(&kv.second)) s << *i;
-    else if (auto* f = std::get_if<float>(&kv.second)) s << *f;
-    else if (auto* str = std::get_if<std::string>(&kv.second)) s << "'" << *str << "'";
-    else if (auto* v = std::get_if<std::vector<int64_t>>(&kv.second))
-      for (size_t i = 0; i < v->size(); ++i) s << (i ? "," : "[") << (*v)[i] << (i + 1 == v->size() ? "]" : "");
-    if (auto* v = std::get_if<std::vector<int64_t>>(&kv.second); v && v->empty()) s << "[]";
-  }
-  return s.str();
-}
-
-double read_element(const uint8_t* p, DType dtype) {
-  switch (dtype) {
-    case DType::u8: return *p;
-    case DType::f32: {
-      float v;
-      std::memcpy(&v, p, 4);
-      return v;
-    }
-    default: throw Error("test harness: unsupported activation dtype");
-  }
-}
-
-void write_element(uint8_t* p, DType dtype, double v) {
-  if (dtype == DType::u8) {
-    *p = static_cast<uint8_t>(v);
-  } else {
-    float f = static_cast<float>(v);
-    std::memcpy(p, &f, 4);
-  }
-}
-
-struct RunResult {
-  std::vector<std::vector<double>> outputs;  // logical row-major values per output
-  std::string implementation;
-};
-
-// Runs the case through one implementation. `values` holds the row-major values of each activation input.
-RunResult run_op(const OpCase& c, const std::vector<std::vector<double>>& values, Implementation impl) {
-  validate_node(c.node);
-  std::vector<TensorInfo> outs;
-  find_op_schema(c.node.op)->infer(c.node, c.inputs, outs);
-  std::vector<const Constant*> constants;
-  for (size_t i = 0; i < c.inputs.size(); ++i) constants.push_back(c.constants.count(i) ? &c.constants.at(i) : nullptr);
-  // Mixed layouts: a per-tensor choice that depends only on the seed, so both implementations see the same.
-  std::mt19937 layout_rng(c.seed * 7919u + 17u);
-  auto layout_of = [&](const TensorInfo& info) {
-    bool gapped = c.layout == Layout::mixed && layout_rng() % 3 != 0;
-    return gapped ? gapped_desc(info) : activation_desc(info);
-  };
-  KernelContext ctx{c.node, {}, constants, {}, engine(), impl};
-  for (size_t i = 0; i < c.inputs.size(); ++i)
-    ctx.inputs.push_back(constants[i] ? dense_desc(c.inputs[i].dtype, c.inputs[i].shape) : layout_of(c.inputs[i]));
-  for (const TensorInfo& o : outs) ctx.outputs.push_back(layout_of(o));
-  std::unique_ptr<Kernel> kernel = create_kernel(ctx);
-
-  std::vector<std::vector<uint8_t>> in_buffers(c.inputs.size()), out_buffers(outs.size());
-  std::vector<void*> ins, outs_ptrs;
-  for (size_t i = 0; i < c.inputs.size(); ++i) {
-    if (constants[i]) {
-      ins.push_back(nullptr);
-      continue;
-    }
-    const TensorDesc& d = ctx.inputs[i];
-    in_buffers[i].assign(d.bytes(), 0xCD);  // holes hold garbage
-    size_t n = 0, elem = dtype_size(d.dtype);
-    for_each_index(d, [&](const std::vector<int64_t>&, int64_t offset) {
-      write_element(in_buffers[i].data() + offset * elem, d.dtype, values[i][n++]);
-    });
-    ins.push_back(in_buffers[i].data());
-  }
-  for (size_t i = 0; i < outs.size(); ++i) {
-    out_buffers[i].assign(ctx.outputs[i].bytes(), 0xFF);  // NaN for f32: unwritten elements show
-    outs_ptrs.push_back(out_buffers[i].data());
-  }
-  std::vector<uint8_t> scratch(kernel->scratch_bytes());
-  kernel->bind(ins, outs_ptrs, scratch.data());
-  kernel->run();
-
-  RunResult result;
-  result.implementation = kernel->implementation();
-  for (size_t i = 0; i < outs.size(); ++i) {
-    const TensorDesc& d = ctx.outputs[i];
-    size_t elem = dtype_size(d.dtype);
-    result.outputs.emplace_back();
-    for_each_index(d, [&](const std::vector<int64_t>&, int64_t offset) {
-      result.outputs.back().push_back(read_element(out_buffers[i].data() + offset * elem, d.dtype));
-    });
-  }
-  return result;
-}
 
 bool close(double got, double want, double rtol, double atol) {
   if (std::isnan(got) || std::isnan(want)) return std::isnan(got) && std::isnan(want);
@@ -196,28 +51,30 @@ void report_implementations() {
 // The optimized kernel against the reference on random activation values drawn from c.seed.
 void check_against_reference(const OpCase& c, double rtol = 1e-5, double atol = 1e-6) {
   std::mt19937 rng(c.seed);
-  std::vector<std::vector<double>> values(c.inputs.size());
+  testing::Values values(c.inputs.size());
   for (size_t i = 0; i < c.inputs.size(); ++i) {
     if (c.constants.count(i)) continue;
     for (int64_t n = 0; n < shape_elements(c.inputs[i].shape); ++n)
       values[i].push_back(c.inputs[i].dtype == DType::u8 ? static_cast<double>(rng() % 256)
                                                          : std::uniform_real_distribution<float>(-2.0f, 2.0f)(rng));
   }
-  RunResult optimized, reference;
+  OpResult optimized, reference;
   try {
-    optimized = run_op(c, values, Implementation::optimized);
-    reference = run_op(c, values, Implementation::reference);
+    optimized = c.run(Implementation::optimized, values);
+    reference = c.run(Implementation::reference, values);
   } catch (const std::exception& e) {
-    FAIL_CHECK(describe(c) << ": " << std::string(e.what()));
+    FAIL_CHECK(c.describe() << ": " << std::string(e.what()));
     return;
   }
   implementations_seen()[c.node.op].insert(optimized.implementation + (c.layout == Layout::mixed ? "(mixed)" : ""));
   std::ostringstream mismatch;  // the first one
-  for (size_t o = 0; o < reference.outputs.size() && mismatch.str().empty(); ++o)
-    for (size_t i = 0; i < reference.outputs[o].size() && mismatch.str().empty(); ++i)
-      if (!close(optimized.outputs[o][i], reference.outputs[o][i], rtol, atol))
-        mismatch << describe(c) << " [" << optimized.implementation << "]: output " << o << " element " << i
-                 << " optimized " << optimized.outputs[o][i] << " reference " << reference.outputs[o][i];
+  for (size_t o = 0; o < reference.bytes.size() && mismatch.str().empty(); ++o) {
+    const std::vector<double> got = optimized.values(o), want = reference.values(o);
+    for (size_t i = 0; i < want.size() && mismatch.str().empty(); ++i)
+      if (!close(got[i], want[i], rtol, atol))
+        mismatch << c.describe() << " [" << optimized.implementation << "]: output " << o << " element " << i
+                 << " optimized " << got[i] << " reference " << want[i];
+  }
   CHECK_MESSAGE(mismatch.str().empty(), mismatch.str());
 }
 
@@ -226,63 +83,31 @@ void check_values(const OpCase& c, const std::vector<std::vector<double>>& value
                   size_t output = 0) {
   for (Implementation impl : {Implementation::reference, Implementation::optimized}) {
     const char* which = impl == Implementation::reference ? "reference" : "optimized";
-    RunResult r;
+    std::vector<double> got;
     try {
-      r = run_op(c, values, impl);
+      got = c.run(impl, values).values(output);
     } catch (const std::exception& e) {
-      FAIL_CHECK(describe(c) << " " << which << ": " << std::string(e.what()));
+      FAIL_CHECK(c.describe() << " " << which << ": " << std::string(e.what()));
       continue;
     }
-    const std::vector<double>& got = r.outputs.at(output);
-    REQUIRE_MESSAGE(got.size() == want.size(), describe(c));
+    REQUIRE_MESSAGE(got.size() == want.size(), c.describe());
     for (size_t i = 0; i < want.size(); ++i)
       CHECK_MESSAGE(close(got[i], want[i], 1e-5, 1e-6),
-                    describe(c) << " " << which << ": element " << i << " got " << got[i] << " want " << want[i]);
-  }
-}
-
-// create_kernel (both implementations) must throw an Error naming the node and containing `what`.
-void check_rejected(const OpCase& c, const std::vector<TensorDesc>& inputs, const std::vector<TensorDesc>& outputs,
-                    const std::string& what) {
-  std::vector<const Constant*> constants;
-  for (size_t i = 0; i < c.inputs.size(); ++i) constants.push_back(c.constants.count(i) ? &c.constants.at(i) : nullptr);
-  for (Implementation impl : {Implementation::optimized, Implementation::reference}) {
-    KernelContext ctx{c.node, inputs, constants, outputs, engine(), impl};
-    std::string message;
-    try {
-      create_kernel(ctx);
-    } catch (const Error& e) {
-      message = e.what();
-    }
-    CHECK_MESSAGE(message.rfind(node_label(c.node), 0) == 0, describe(c) << ": got '" << message << "'");
-    CHECK_MESSAGE(message.find(what) != std::string::npos, describe(c) << ": got '" << message << "', want '" << what << "'");
+                    c.describe() << " " << which << ": element " << i << " got " << got[i] << " want " << want[i]);
   }
 }
 
 // ---- Random shapes ----
 
-struct Random {
-  std::mt19937 rng;
-  explicit Random(unsigned seed) : rng(seed) {}
-  int64_t uniform(int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); }
-  bool coin(int percent = 50) { return uniform(0, 99) < percent; }
-  float real(float lo, float hi) { return std::uniform_real_distribution<float>(lo, hi)(rng); }
-  Shape shape(size_t rank, int64_t max_dim) {
-    Shape s(rank);
-    for (int64_t& d : s) d = uniform(1, max_dim);
-    return s;
-  }
+struct Random : testing::Random {
+  using testing::Random::Random;
   // Rank 4 (NHWC-strided) half of the time.
   Shape activation_shape(int64_t max_dim = 5) { return shape(coin() ? 4 : static_cast<size_t>(uniform(1, 5)), max_dim); }
   Layout layout() { return coin(30) ? Layout::mixed : Layout::activation; }
   DType copy_dtype() { return coin(25) ? DType::u8 : DType::f32; }
 };
 
-std::vector<float> random_floats(Random& r, int64_t n, float lo, float hi) {
-  std::vector<float> v(static_cast<size_t>(n));
-  for (float& x : v) x = r.real(lo, hi);
-  return v;
-}
+std::vector<float> random_floats(Random& r, int64_t n, float lo, float hi) { return r.floats(n, lo, hi); }
 
 constexpr unsigned kSeeds = 40;
 
