@@ -18,17 +18,15 @@
 #include "graph/ops.h"
 #include "graph/quantization.h"
 #include "kernels/kernel.h"
-#include "kernels/ops.h"
+#include "support/random.h"
+#include "support/single_op.h"
 
 using namespace octet;
 using namespace octet::kernels;
+using octet::testing::Layout;
+using octet::testing::SingleOp;
 
 namespace {
-
-Engine& engine() {
-  static Engine e;
-  return e;
-}
 
 QuantParams per_tensor(float scale, int32_t zero_point) {
   QuantParams q;
@@ -37,52 +35,19 @@ QuantParams per_tensor(float scale, int32_t zero_point) {
   return q;
 }
 
-// The executor's activation layout, or (gapped) the same physical dim order with a one-element hole after
-// every row of every dim.
-TensorDesc make_desc(DType dtype, const Shape& dims, const QuantParams& quant, bool gapped = false) {
-  TensorDesc d = activation_desc({dtype, dims, quant});
-  if (!gapped) return d;
-  std::vector<size_t> order = physical_order(d);
-  int64_t stride = 1;
-  for (size_t k = order.size(); k-- > 0;) {
-    d.strides[order[k]] = stride;
-    stride = stride * std::max<int64_t>(1, d.dims[order[k]]) + 1;
-  }
-  return d;
+// A tensor of a case: the executor's activation layout, or (gapped) the same physical dim order with a
+// one-element hole after every row of every dim.
+struct Operand {
+  TensorInfo info;
+  Layout layout;
+  TensorDesc desc() const { return testing::layout_desc(info, layout); }
+};
+
+Operand operand(DType dtype, const Shape& dims, const QuantParams& quant, bool gapped = false) {
+  return {{dtype, dims, quant}, gapped ? Layout::gapped : Layout::activation};
 }
 
-Node make_node(const std::string& op) {
-  Node node;
-  node.name = "test_" + op;
-  node.op = op;
-  node.inputs = {"x"};
-  node.outputs = {"y"};
-  return node;
-}
-
-double read_element(const uint8_t* p, DType dtype) {
-  switch (dtype) {
-    case DType::u8: return *p;
-    case DType::s8: return static_cast<int8_t>(*p);
-    case DType::f32: {
-      float v;
-      std::memcpy(&v, p, sizeof v);
-      return v;
-    }
-    default: throw Error("test harness: unsupported dtype");
-  }
-}
-
-void write_element(uint8_t* p, DType dtype, double v) {
-  if (dtype == DType::f32) {
-    const float f = static_cast<float>(v);
-    std::memcpy(p, &f, sizeof f);
-  } else if (dtype == DType::s8) {
-    *p = static_cast<uint8_t>(static_cast<int8_t>(v));
-  } else {
-    *p = static_cast<uint8_t>(v);
-  }
-}
+Node make_node(const std::string& op) { return SingleOp(op, 1).node; }
 
 struct RunResult {
   std::vector<double> values;  // logical row-major
@@ -90,25 +55,12 @@ struct RunResult {
 };
 
 // Runs a one-input, one-output node through one implementation; `values` are the input's row-major values.
-RunResult run_node(const Node& node, const TensorDesc& in, const TensorDesc& out, const std::vector<double>& values,
+RunResult run_node(const Node& node, const Operand& in, const Operand& out, const std::vector<double>& values,
                    Implementation impl) {
-  KernelContext ctx{node, {in}, {nullptr}, {out}, engine(), impl};
-  std::unique_ptr<Kernel> kernel = create_kernel(ctx);
-  const size_t in_elem = dtype_size(in.dtype), out_elem = dtype_size(out.dtype);
-  std::vector<uint8_t> in_bytes(in.bytes(), 0xCD), out_bytes(out.bytes(), 0xEE);  // holes hold garbage
-  size_t n = 0;
-  for_each_index(in, [&](const std::vector<int64_t>&, int64_t offset) {
-    write_element(in_bytes.data() + offset * in_elem, in.dtype, values.at(n++));
-  });
-  std::vector<uint8_t> scratch(kernel->scratch_bytes());
-  kernel->bind({in_bytes.data()}, {out_bytes.data()}, scratch.data());
-  kernel->run();
-  RunResult result;
-  result.implementation = kernel->implementation();
-  for_each_index(out, [&](const std::vector<int64_t>&, int64_t offset) {
-    result.values.push_back(read_element(out_bytes.data() + offset * out_elem, out.dtype));
-  });
-  return result;
+  SingleOp c(node);
+  c.input_info(in.info, in.layout).output(out.info, out.layout);
+  const testing::OpResult r = c.run(impl, {values});
+  return {r.values(), r.implementation};
 }
 
 // How far the optimized result is from the reference, over many cases.
@@ -136,12 +88,8 @@ struct UlpStats {
   }
 };
 
-struct Random {
-  std::mt19937 rng;
-  explicit Random(unsigned seed) : rng(seed) {}
-  int64_t uniform(int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); }
-  bool coin(int percent = 50) { return uniform(0, 99) < percent; }
-  float real(float lo, float hi) { return std::uniform_real_distribution<float>(lo, hi)(rng); }
+struct Random : testing::Random {
+  using testing::Random::Random;
   // Rank 2 [rows, cols] or rank 4 NHWC with enough channels for oneDNN's vector loops and their tails.
   Shape shape() {
     if (coin()) return {uniform(1, 40), uniform(1, 70)};
@@ -173,8 +121,8 @@ TEST_CASE("quantize: Quantize and Dequantize match the reference") {
       const int32_t zero_point = static_cast<int32_t>(r.uniform(flavour.zero_point_lo, flavour.zero_point_hi));
       const QuantParams quant = per_tensor(scale, zero_point);
       const IntRange range = quantized_range(flavour.dtype);
-      const TensorDesc real = make_desc(DType::f32, dims, {}, r.coin(30));
-      const TensorDesc quantized = make_desc(flavour.dtype, dims, quant, r.coin(30));
+      const Operand real = operand(DType::f32, dims, {}, r.coin(30));
+      const Operand quantized = operand(flavour.dtype, dims, quant, r.coin(30));
       std::ostringstream what;
       what << flavour.name << " seed=" << seed << " dims=" << shape_str(dims) << " scale=" << scale << " zp=" << zero_point;
 
@@ -215,7 +163,7 @@ TEST_CASE("quantize: hand-computed values") {
                   const std::vector<double>& want) {
     const Shape dims{static_cast<int64_t>(in.size())};
     const bool quantize = op == "Quantize";
-    const TensorDesc real = make_desc(DType::f32, dims, {}), quantized = make_desc(dtype, dims, quant);
+    const Operand real = operand(DType::f32, dims, {}), quantized = operand(dtype, dims, quant);
     for (Implementation impl : {Implementation::reference, Implementation::optimized}) {
       const RunResult r = run_node(make_node(op), quantize ? real : quantized, quantize ? quantized : real, in, impl);
       for (size_t i = 0; i < want.size(); ++i)
@@ -245,8 +193,8 @@ TEST_CASE("quantize: Quantize then Dequantize returns every in-range value withi
       const float scale = r.real(0.002f, 0.2f);
       const int32_t zero_point = static_cast<int32_t>(r.uniform(flavour.zero_point_lo, flavour.zero_point_hi));
       const IntRange range = quantized_range(flavour.dtype);
-      const TensorDesc real = make_desc(DType::f32, dims, {});
-      const TensorDesc quantized = make_desc(flavour.dtype, dims, per_tensor(scale, zero_point));
+      const Operand real = operand(DType::f32, dims, {});
+      const Operand quantized = operand(flavour.dtype, dims, per_tensor(scale, zero_point));
       std::vector<double> x;
       for (int64_t i = 0; i < shape_elements(dims); ++i)
         x.push_back(r.real(static_cast<float>(range.min - zero_point) * scale, static_cast<float>(range.max - zero_point) * scale));
@@ -292,8 +240,8 @@ TEST_CASE("pool: quantized AveragePool, GlobalAveragePool and MaxPool match the 
     const QuantParams quant = per_tensor(r.real(0.01f, 0.1f), zero_point);
     std::vector<TensorInfo> outs;
     find_op_schema(node.op)->infer(node, {{flavour.dtype, x, quant}}, outs);
-    const TensorDesc in = make_desc(flavour.dtype, x, quant, r.coin(30));
-    const TensorDesc out = make_desc(flavour.dtype, outs[0].shape, quant, r.coin(30));
+    const Operand in = operand(flavour.dtype, x, quant, r.coin(30));
+    const Operand out = operand(flavour.dtype, outs[0].shape, quant, r.coin(30));
     const IntRange range = quantized_range(flavour.dtype);
     std::vector<double> values;
     for (int64_t i = 0; i < shape_elements(x); ++i) values.push_back(static_cast<double>(r.uniform(range.min, range.max)));
@@ -317,7 +265,7 @@ TEST_CASE("pool: quantized hand-computed values") {
   // [1, 2, 2, 1]: channel means 2.5 and 5.5 round half to even, to 2 and 6.
   const Shape x{1, 2, 2, 1};
   const QuantParams quant = per_tensor(0.1f, 3);
-  const TensorDesc in = make_desc(DType::u8, x, quant), out = make_desc(DType::u8, {1, 2, 1, 1}, quant);
+  const Operand in = operand(DType::u8, x, quant), out = operand(DType::u8, {1, 2, 1, 1}, quant);
   for (Implementation impl : {Implementation::reference, Implementation::optimized}) {
     const RunResult r = run_node(make_node("GlobalAveragePool"), in, out, {2, 3, 5, 6}, impl);
     CHECK_MESSAGE((r.values == std::vector<double>{2, 6}), r.implementation << ": " << r.values[0] << ", " << r.values[1]);
@@ -325,31 +273,22 @@ TEST_CASE("pool: quantized hand-computed values") {
 }
 
 TEST_CASE("quantize: bad parameters throw an Error naming the node and the field") {
-  auto expect_error = [](const Node& node, const TensorDesc& in, const TensorDesc& out, const std::string& what) {
-    for (Implementation impl : {Implementation::optimized, Implementation::reference}) {
-      std::string message;
-      try {
-        create_kernel(KernelContext{node, {in}, {nullptr}, {out}, engine(), impl});
-      } catch (const Error& e) {
-        message = e.what();
-      }
-      CHECK_MESSAGE(message.rfind(node_label(node), 0) == 0, node.op << ": got '" << message << "'");
-      CHECK_MESSAGE(message.find(what) != std::string::npos, node.op << ": got '" << message << "', want '" << what << "'");
-    }
+  auto expect_error = [](const Node& node, const Operand& in, const Operand& out, const std::string& what) {
+    testing::check_rejected(SingleOp(node), {in.desc()}, {out.desc()}, what);
   };
   const Shape dims{2, 3};
-  const TensorDesc f32 = make_desc(DType::f32, dims, {});
-  const TensorDesc u8 = make_desc(DType::u8, dims, per_tensor(0.1f, 10));
+  const Operand f32 = operand(DType::f32, dims, {});
+  const Operand u8 = operand(DType::u8, dims, per_tensor(0.1f, 10));
   const Node quantize = make_node("Quantize"), dequantize = make_node("Dequantize");
-  expect_error(quantize, f32, make_desc(DType::u8, dims, {}), "output 0 has no quantization parameters");
-  expect_error(dequantize, make_desc(DType::s8, dims, {}), f32, "input 0 has no quantization parameters");
-  expect_error(quantize, f32, make_desc(DType::u8, dims, per_tensor(0.0f, 10)), "output 0 scale 0");
-  expect_error(quantize, f32, make_desc(DType::u8, dims, per_tensor(std::numeric_limits<float>::infinity(), 0)), "output 0 scale inf");
-  expect_error(dequantize, make_desc(DType::u8, dims, per_tensor(0.1f, 300)), f32, "input 0 zero point 300");
-  expect_error(quantize, f32, make_desc(DType::s8, dims, per_tensor(0.1f, -128)), "zero point -128 is outside the s8 range [-127, 127]");
+  expect_error(quantize, f32, operand(DType::u8, dims, {}), "output 0 has no quantization parameters");
+  expect_error(dequantize, operand(DType::s8, dims, {}), f32, "input 0 has no quantization parameters");
+  expect_error(quantize, f32, operand(DType::u8, dims, per_tensor(0.0f, 10)), "output 0 scale 0");
+  expect_error(quantize, f32, operand(DType::u8, dims, per_tensor(std::numeric_limits<float>::infinity(), 0)), "output 0 scale inf");
+  expect_error(dequantize, operand(DType::u8, dims, per_tensor(0.1f, 300)), f32, "input 0 zero point 300");
+  expect_error(quantize, f32, operand(DType::s8, dims, per_tensor(0.1f, -128)), "zero point -128 is outside the s8 range [-127, 127]");
   QuantParams per_channel = per_tensor(0.1f, 0);
   per_channel.axis = 0;
-  expect_error(quantize, f32, make_desc(DType::s8, dims, per_channel), "per tensor");
+  expect_error(quantize, f32, operand(DType::s8, dims, per_channel), "per tensor");
   expect_error(quantize, u8, u8, "input 0 has dtype u8");
   expect_error(dequantize, u8, u8, "output 0 has dtype u8");
 
@@ -357,15 +296,15 @@ TEST_CASE("quantize: bad parameters throw an Error naming the node and the field
   Node average = make_node("AveragePool");
   average.attrs.set("kernel_shape", std::vector<int64_t>{2, 2});
   const Shape x{1, 4, 4, 4}, y{1, 4, 3, 3};
-  expect_error(average, make_desc(DType::u8, x, per_tensor(0.1f, 10)), make_desc(DType::u8, y, per_tensor(0.2f, 10)),
+  expect_error(average, operand(DType::u8, x, per_tensor(0.1f, 10)), operand(DType::u8, y, per_tensor(0.2f, 10)),
                "output 0 quantization (scale 0.2, zero point 10) differs from input 0's (scale 0.1, zero point 10)");
   Node max = make_node("MaxPool");
   max.attrs.set("kernel_shape", std::vector<int64_t>{2, 2});
-  expect_error(max, make_desc(DType::u8, x, per_tensor(0.1f, 10)), make_desc(DType::u8, y, per_tensor(0.1f, 11)),
+  expect_error(max, operand(DType::u8, x, per_tensor(0.1f, 10)), operand(DType::u8, y, per_tensor(0.1f, 11)),
                "differs from input 0's");
   Node padded = average;
   padded.attrs.set("pads", std::vector<int64_t>{1, 1, 1, 1});
   padded.attrs.set("count_include_pad", int64_t{1});
-  expect_error(padded, make_desc(DType::u8, x, per_tensor(0.1f, 10)), make_desc(DType::u8, {1, 4, 5, 5}, per_tensor(0.1f, 10)),
+  expect_error(padded, operand(DType::u8, x, per_tensor(0.1f, 10)), operand(DType::u8, {1, 4, 5, 5}, per_tensor(0.1f, 10)),
                "count_include_pad=1 with padding needs zero point 0");
 }
