@@ -8,7 +8,6 @@
 //   - images without pixels or with huge headers, refused from the header;
 //   - octet-convert given a missing labels file, model or calibration folder.
 #include <doctest/doctest.h>
-#include <sys/wait.h>
 
 #include <algorithm>
 #include <cmath>
@@ -25,6 +24,7 @@
 #include "octet/image.h"
 #include "tests/converted_mobilenet.h"
 #include "tests/known_bugs.h"
+#include "support/process.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -42,10 +42,7 @@ const std::string& int8_model() {
   return path;
 }
 
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+using octet::testing::read_text;
 
 void write_text(const fs::path& path, const std::string& text) {
   std::ofstream(path, std::ios::binary).write(text.data(), std::streamsize(text.size()));
@@ -284,12 +281,10 @@ namespace {
 
 // Runs octet-convert with `args` and returns its exit code and standard error.
 std::pair<int, std::string> run_convert(const std::vector<std::string>& args) {
-  fs::create_directories(kScratch);
-  std::string command = OCTET_CONVERT;
-  for (const std::string& arg : args) command += " '" + arg + "'";  // test paths hold no quotes
-  const fs::path err = kScratch / "convert-stderr.txt";
-  const int status = std::system((command + " >/dev/null 2>'" + err.string() + "'").c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_text(err)};
+  std::vector<std::string> command = {OCTET_CONVERT};
+  command.insert(command.end(), args.begin(), args.end());
+  const octet::testing::ProcessResult result = octet::testing::run_process(command, kScratch);
+  return {result.exit_code, result.err};
 }
 
 }  // namespace

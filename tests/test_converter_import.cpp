@@ -20,6 +20,7 @@
 #include "octet/octet.h"
 #include "graph/ops.h"
 #include "graph/shape_inference.h"
+#include "support/random.h"
 
 using namespace octet;
 
@@ -31,15 +32,7 @@ std::filesystem::path scratch_dir() {
   return dir;
 }
 
-// Deterministic values in [-1, 1).
-std::vector<float> pseudo_random(size_t n, uint32_t seed) {
-  std::vector<float> values(n);
-  for (float& v : values) {
-    seed = seed * 1664525u + 1013904223u;
-    v = static_cast<float>(seed >> 8) / static_cast<float>(1u << 23) - 1.0f;
-  }
-  return values;
-}
+using octet::testing::pseudo_random;
 
 void set_attribute(::onnx::NodeProto& node, const std::string& name, int64_t value) {
   ::onnx::AttributeProto* a = node.add_attribute();

@@ -12,6 +12,7 @@
 #include "converters/quant/equalization.h"
 #include "octet/evaluation.h"
 #include "graph/quantization.h"
+#include "support/graphs.h"
 
 namespace {
 
@@ -21,14 +22,11 @@ const std::string kSamples = std::string(OCTET_SHARED_DIR) + "/data/imagenet-sam
 // conv_a's output channels have gains 1, 10, 0.1 and 3, so with one activation scale channel 2 gets about
 // 1/100 of channel 1's levels; conv_b weighs channel 2 up (20) to make it count.
 octet::Graph two_convs(const std::string& act = "leaky_relu") {
-  octet::Graph graph;
-  graph.name = "two_convs";
-  graph.inputs = {"image"};
-  graph.outputs = {"output"};
-  graph.tensors["image"] = {octet::DType::f32, {octet::kBatchDim, 3, 16, 16}, {}};
-  graph.tensors["a"] = {octet::DType::f32, {octet::kBatchDim, 4, 16, 16}, {}};
-  graph.tensors["pooled"] = {octet::DType::f32, {octet::kBatchDim, 4, 8, 8}, {}};
-  graph.tensors["output"] = {octet::DType::f32, {octet::kBatchDim, 2, 8, 8}, {}};
+  octet::Graph graph = octet::testing::fp32_graph("two_convs", {"image"}, {"output"},
+      {{"image", {3, 16, 16}},
+       {"a", {4, 16, 16}},
+       {"pooled", {4, 8, 8}},
+       {"output", {2, 8, 8}}});
   graph.constants["conv_a/w"] = octet::Constant::from_floats({4, 3, 1, 1}, {1, -0.5f, -0.5f,  //
                                                                             -5, 10, -5,        //
                                                                             -0.05f, -0.05f, 0.1f,  //

@@ -3,7 +3,6 @@
 // end-to-end evaluation of the FP32 MobileNet against itself, the goldfish acceptance check with both real
 // models, and bad inputs to both tools (exit code 1, stderr naming the file).
 #include <doctest/doctest.h>
-#include <sys/wait.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -16,6 +15,7 @@
 #include "converters/quant/calibration.h"
 #include "octet/evaluation.h"
 #include "graph/quantization.h"
+#include "support/process.h"
 
 namespace fs = std::filesystem;
 
@@ -37,12 +37,6 @@ std::string write_scratch(const std::string& name, const std::string& text) {
   return path;
 }
 
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 std::vector<std::string> read_lines(const std::string& path) {
   std::ifstream in(path);
@@ -62,26 +56,11 @@ std::string error_of(Action action) {
   return "";
 }
 
-std::string quote(const std::string& arg) {
-  std::string quoted = "'";
-  for (char c : arg) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return quoted + "'";
-}
+using Run = octet::testing::ProcessResult;
+using octet::testing::read_text;
 
-struct Run {
-  int exit_code;
-  std::string out, err;
-};
-
-// Runs a program with arguments (each quoted for the shell), capturing stdout and stderr.
-Run run(const std::vector<std::string>& command) {
-  fs::create_directories(kScratch);
-  const fs::path out = kScratch / "stdout.txt", err = kScratch / "stderr.txt";
-  std::string line;
-  for (const std::string& arg : command) line += quote(arg) + " ";
-  const int status = std::system((line + ">" + quote(out.string()) + " 2>" + quote(err.string())).c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_text(out), read_text(err)};
-}
+// Runs a program with arguments, capturing stdout and stderr.
+Run run(const std::vector<std::string>& command) { return octet::testing::run_process(command, kScratch); }
 
 // Converts a shared ONNX model to FP32 under the scratch folder, once per test run.
 std::string convert(const std::string& model, const std::string& preset, const std::string& labels) {

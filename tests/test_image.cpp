@@ -13,6 +13,7 @@
 
 #include "converters/onnx/import.h"
 #include "octet/image.h"
+#include "support/graphs.h"
 
 namespace fs = std::filesystem;
 
@@ -277,12 +278,9 @@ TEST_CASE("resize_shorter keeps the aspect ratio, then center crop rounds like P
 
 TEST_CASE("load_image_into decodes and preprocesses into one sample of a session input") {
   // A minimal model: image [N,3,4,4] -> Relu, with preprocessing metadata.
-  octet::Graph graph;
-  graph.name = "relu";
-  graph.inputs = {"image"};
-  graph.outputs = {"relu"};
-  graph.tensors["image"] = {octet::DType::f32, {octet::kBatchDim, 3, 4, 4}, {}};
-  graph.tensors["relu"] = {octet::DType::f32, {octet::kBatchDim, 3, 4, 4}, {}};
+  octet::Graph graph = octet::testing::fp32_graph("relu", {"image"}, {"relu"},
+      {{"image", {3, 4, 4}},
+       {"relu", {3, 4, 4}}});
   graph.nodes = {octet::Node{"relu", "Relu", {"image"}, {"relu"}, {}}};
   CHECK_THROWS_WITH_AS(octet::preprocess_spec(*octet::Model::from_graph(graph)),
                        "model has no preprocessing metadata: convert with --preset", octet::Error);

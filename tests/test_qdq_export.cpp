@@ -23,6 +23,7 @@
 #include "converters/quant/quantize_graph.h"
 #include "graph/model_format.h"
 #include "graph/shape_inference.h"
+#include "support/random.h"
 
 namespace fs = std::filesystem;
 using namespace octet;
@@ -31,19 +32,8 @@ namespace {
 
 const fs::path kScratch = fs::path(OCTET_BUILD_DIR) / "test-qdq-export";
 
-// Deterministic values in [-1, 1).
-std::vector<float> pseudo_random(size_t n, uint32_t seed) {
-  std::vector<float> values(n);
-  for (float& v : values) {
-    seed = seed * 1664525u + 1013904223u;
-    v = static_cast<float>(seed >> 8) / static_cast<float>(1u << 23) - 1.0f;
-  }
-  return values;
-}
-
-Constant random_constant(const Shape& shape, uint32_t seed) {
-  return Constant::from_floats(shape, pseudo_random(static_cast<size_t>(shape_elements(shape)), seed));
-}
+using octet::testing::pseudo_random;
+using octet::testing::random_constant;
 
 // x -> c1 (3x3, clip 0..6) -> a -> c2 (1x1, relu) -> b -> c3 (1x1, + a, then leaky relu) -> c -> MaxPool
 // -> Flatten -> fc (Gemm, transB) -> y: every post-op kind, a residual sum, pooling and a classifier.

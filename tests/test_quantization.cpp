@@ -14,6 +14,7 @@
 #include "graph/quantization.h"
 #include "octet/image.h"
 #include "octet/octet.h"
+#include "support/graphs.h"
 
 namespace fs = std::filesystem;
 using octet::quant::CalibrationMethod;
@@ -347,13 +348,10 @@ TEST_CASE("list_images: every 10th shared sample from the first, and lists") {
 
 TEST_CASE("collect_statistics on a tiny Conv 1x1 + Relu graph matches values computed here") {
   constexpr int64_t kSide = 16;
-  octet::Graph graph;
-  graph.name = "tiny";
-  graph.inputs = {"image"};
-  graph.outputs = {"relu"};
-  graph.tensors["image"] = {octet::DType::f32, {octet::kBatchDim, 3, kSide, kSide}, {}};
-  graph.tensors["conv"] = {octet::DType::f32, {octet::kBatchDim, 2, kSide, kSide}, {}};
-  graph.tensors["relu"] = {octet::DType::f32, {octet::kBatchDim, 2, kSide, kSide}, {}};
+  octet::Graph graph = octet::testing::fp32_graph("tiny", {"image"}, {"relu"},
+      {{"image", {3, kSide, kSide}},
+       {"conv", {2, kSide, kSide}},
+       {"relu", {2, kSide, kSide}}});
   const std::vector<float> weights = {1.0f, -2.0f, 0.5f, -0.25f, 0.75f, -1.5f}, bias = {0.1f, -0.2f};
   graph.constants["w"] = octet::Constant::from_floats({2, 3, 1, 1}, weights);
   graph.constants["b"] = octet::Constant::from_floats({2}, bias);

@@ -3,7 +3,6 @@
 // MobileNet and with bad input.
 #include <doctest/doctest.h>
 
-#include <sys/wait.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -15,6 +14,8 @@
 #include "octet/evaluation.h"
 #include "graph/model_format.h"
 #include "octet/octet.h"
+#include "support/process.h"
+#include "support/graphs.h"
 
 namespace fs = std::filesystem;
 
@@ -39,16 +40,13 @@ octet::Node conv_1x1(const std::string& name, const std::string& input, const st
 // nothing. The classifier (the last Gemm) stays FP32, so the candidates are conv_a and conv_b.
 octet::Graph colour_classifier() {
   constexpr int64_t kSide = 16;
-  octet::Graph graph;
-  graph.name = "colour_classifier";
-  graph.inputs = {"image"};
-  graph.outputs = {"logits"};
-  graph.tensors["image"] = {octet::DType::f32, {octet::kBatchDim, 3, kSide, kSide}, {}};
-  graph.tensors["conv_a"] = {octet::DType::f32, {octet::kBatchDim, 3, kSide, kSide}, {}};
-  graph.tensors["conv_b"] = {octet::DType::f32, {octet::kBatchDim, 4, kSide, kSide}, {}};
-  graph.tensors["pooled"] = {octet::DType::f32, {octet::kBatchDim, 4, 1, 1}, {}};
-  graph.tensors["flat"] = {octet::DType::f32, {octet::kBatchDim, 4}, {}};
-  graph.tensors["logits"] = {octet::DType::f32, {octet::kBatchDim, 3}, {}};
+  octet::Graph graph = octet::testing::fp32_graph("colour_classifier", {"image"}, {"logits"},
+      {{"image", {3, kSide, kSide}},
+       {"conv_a", {3, kSide, kSide}},
+       {"conv_b", {4, kSide, kSide}},
+       {"pooled", {4, 1, 1}},
+       {"flat", {4}},
+       {"logits", {3}}});
   graph.constants["conv_a/w"] = octet::Constant::from_floats({3, 3, 1, 1}, {1, 0, 0, 0, 1, 0, 0, 0, 1});
   graph.constants["conv_a/b"] = octet::Constant::from_floats({3}, {0, 0, 0});
   graph.constants["conv_b/w"] = octet::Constant::from_floats({4, 3, 1, 1}, {100, 0, 0,  //
@@ -77,33 +75,14 @@ octet::quant::QuantizeOptions per_tensor() {
   return options;
 }
 
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-std::string quote(const std::string& arg) {
-  std::string quoted = "'";
-  for (char c : arg) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return quoted + "'";
-}
-
-struct Run {
-  int exit_code;
-  std::string out, err;
-};
+using Run = octet::testing::ProcessResult;
+using octet::testing::read_text;
 
 // octet-convert on MobileNet v1 0.25 with the given extra arguments, capturing stdout and stderr.
 Run convert_mobilenet(const std::vector<std::string>& args, const std::string& output = (kScratch / "unused").string()) {
-  fs::create_directories(kScratch);
-  const fs::path out = kScratch / "stdout.txt", err = kScratch / "stderr.txt";
-  std::string line = quote(OCTET_CONVERT) + " " + quote(kShared + "/models/mobilenet_v1_025/model.onnx") + " -o " +
-                     quote(output) + " --preset tf";
-  for (const std::string& arg : args) line += " " + quote(arg);
-  const int status = std::system((line + " >" + quote(out.string()) + " 2>" + quote(err.string())).c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_text(out), read_text(err)};
+  std::vector<std::string> command = {OCTET_CONVERT, kShared + "/models/mobilenet_v1_025/model.onnx", "-o", output, "--preset", "tf"};
+  command.insert(command.end(), args.begin(), args.end());
+  return octet::testing::run_process(command, kScratch);
 }
 
 }  // namespace

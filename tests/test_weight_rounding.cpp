@@ -11,6 +11,7 @@
 #include "converters/quant/weight_rounding.h"
 #include "octet/evaluation.h"
 #include "graph/quantization.h"
+#include "support/graphs.h"
 
 namespace {
 
@@ -119,16 +120,13 @@ octet::Graph small_net() {
     for (float& x : v) x = scale * normal(rng);
     return v;
   };
-  octet::Graph graph;
-  graph.name = "small_net";
-  graph.inputs = {"image"};
-  graph.outputs = {"logits"};
-  graph.tensors["image"] = {octet::DType::f32, {octet::kBatchDim, 3, 16, 16}, {}};
-  graph.tensors["c1"] = {octet::DType::f32, {octet::kBatchDim, 8, 16, 16}, {}};
-  graph.tensors["c2"] = {octet::DType::f32, {octet::kBatchDim, 8, 8, 8}, {}};
-  graph.tensors["pooled"] = {octet::DType::f32, {octet::kBatchDim, 8, 1, 1}, {}};
-  graph.tensors["flat"] = {octet::DType::f32, {octet::kBatchDim, 8}, {}};
-  graph.tensors["logits"] = {octet::DType::f32, {octet::kBatchDim, 5}, {}};
+  octet::Graph graph = octet::testing::fp32_graph("small_net", {"image"}, {"logits"},
+      {{"image", {3, 16, 16}},
+       {"c1", {8, 16, 16}},
+       {"c2", {8, 8, 8}},
+       {"pooled", {8, 1, 1}},
+       {"flat", {8}},
+       {"logits", {5}}});
   graph.constants["conv1/w"] = octet::Constant::from_floats({8, 3, 3, 3}, random(8 * 27, 0.3f));
   graph.constants["conv1/b"] = octet::Constant::from_floats({8}, random(8, 0.1f));
   graph.constants["conv2/w"] = octet::Constant::from_floats({8, 8, 3, 3}, random(8 * 72, 0.2f));
