@@ -75,7 +75,7 @@ bool contains(const std::string& text, const std::string& part) { return text.fi
 
 }  // namespace
 
-TEST_CASE("truncated model files are refused, naming the file") {
+TEST_CASE("truncated model files are refused, naming the file" * doctest::test_suite("models")) {
   for (const std::string& model : {fp32_model(), int8_model()}) {
     const std::string json_text = read_text(fs::path(model) / "model.json");
     const std::string binary = read_text(fs::path(model) / "model.bin");
@@ -106,7 +106,7 @@ TEST_CASE("truncated model files are refused, naming the file") {
   CHECK(contains(load_error((kScratch / "dir-bin").string()), "dir-bin/model.bin: cannot read the model weights"));
 }
 
-TEST_CASE("model.json corrupted byte by byte loads or is refused with octet::Error, never anything else") {
+TEST_CASE("model.json corrupted byte by byte loads or is refused with octet::Error, never anything else" * doctest::test_suite("models")) {
   // Random single-byte changes of the INT8 model: most break the JSON or a check; those that survive are
   // still valid models (e.g. a digit of a float changed). load_error lets any other exception escape but
   // the known bugs'.
@@ -128,7 +128,7 @@ TEST_CASE("model.json corrupted byte by byte loads or is refused with octet::Err
   CHECK(load_error(scratch_model("corrupt-bin", json_text, binary_changed)) == "loaded");
 }
 
-TEST_CASE("INT8 quantization parameters that are zero, negative or out of range are refused at load, naming the tensor") {
+TEST_CASE("INT8 quantization parameters that are zero, negative or out of range are refused at load, naming the tensor" * doctest::test_suite("models")) {
   const json good = json::parse(read_text(fs::path(int8_model()) / "model.json"));
   const std::string binary = read_text(fs::path(int8_model()) / "model.bin");
   // The first quantized activation and the first quantized constant (per-channel s8 weights).
@@ -167,7 +167,7 @@ TEST_CASE("INT8 quantization parameters that are zero, negative or out of range 
   }
 }
 
-TEST_CASE("Session misuse is refused with the names it knows") {
+TEST_CASE("Session misuse is refused with the names it knows" * doctest::test_suite("models")) {
   const auto model = octet::Model::load(fp32_model());
   octet::Session session(model, {1, 1, false});
   CHECK_THROWS_WITH_AS(session.input("nope"), "model has no input named 'nope' (it has: input_1)", octet::Error);
@@ -187,7 +187,7 @@ TEST_CASE("Session misuse is refused with the names it knows") {
 
 // ---- Bugs these tests found, now fixed ----
 
-TEST_CASE("a number overflowing a double in model.json is reported as invalid JSON") {
+TEST_CASE("a number overflowing a double in model.json is reported as invalid JSON" * doctest::test_suite("models")) {
   std::string json_text = read_text(fs::path(fp32_model()) / "model.json");
   const std::string binary = read_text(fs::path(fp32_model()) / "model.bin");
   const size_t scale = json_text.find("\"scale\":");
@@ -196,7 +196,7 @@ TEST_CASE("a number overflowing a double in model.json is reported as invalid JS
   CHECK_THROWS_AS(octet::parse_model(json_text, {binary.begin(), binary.end()}, "m/model.json"), octet::Error);
 }
 
-TEST_CASE("a batch other than 1 for a model whose input has a fixed batch is refused") {
+TEST_CASE("a batch other than 1 for a model whose input has a fixed batch is refused" * doctest::test_suite("models")) {
   // The shared MobileNet's input is [1,3,224,224], with no symbolic N: a Session asked for batch 3 refuses.
   const auto model = octet::Model::load(fp32_model());
   bool consistent = true;
@@ -209,7 +209,7 @@ TEST_CASE("a batch other than 1 for a model whose input has a fixed batch is ref
   CHECK(consistent);
 }
 
-TEST_CASE("NaN and Inf inputs are not checked by run(); INT8 quantizes NaN exactly as -Inf") {
+TEST_CASE("NaN and Inf inputs are not checked by run(); INT8 quantizes NaN exactly as -Inf" * doctest::test_suite("models")) {
   // The outputs of `model` for the shared image with `value` (NaN, +-Inf) in every element of its first
   // channel, or for the plain image (no value).
   const std::string image = octet::testing::sample_images(1)[0];
@@ -289,7 +289,7 @@ std::pair<int, std::string> run_convert(const std::vector<std::string>& args) {
 
 }  // namespace
 
-TEST_CASE("octet-convert refuses missing inputs with exit code 1, naming the file") {
+TEST_CASE("octet-convert refuses missing inputs with exit code 1, naming the file" * doctest::test_suite("models")) {
   const std::string onnx = octet::testing::kShared + "/models/mobilenet_v1_025/model.onnx";
   const std::string out = (kScratch / "convert-out").string();
   const std::string missing = (kScratch / "missing-labels.txt").string();

@@ -649,7 +649,7 @@ Graph import_shared(const std::string& model) {
 
 }  // namespace
 
-TEST_CASE("shared model resnet50: 53 Conv, 16 with a residual sum") {
+TEST_CASE("shared model resnet50: 53 Conv, 16 with a residual sum" * doctest::test_suite("models")) {
   Graph graph = import_shared("resnet50");
   REQUIRE(graph.inputs.size() == 1);
   CHECK(graph.tensor(graph.inputs[0]).shape == Shape{kBatchDim, 3, 224, 224});
@@ -671,7 +671,7 @@ TEST_CASE("shared model resnet50: 53 Conv, 16 with a residual sum") {
                                 {"Conv", 53}, {"MaxPool", 1}, {"GlobalAveragePool", 1}, {"Flatten", 1}, {"Gemm", 1}});
 }
 
-TEST_CASE("shared model mobilenet_v1_025: BN folded, Clip (ReLU6) fused") {
+TEST_CASE("shared model mobilenet_v1_025: BN folded, Clip (ReLU6) fused" * doctest::test_suite("models")) {
   Graph graph = import_shared("mobilenet_v1_025");
   CHECK(graph.tensor(graph.inputs.at(0)).shape == Shape{1, 3, 224, 224});
   CHECK(op_counts(graph) == std::map<std::string, int>{{"Conv", 28}, {"GlobalAveragePool", 1}, {"Flatten", 1}});
@@ -685,7 +685,7 @@ TEST_CASE("shared model mobilenet_v1_025: BN folded, Clip (ReLU6) fused") {
   CHECK(clipped == 27);
 }
 
-TEST_CASE("shared model darknet_tiny: BN folded, LeakyRelu fused") {
+TEST_CASE("shared model darknet_tiny: BN folded, LeakyRelu fused" * doctest::test_suite("models")) {
   Graph graph = import_shared("darknet_tiny");
   CHECK(graph.tensor(graph.inputs.at(0)).shape == Shape{1, 3, 224, 224});
   CHECK(op_counts(graph) == std::map<std::string, int>{{"Conv", 16}, {"MaxPool", 4}, {"GlobalAveragePool", 1}, {"Flatten", 1}});

@@ -95,7 +95,7 @@ TEST_CASE("equalization pairs: through MaxPool after ReLU/LeakyReLU, not after C
   CHECK(octet::quant::find_equalization_pairs(grouped).empty());
 }
 
-TEST_CASE("equalization keeps the FP32 outputs and gives the scales the formula says") {
+TEST_CASE("equalization keeps the FP32 outputs and gives the scales the formula says" * doctest::test_suite("models")) {
   const octet::Graph original = two_convs();
   const std::vector<std::string> calibration = images(0), others = images(5);
   const std::vector<double> before = channel_widths(original, calibration);
@@ -129,7 +129,7 @@ TEST_CASE("equalization keeps the FP32 outputs and gives the scales the formula 
   }
 }
 
-TEST_CASE("equalization brings the INT8 model closer to FP32 when channel ranges differ 100x") {
+TEST_CASE("equalization brings the INT8 model closer to FP32 when channel ranges differ 100x" * doctest::test_suite("models")) {
   const octet::Graph fp32 = two_convs();
   const std::vector<std::string> calibration = images(0), others = images(5);
   const std::vector<float> reference = outputs(fp32, others);
@@ -146,7 +146,7 @@ TEST_CASE("equalization brings the INT8 model closer to FP32 when channel ranges
   CHECK(sqnr_equalized > sqnr_plain + 10);
 }
 
-TEST_CASE("--equalize auto keeps equalization for a clear gain on the calibration images, not otherwise") {
+TEST_CASE("--equalize auto keeps equalization for a clear gain on the calibration images, not otherwise" * doctest::test_suite("models")) {
   const std::vector<std::string> calibration = images(0);
   octet::quant::QuantizeOptions automatic;  // the default: alpha 0.5, kept only if better
   REQUIRE(automatic.equalize_only_if_better);

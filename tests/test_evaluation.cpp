@@ -97,7 +97,7 @@ std::vector<std::string> some_samples(size_t count) {
 
 }  // namespace
 
-TEST_CASE("labels_from_wnid maps file names to the model's own class order") {
+TEST_CASE("labels_from_wnid maps file names to the model's own class order" * doctest::test_suite("models")) {
   const std::vector<std::string> images = {kGoldfish, kSamples + "/n01440764_tench.JPEG"};
   CHECK(octet::labels_from_wnid(images, read_lines(kSynsetWords)) == std::vector<int>{1, 0});
   // Darknet: output i is line i of labels_wnid.txt, and goldfish is on line 450.
@@ -130,7 +130,7 @@ TEST_CASE("labels_from_file reads 'filename index' lines") {
         std::string::npos);
 }
 
-TEST_CASE("label names and wnid resolution") {
+TEST_CASE("label names and wnid resolution" * doctest::test_suite("models")) {
   CHECK(octet::label_name("n01443537 goldfish, Carassius auratus") == "goldfish, Carassius auratus");
   CHECK(octet::label_name("n01443537") == "n01443537");
   CHECK(octet::label_name("tench, Tinca tinca") == "tench, Tinca tinca");
@@ -210,7 +210,7 @@ TEST_CASE("JSON and table formatting") {
   CHECK(table.find("top-5") == std::string::npos);  // no labels: no accuracy rows
 }
 
-TEST_CASE("evaluate: FP32 MobileNet against itself") {
+TEST_CASE("evaluate: FP32 MobileNet against itself" * doctest::test_suite("models")) {
   const auto model = octet::Model::load(mobilenet_fp32());
   const std::vector<std::string> images = some_samples(20);
   const std::vector<int> labels = octet::labels_from_wnid(images, model->labels());
@@ -240,7 +240,7 @@ TEST_CASE("evaluate: FP32 MobileNet against itself") {
         std::string::npos);
 }
 
-TEST_CASE("evaluate tool: table, JSON and a list of images") {
+TEST_CASE("evaluate tool: table, JSON and a list of images" * doctest::test_suite("models")) {
   std::string list;
   for (const std::string& image : some_samples(10)) list += image + "\n";
   const std::string json_path = (kScratch / "evaluate.json").string();
@@ -255,7 +255,7 @@ TEST_CASE("evaluate tool: table, JSON and a list of images") {
   CHECK(json["predictions"].size() == 10);
 }
 
-TEST_CASE("classify: the goldfish with both real models in FP32") {
+TEST_CASE("classify: the goldfish with both real models in FP32" * doctest::test_suite("models")) {
   const Run mobilenet = run({kClassify, mobilenet_fp32(), kGoldfish, "--threads", "1"});
   REQUIRE_MESSAGE(mobilenet.exit_code == 0, mobilenet.err);
   MESSAGE(mobilenet.out);
@@ -276,7 +276,7 @@ TEST_CASE("classify: the goldfish with both real models in FP32") {
   CHECK(first.find(" 449  goldfish, Carassius auratus") != std::string::npos);
 }
 
-TEST_CASE("classify and evaluate: bad inputs exit with 1 and name the file") {
+TEST_CASE("classify and evaluate: bad inputs exit with 1 and name the file" * doctest::test_suite("models")) {
   const std::string missing_model = (kScratch / "no_such_model").string();
   const std::string missing_image = (kScratch / "no_such_image.jpg").string();
   const std::string not_an_image = write_scratch("not_an_image.jpg", "this is text, not a JPEG\n");

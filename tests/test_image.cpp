@@ -106,7 +106,7 @@ std::vector<float> preprocess(const octet::Image& image, const octet::Preprocess
 
 }  // namespace
 
-TEST_CASE("preprocessing reproduces the shared models' reference inputs from their JPEGs") {
+TEST_CASE("preprocessing reproduces the shared models' reference inputs from their JPEGs" * doctest::test_suite("models")) {
   // Which sample each test_data_set_0/input_0.pb was made from was found once by preprocessing all 1000
   // shared JPEGs with each model's spec and keeping the one with the smallest mean abs error (a throwaway
   // program; each winner's mean error is ~700x smaller than the runner-up's). Trying the resized sizes
@@ -150,7 +150,7 @@ TEST_CASE("preprocessing reproduces the shared models' reference inputs from the
   }
 }
 
-TEST_CASE("a grayscale JPEG decodes to three equal channels") {
+TEST_CASE("a grayscale JPEG decodes to three equal channels" * doctest::test_suite("models")) {
   const octet::Image image = octet::decode_image(kSamples + "n03804744_nail.JPEG");  // 1-component JPEG
   CHECK(image.width == 183);
   CHECK(image.height == 280);
@@ -276,7 +276,7 @@ TEST_CASE("resize_shorter keeps the aspect ratio, then center crop rounds like P
   }
 }
 
-TEST_CASE("load_image_into decodes and preprocesses into one sample of a session input") {
+TEST_CASE("load_image_into decodes and preprocesses into one sample of a session input" * doctest::test_suite("models")) {
   // A minimal model: image [N,3,4,4] -> Relu, with preprocessing metadata.
   octet::Graph graph = octet::testing::fp32_graph("relu", {"image"}, {"relu"},
       {{"image", {3, 4, 4}},
@@ -345,7 +345,7 @@ TEST_CASE("bad specs are refused") {
                        "preprocess_image: image is 2x2 but holds 11 bytes", octet::Error);
 }
 
-TEST_CASE("bad image files fail with messages naming them") {
+TEST_CASE("bad image files fail with messages naming them" * doctest::test_suite("models")) {
   const std::string missing = (kScratch / "missing.jpg").string();
   CHECK_THROWS_WITH_AS(octet::decode_image(missing), (missing + ": cannot open image file: No such file or directory").c_str(),
                        octet::Error);
@@ -403,7 +403,7 @@ TEST_CASE("bad image files fail with messages naming them") {
                        ("long.jpg: image is 20000x1 " + limits).c_str(), octet::Error);
 }
 
-TEST_CASE("threads decode and preprocess concurrently, each with its own results and errors") {
+TEST_CASE("threads decode and preprocess concurrently, each with its own results and errors" * doctest::test_suite("models")) {
   // Two good JPEGs and two bad inputs, one failing in libjpeg and one in stb (which keeps its failure
   // reason per thread).
   std::vector<std::vector<uint8_t>> files = {read_sample("n01443537_goldfish.JPEG"), read_sample("n03804744_nail.JPEG")};

@@ -70,7 +70,7 @@ void check_common_preset_values(const octet::Preprocess& p) {
 
 }  // namespace
 
-TEST_CASE("presets give the shared models' preprocessing exactly") {
+TEST_CASE("presets give the shared models' preprocessing exactly" * doctest::test_suite("models")) {
   const octet::Preprocess torchvision = applied("--preset torchvision");
   check_common_preset_values(torchvision);
   CHECK(torchvision.scale == 1 / 255.0f);
@@ -167,7 +167,7 @@ TEST_CASE("the preprocessing must fit the model's input") {
   CHECK_FALSE(graph.preprocess.present);
 }
 
-TEST_CASE("labels files: synset_words.txt lines kept whole, plain wnids, counts checked") {
+TEST_CASE("labels files: synset_words.txt lines kept whole, plain wnids, counts checked" * doctest::test_suite("models")) {
   const std::string synset_words = std::string(OCTET_SHARED_DIR) + "/data/synset_words.txt";
   const std::vector<std::string> words = octet::onnx::read_labels(synset_words, 1000);
   REQUIRE(words.size() == 1000);

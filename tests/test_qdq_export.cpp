@@ -334,7 +334,7 @@ TEST_CASE("operands octet holds as attributes become opset-13 initializer inputs
   CHECK_THROWS_WITH_AS(octet::onnx::qdq_onnx_model(g), doctest::Contains("allowzero=1 needs opset 14"), Error);
 }
 
-TEST_CASE("octet-convert --export-qdq writes the INT8 MobileNet with octet's scales") {
+TEST_CASE("octet-convert --export-qdq writes the INT8 MobileNet with octet's scales" * doctest::test_suite("models")) {
   fs::create_directories(kScratch);
   const fs::path model = kScratch / "mobilenet_int8", onnx_file = kScratch / "mobilenet_int8.qdq.onnx", log = kScratch / "convert.log";
   const std::string shared = OCTET_SHARED_DIR;

@@ -314,7 +314,7 @@ TEST_CASE("calibration method names") {
 
 // ---- image lists ---------------------------------------------------------------------------------------
 
-TEST_CASE("list_images: every 10th shared sample from the first, and lists") {
+TEST_CASE("list_images: every 10th shared sample from the first, and lists" * doctest::test_suite("models")) {
   std::vector<std::string> sorted;
   for (const auto& entry : fs::directory_iterator(kSamples)) sorted.push_back(entry.path().filename().string());
   std::sort(sorted.begin(), sorted.end());
@@ -346,7 +346,7 @@ TEST_CASE("list_images: every 10th shared sample from the first, and lists") {
 
 // ---- statistics collection -----------------------------------------------------------------------------
 
-TEST_CASE("collect_statistics on a tiny Conv 1x1 + Relu graph matches values computed here") {
+TEST_CASE("collect_statistics on a tiny Conv 1x1 + Relu graph matches values computed here" * doctest::test_suite("models")) {
   constexpr int64_t kSide = 16;
   octet::Graph graph = octet::testing::fp32_graph("tiny", {"image"}, {"relu"},
       {{"image", {3, kSide, kSide}},

@@ -87,7 +87,7 @@ Run convert_mobilenet(const std::vector<std::string>& args, const std::string& o
 
 }  // namespace
 
-TEST_CASE("the layer whose per-tensor weights collapse ranks first, and --auto-fp32 keeps exactly it FP32") {
+TEST_CASE("the layer whose per-tensor weights collapse ranks first, and --auto-fp32 keeps exactly it FP32" * doctest::test_suite("models")) {
   const octet::Graph fp32 = colour_classifier();
   const std::vector<std::string> images = octet::list_images(kSamples, 20, 10, 0);
   const auto stats = octet::quant::collect_statistics(fp32, images, nullptr);
@@ -150,7 +150,7 @@ TEST_CASE("the layer whose per-tensor weights collapse ranks first, and --auto-f
     CHECK_THROWS_WITH_AS(analysis.auto_fp32(report, budget, nullptr), doctest::Contains("(0, 100]"), octet::Error);
 }
 
-TEST_CASE("with per-channel weights the same graph quantizes well: no layer stands out") {
+TEST_CASE("with per-channel weights the same graph quantizes well: no layer stands out" * doctest::test_suite("models")) {
   const octet::Graph fp32 = colour_classifier();
   const std::vector<std::string> images = octet::list_images(kSamples, 20, 10, 0);
   const auto stats = octet::quant::collect_statistics(fp32, images, nullptr);
@@ -171,7 +171,7 @@ TEST_CASE("bar charts refuse a file type other than SVG or PNG and mismatched va
                        doctest::Contains("number of categories"), octet::Error);
 }
 
-TEST_CASE("octet-convert refuses sensitivity and policy requests that cannot run, before any work") {
+TEST_CASE("octet-convert refuses sensitivity and policy requests that cannot run, before any work" * doctest::test_suite("models")) {
   struct Case {
     std::vector<std::string> args;
     std::string message;
@@ -200,7 +200,7 @@ TEST_CASE("octet-convert refuses sensitivity and policy requests that cannot run
   CHECK(not_a_number.err.find("--auto-fp32") != std::string::npos);
 }
 
-TEST_CASE("octet-convert --sensitivity --auto-fp32 on MobileNet v1 0.25 (4 calibration images)") {
+TEST_CASE("octet-convert --sensitivity --auto-fp32 on MobileNet v1 0.25 (4 calibration images)" * doctest::test_suite("models")) {
   const std::string output = (kScratch / "mobilenet_auto").string();
   const Run run = convert_mobilenet({"--calibrate", kSamples, "--calib-count", "4", "--sensitivity", "--auto-fp32", "100"}, output);
   REQUIRE_MESSAGE(run.exit_code == 0, run.err);

@@ -162,7 +162,7 @@ std::vector<float> logits(const octet::Graph& graph, const std::vector<std::stri
 
 }  // namespace
 
-TEST_CASE("GPTQ rounding of a Conv/Conv/Gemm graph on real images: every layer re-rounded, the model closer to FP32") {
+TEST_CASE("GPTQ rounding of a Conv/Conv/Gemm graph on real images: every layer re-rounded, the model closer to FP32" * doctest::test_suite("models")) {
   const octet::Graph fp32 = small_net();
   const std::vector<std::string> calibration = octet::list_images(kSamples, 40, 10, 0);
   const std::vector<std::string> held_out = octet::list_images(kSamples, 40, 10, 5);
@@ -194,7 +194,7 @@ TEST_CASE("GPTQ rounding of a Conv/Conv/Gemm graph on real images: every layer r
   CHECK(sqnr_gptq > sqnr_nearest + 5);
 }
 
-TEST_CASE("a WeightRoundingCache gives later variants the same integers") {
+TEST_CASE("a WeightRoundingCache gives later variants the same integers" * doctest::test_suite("models")) {
   const octet::Graph fp32 = small_net();
   const std::vector<std::string> calibration = octet::list_images(kSamples, 40, 10, 0);
   const auto stats = octet::quant::collect_statistics(fp32, calibration, nullptr);
