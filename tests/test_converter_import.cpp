@@ -1,14 +1,7 @@
 // ONNX import: small models built with the protobuf API, then the shared real models.
 #include <doctest/doctest.h>
 
-// The onnx_proto target's definitions do not propagate through octet_converters; the test builds models itself.
-#ifndef ONNX_ML
-#define ONNX_ML 1
-#endif
-#ifndef ONNX_NAMESPACE
-#define ONNX_NAMESPACE onnx
-#endif
-#include <onnx/onnx_pb.h>
+#include "support/onnx_pb.h"
 
 #include <algorithm>
 #include <cctype>

@@ -3,14 +3,7 @@
 // checked against octet's graph: node types and order, scales and zero points, initializer dtypes and bytes.
 #include <doctest/doctest.h>
 
-// The onnx_proto target's definitions do not propagate through octet_converters; the test reads models itself.
-#ifndef ONNX_ML
-#define ONNX_ML 1
-#endif
-#ifndef ONNX_NAMESPACE
-#define ONNX_NAMESPACE onnx
-#endif
-#include <onnx/onnx_pb.h>
+#include "support/onnx_pb.h"
 
 #include <cstring>
 #include <filesystem>
