@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "octet/error.h"
+#include "octet/preprocess.h"
 
 namespace octet {
 
@@ -116,16 +117,9 @@ struct Node {
 };
 
 // How images become the input tensor; written by the converter, used by runtime/ image helpers.
-struct Preprocess {
+// The model's preprocessing (octet/preprocess.h), when the converter recorded one.
+struct Preprocess : PreprocessSpec {
   bool present = false;
-  int resize_shorter = 256;        // shorter side after resizing; 0 = resize straight to crop size
-  std::string resize = "bilinear"; // "bilinear" | "nearest"
-  int crop_height = 224, crop_width = 224;
-  float scale = 1.0f / 255.0f;     // x = (pixel * scale - mean[c]) / std[c]
-  float mean[3] = {0, 0, 0};
-  float std[3] = {1, 1, 1};
-  std::string channel_order = "RGB";  // "RGB" | "BGR"
-  std::string layout = "NCHW";        // "NCHW" | "NHWC"
 };
 
 struct Graph {

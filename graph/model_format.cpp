@@ -126,19 +126,10 @@ void check_quant(const Reporter& r, const QuantParams& q, DType dtype, const Sha
 }
 
 void check_preprocess(const Reporter& r, const Preprocess& p) {
-  auto one_of = [&](const std::string& value, const char* field, Keys allowed) {
-    std::string names;
-    for (const char* a : allowed) {
-      if (value == a) return;
-      names += (names.empty() ? "" : " or ") + std::string(a);
-    }
-    r.fail(std::string("preprocess.") + field, quote_name(value) + " is not " + names);
-  };
   auto positive = [&](int value, const char* field) {
     if (value <= 0) r.fail(std::string("preprocess.") + field, std::to_string(value) + " is not positive");
   };
   if (p.resize_shorter < 0) r.fail("preprocess.resize_shorter", std::to_string(p.resize_shorter) + " is negative");
-  one_of(p.resize, "resize", {"bilinear", "nearest"});
   positive(p.crop_height, "crop[0]");
   positive(p.crop_width, "crop[1]");
   if (!(std::isfinite(p.scale) && p.scale > 0))
@@ -148,8 +139,6 @@ void check_preprocess(const Reporter& r, const Preprocess& p) {
     if (!(std::isfinite(p.std[c]) && p.std[c] != 0))
       r.fail(index_path("preprocess.std", c), number(p.std[c]) + " is not a finite nonzero number");
   }
-  one_of(p.channel_order, "channel_order", {"RGB", "BGR"});
-  one_of(p.layout, "layout", {"NCHW", "NHWC"});
 }
 
 bool all_finite(const AttrValue& value) {
@@ -322,6 +311,15 @@ class ModelParser {
   std::string string(const Field& f) const {
     expect(f, f.value.is_string(), "a string");
     return f.value.get<std::string>();
+  }
+
+  // A name of the preprocessing vocabulary (octet/preprocess.h).
+  template <typename E>
+  E vocabulary(const Field& f) const {
+    const std::string name = string(f);
+    const std::optional<E> value = parse_preprocess_name<E>(name);
+    if (!value) r_.fail(f.path, quote_name(name) + " is not " + preprocess_names<E>());
+    return *value;
   }
 
   int64_t integer(const Field& f, int64_t lo, int64_t hi) const {
@@ -513,17 +511,17 @@ class ModelParser {
     Preprocess p;
     p.present = true;
     p.resize_shorter = static_cast<int>(integer(f["resize_shorter"], INT_MIN, INT_MAX));
-    p.resize = string(f["resize"]);
+    p.resize = vocabulary<Resize>(f["resize"]);
     std::vector<int64_t> crop = sized(integers(f["crop"], INT_MIN, INT_MAX), f["crop"], 2);
     p.crop_height = static_cast<int>(crop[0]);
     p.crop_width = static_cast<int>(crop[1]);
     p.scale = real(f["scale"]);
     std::vector<float> mean = sized(reals(f["mean"]), f["mean"], 3);
     std::vector<float> deviation = sized(reals(f["std"]), f["std"], 3);
-    std::copy(mean.begin(), mean.end(), p.mean);
-    std::copy(deviation.begin(), deviation.end(), p.std);
-    p.channel_order = string(f["channel_order"]);
-    p.layout = string(f["layout"]);
+    std::copy(mean.begin(), mean.end(), p.mean.begin());
+    std::copy(deviation.begin(), deviation.end(), p.std.begin());
+    p.channel_order = vocabulary<ChannelOrder>(f["channel_order"]);
+    p.layout = vocabulary<Layout>(f["layout"]);
     return p;
   }
 
@@ -567,13 +565,13 @@ ordered_json attribute_json(const AttrValue& value) {
 
 ordered_json preprocess_json(const Preprocess& p) {
   return {{"resize_shorter", p.resize_shorter},
-          {"resize", p.resize},
+          {"resize", preprocess_name(p.resize)},
           {"crop", {p.crop_height, p.crop_width}},
           {"scale", static_cast<double>(p.scale)},
-          {"mean", floats_json(std::vector<float>(p.mean, p.mean + 3))},
-          {"std", floats_json(std::vector<float>(p.std, p.std + 3))},
-          {"channel_order", p.channel_order},
-          {"layout", p.layout}};
+          {"mean", floats_json(std::vector<float>(p.mean.begin(), p.mean.end()))},
+          {"std", floats_json(std::vector<float>(p.std.begin(), p.std.end()))},
+          {"channel_order", preprocess_name(p.channel_order)},
+          {"layout", preprocess_name(p.layout)}};
 }
 
 // One top-level key per line and one entry per line inside each section, so model.json reads and diffs well.

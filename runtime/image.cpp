@@ -62,7 +62,7 @@ float triangle(double x) {
 // (indices outside 0 .. out_size - 1 get none). Bilinear follows PIL's precompute_coeffs: output sample i
 // is centered at (i + 0.5) * scale in the source, and when shrinking the triangle widens by the scale, so
 // every source pixel contributes (antialiasing); when enlarging this is bilinear with half-pixel centers.
-std::vector<Taps> axis_taps(const std::string& method, int in_size, int64_t out_size, int64_t start, int count) {
+std::vector<Taps> axis_taps(Resize method, int in_size, int64_t out_size, int64_t start, int count) {
   const double scale = double(in_size) / double(out_size);
   const double filter_scale = std::max(scale, 1.0);
   const double support = filter_scale;  // the triangle reaches one source pixel, widened when shrinking
@@ -72,7 +72,7 @@ std::vector<Taps> axis_taps(const std::string& method, int in_size, int64_t out_
     if (out < 0 || out >= out_size) continue;
     const double center = (double(out) + 0.5) * scale;
     Taps& t = taps[size_t(i)];
-    if (method == "nearest") {  // PIL's NEAREST: the source pixel under the output pixel's center
+    if (method == Resize::nearest) {  // PIL's NEAREST: the source pixel under the output pixel's center
       t.first = std::min(int(center), in_size - 1);
       t.weights = {1.0f};
       continue;
@@ -111,12 +111,9 @@ int64_t crop_start(int64_t resized, int crop) {
 
 void check_spec(const PreprocessSpec& spec, const std::string& context) {
   auto fail = [&](const std::string& what) { throw Error(context + "preprocessing: " + what); };
-  auto quoted = [](const std::string& s) { return "\"" + s + "\""; };
   if (spec.resize_shorter < 0) fail("resize_shorter " + std::to_string(spec.resize_shorter) + " is negative");
   if (spec.crop_height <= 0) fail("crop_height " + std::to_string(spec.crop_height) + " is not positive");
   if (spec.crop_width <= 0) fail("crop_width " + std::to_string(spec.crop_width) + " is not positive");
-  if (spec.resize != "bilinear" && spec.resize != "nearest")
-    fail("resize " + quoted(spec.resize) + " is not \"bilinear\" or \"nearest\"");
   if (!(std::isfinite(spec.scale) && spec.scale > 0))
     fail("scale " + std::to_string(spec.scale) + " is not a positive finite number");
   for (int c = 0; c < 3; ++c) {
@@ -125,9 +122,6 @@ void check_spec(const PreprocessSpec& spec, const std::string& context) {
     if (!(std::isfinite(spec.std[size_t(c)]) && spec.std[size_t(c)] != 0))
       fail("std" + index + std::to_string(spec.std[size_t(c)]) + " is not a finite nonzero number");
   }
-  if (spec.channel_order != "RGB" && spec.channel_order != "BGR")
-    fail("channel_order " + quoted(spec.channel_order) + " is not \"RGB\" or \"BGR\"");
-  if (spec.layout != "NCHW" && spec.layout != "NHWC") fail("layout " + quoted(spec.layout) + " is not \"NCHW\" or \"NHWC\"");
 }
 
 // preprocess_image for a spec already checked.
@@ -170,8 +164,8 @@ void preprocess_checked(const Image& image, const PreprocessSpec& spec, float* o
   }
 
   // Vertical pass, then scaling, normalization, channel order and layout.
-  const bool bgr = spec.channel_order == "BGR";
-  const bool nchw = spec.layout == "NCHW";
+  const bool bgr = spec.channel_order == ChannelOrder::bgr;
+  const bool nchw = spec.layout == Layout::nchw;
   const size_t plane = size_t(crop_h) * size_t(crop_w);
   for (int y = 0; y < crop_h; ++y) {
     const Taps& t = row_taps[size_t(y)];
@@ -236,17 +230,7 @@ Image decode_image(const std::string& path) {
 PreprocessSpec preprocess_spec(const Model& model) {
   const Preprocess& p = model.graph().preprocess;
   if (!p.present) throw Error("model has no preprocessing metadata: convert with --preset");
-  PreprocessSpec spec;
-  spec.resize_shorter = p.resize_shorter;
-  spec.resize = p.resize;
-  spec.crop_height = p.crop_height;
-  spec.crop_width = p.crop_width;
-  spec.scale = p.scale;
-  std::copy(p.mean, p.mean + 3, spec.mean.begin());
-  std::copy(p.std, p.std + 3, spec.std.begin());
-  spec.channel_order = p.channel_order;
-  spec.layout = p.layout;
-  return spec;
+  return p;
 }
 
 void preprocess_image(const Image& image, const PreprocessSpec& spec, float* out) {
@@ -257,7 +241,7 @@ void preprocess_image(const Image& image, const PreprocessSpec& spec, float* out
 void load_image_into(const Model& model, const std::string& path, Tensor input, int64_t batch_index) {
   const PreprocessSpec spec = preprocess_spec(model);
   check_spec(spec, path + ": ");
-  const Shape sample = spec.layout == "NCHW" ? Shape{3, spec.crop_height, spec.crop_width}
+  const Shape sample = spec.layout == Layout::nchw ? Shape{3, spec.crop_height, spec.crop_width}
                                              : Shape{spec.crop_height, spec.crop_width, 3};
   if (input.shape.size() != 4 || !std::equal(sample.begin(), sample.end(), input.shape.begin() + 1))
     throw Error(path + ": input \"" + input.name + "\" is " + shape_str(input.shape) +

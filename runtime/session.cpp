@@ -188,6 +188,8 @@ Session::Session(std::shared_ptr<const Model> model, SessionOptions options) : i
 }
 
 Session::~Session() = default;
+Session::Session(Session&&) noexcept = default;
+Session& Session::operator=(Session&&) noexcept = default;
 
 void Session::run() {
   kernels::set_num_threads(impl_->options.threads);

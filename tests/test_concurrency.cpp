@@ -79,3 +79,21 @@ TEST_CASE("FP32 MobileNet: 8 threads x 50 runs on one shared Model give bit-iden
 TEST_CASE("INT8 MobileNet: 8 threads x 50 runs on one shared Model give bit-identical outputs") {
   check_concurrent_runs(octet::testing::convert_mobilenet("test-concurrency", true));
 }
+
+TEST_CASE("a Session moves: into a vector and by assignment, its buffers and outputs unchanged") {
+  const auto model = octet::Model::load(octet::testing::convert_mobilenet("test-concurrency", true));
+  const std::vector<Sample> samples = reference_samples(model, 2);
+  std::vector<octet::Session> sessions;
+  sessions.emplace_back(model, octet::SessionOptions{1, 1, false});
+  octet::Tensor input = sessions.back().input(0);
+  sessions.emplace_back(model, octet::SessionOptions{1, 1, false});  // may reallocate: moves the first
+  octet::Session moved = std::move(sessions.front());
+  CHECK(moved.input(0).data == input.data);  // the plan stayed where it was
+  std::memcpy(input.data, samples[0].input.data(), samples[0].input.size() * sizeof(float));
+  moved.run();
+  CHECK(std::memcmp(moved.output(0).data, samples[0].output.data(), samples[0].output.size() * sizeof(float)) == 0);
+  sessions.back() = std::move(moved);
+  std::memcpy(sessions.back().input(0).data, samples[1].input.data(), samples[1].input.size() * sizeof(float));
+  sessions.back().run();
+  CHECK(std::memcmp(sessions.back().output(0).data, samples[1].output.data(), samples[1].output.size() * sizeof(float)) == 0);
+}

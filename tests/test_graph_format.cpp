@@ -67,13 +67,13 @@ Graph sample_graph() {
 
   g.preprocess.present = true;
   g.preprocess.resize_shorter = 6;
-  g.preprocess.resize = "nearest";
+  g.preprocess.resize = octet::Resize::nearest;
   g.preprocess.crop_height = g.preprocess.crop_width = 5;
   g.preprocess.scale = 1.0f / 255.0f;
   g.preprocess.mean[0] = 0.485f, g.preprocess.mean[1] = 0.456f, g.preprocess.mean[2] = 0.406f;
   g.preprocess.std[0] = 0.229f, g.preprocess.std[1] = 0.224f, g.preprocess.std[2] = 0.225f;
-  g.preprocess.channel_order = "BGR";
-  g.preprocess.layout = "NCHW";
+  g.preprocess.channel_order = octet::ChannelOrder::bgr;
+  g.preprocess.layout = octet::Layout::nchw;
   g.labels = {"cat", "dog", "h\xc3\xa9risson"};
   return g;
 }
@@ -134,8 +134,8 @@ void check_same_graph(const Graph& a, const Graph& b) {
   CHECK(p.crop_height == q.crop_height);
   CHECK(p.crop_width == q.crop_width);
   CHECK(same_bits(p.scale, q.scale));
-  CHECK(same_bits(std::vector<float>(p.mean, p.mean + 3), std::vector<float>(q.mean, q.mean + 3)));
-  CHECK(same_bits(std::vector<float>(p.std, p.std + 3), std::vector<float>(q.std, q.std + 3)));
+  CHECK(same_bits(std::vector<float>(p.mean.begin(), p.mean.end()), std::vector<float>(q.mean.begin(), q.mean.end())));
+  CHECK(same_bits(std::vector<float>(p.std.begin(), p.std.end()), std::vector<float>(q.std.begin(), q.std.end())));
   CHECK(p.channel_order == q.channel_order);
   CHECK(p.layout == q.layout);
   CHECK(a.labels == b.labels);

@@ -21,7 +21,7 @@
 using namespace octet;
 using namespace octet::kernels;
 using octet::testing::check_rejected;
-using octet::testing::Layout;
+using octet::testing::StrideLayout;
 using octet::testing::OpResult;
 using OpCase = octet::testing::SingleOp;
 
@@ -66,7 +66,7 @@ void check_against_reference(const OpCase& c, double rtol = 1e-5, double atol = 
     FAIL_CHECK(c.describe() << ": " << std::string(e.what()));
     return;
   }
-  implementations_seen()[c.node.op].insert(optimized.implementation + (c.layout == Layout::mixed ? "(mixed)" : ""));
+  implementations_seen()[c.node.op].insert(optimized.implementation + (c.layout == StrideLayout::mixed ? "(mixed)" : ""));
   std::ostringstream mismatch;  // the first one
   for (size_t o = 0; o < reference.bytes.size() && mismatch.str().empty(); ++o) {
     const std::vector<double> got = optimized.values(o), want = reference.values(o);
@@ -103,7 +103,7 @@ struct Random : testing::Random {
   using testing::Random::Random;
   // Rank 4 (NHWC-strided) half of the time.
   Shape activation_shape(int64_t max_dim = 5) { return shape(coin() ? 4 : static_cast<size_t>(uniform(1, 5)), max_dim); }
-  Layout layout() { return coin(30) ? Layout::mixed : Layout::activation; }
+  StrideLayout layout() { return coin(30) ? StrideLayout::mixed : StrideLayout::activation; }
   DType copy_dtype() { return coin(25) ? DType::u8 : DType::f32; }
 };
 

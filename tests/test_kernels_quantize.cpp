@@ -23,7 +23,7 @@
 
 using namespace octet;
 using namespace octet::kernels;
-using octet::testing::Layout;
+using octet::testing::StrideLayout;
 using octet::testing::SingleOp;
 
 namespace {
@@ -39,12 +39,12 @@ QuantParams per_tensor(float scale, int32_t zero_point) {
 // one-element hole after every row of every dim.
 struct Operand {
   TensorInfo info;
-  Layout layout;
+  StrideLayout layout;
   TensorDesc desc() const { return testing::layout_desc(info, layout); }
 };
 
 Operand operand(DType dtype, const Shape& dims, const QuantParams& quant, bool gapped = false) {
-  return {{dtype, dims, quant}, gapped ? Layout::gapped : Layout::activation};
+  return {{dtype, dims, quant}, gapped ? StrideLayout::gapped : StrideLayout::activation};
 }
 
 Node make_node(const std::string& op) { return SingleOp(op, 1).node; }

@@ -61,11 +61,11 @@ std::string write_scratch(const std::string& name, const std::string& text) {
 void check_common_preset_values(const octet::Preprocess& p) {
   CHECK(p.present);
   CHECK(p.resize_shorter == 256);
-  CHECK(p.resize == "bilinear");
+  CHECK(p.resize == octet::Resize::bilinear);
   CHECK(p.crop_height == 224);
   CHECK(p.crop_width == 224);
-  CHECK(p.channel_order == "RGB");
-  CHECK(p.layout == "NCHW");
+  CHECK(p.channel_order == octet::ChannelOrder::rgb);
+  CHECK(p.layout == octet::Layout::nchw);
 }
 
 }  // namespace
@@ -74,21 +74,21 @@ TEST_CASE("presets give the shared models' preprocessing exactly" * doctest::tes
   const octet::Preprocess torchvision = applied("--preset torchvision");
   check_common_preset_values(torchvision);
   CHECK(torchvision.scale == 1 / 255.0f);
-  CHECK(std::vector<float>(torchvision.mean, torchvision.mean + 3) == std::vector<float>{0.485f, 0.456f, 0.406f});
-  CHECK(std::vector<float>(torchvision.std, torchvision.std + 3) == std::vector<float>{0.229f, 0.224f, 0.225f});
+  CHECK(std::vector<float>(torchvision.mean.begin(), torchvision.mean.end()) == std::vector<float>{0.485f, 0.456f, 0.406f});
+  CHECK(std::vector<float>(torchvision.std.begin(), torchvision.std.end()) == std::vector<float>{0.229f, 0.224f, 0.225f});
 
   // x = (pixel * scale - mean) / std = pixel / 127.5 - 1.
   const octet::Preprocess tf = applied("--preset tf");
   check_common_preset_values(tf);
   CHECK(tf.scale == 1 / 127.5f);
-  CHECK(std::vector<float>(tf.mean, tf.mean + 3) == std::vector<float>{1, 1, 1});
-  CHECK(std::vector<float>(tf.std, tf.std + 3) == std::vector<float>{1, 1, 1});
+  CHECK(std::vector<float>(tf.mean.begin(), tf.mean.end()) == std::vector<float>{1, 1, 1});
+  CHECK(std::vector<float>(tf.std.begin(), tf.std.end()) == std::vector<float>{1, 1, 1});
 
   const octet::Preprocess unit = applied("--preset unit");
   check_common_preset_values(unit);
   CHECK(unit.scale == 1 / 255.0f);
-  CHECK(std::vector<float>(unit.mean, unit.mean + 3) == std::vector<float>{0, 0, 0});
-  CHECK(std::vector<float>(unit.std, unit.std + 3) == std::vector<float>{1, 1, 1});
+  CHECK(std::vector<float>(unit.mean.begin(), unit.mean.end()) == std::vector<float>{0, 0, 0});
+  CHECK(std::vector<float>(unit.std.begin(), unit.std.end()) == std::vector<float>{1, 1, 1});
 }
 
 TEST_CASE("explicit flags override the preset") {
@@ -101,16 +101,16 @@ TEST_CASE("explicit flags override the preset") {
   CHECK(p.crop_height == 200);
   CHECK(p.crop_width == 200);
   CHECK(p.scale == 0.5f);
-  CHECK(std::vector<float>(p.mean, p.mean + 3) == std::vector<float>{1, 2.5f, -3});
-  CHECK(std::vector<float>(p.std, p.std + 3) == std::vector<float>{4, 5, 6});
-  CHECK(p.channel_order == "BGR");
-  CHECK(p.layout == "NHWC");
-  CHECK(p.resize == "nearest");
+  CHECK(std::vector<float>(p.mean.begin(), p.mean.end()) == std::vector<float>{1, 2.5f, -3});
+  CHECK(std::vector<float>(p.std.begin(), p.std.end()) == std::vector<float>{4, 5, 6});
+  CHECK(p.channel_order == octet::ChannelOrder::bgr);
+  CHECK(p.layout == octet::Layout::nhwc);
+  CHECK(p.resize == octet::Resize::nearest);
   // Untouched values stay the preset's; mean and std also take space-separated values.
   const octet::Preprocess mean_only = applied("--preset tf --mean 0.5 0.5 0.5");
-  CHECK(std::vector<float>(mean_only.mean, mean_only.mean + 3) == std::vector<float>{0.5f, 0.5f, 0.5f});
+  CHECK(std::vector<float>(mean_only.mean.begin(), mean_only.mean.end()) == std::vector<float>{0.5f, 0.5f, 0.5f});
   CHECK(mean_only.scale == 1 / 127.5f);
-  CHECK(std::vector<float>(mean_only.std, mean_only.std + 3) == std::vector<float>{1, 1, 1});
+  CHECK(std::vector<float>(mean_only.std.begin(), mean_only.std.end()) == std::vector<float>{1, 1, 1});
 }
 
 TEST_CASE("without a preset nothing is recorded, and a lone flag is refused") {

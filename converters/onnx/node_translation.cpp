@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "converters/onnx/operand_attributes.h"
 #include "converters/onnx/proto.h"
 #include "graph/ops.h"
 
@@ -25,25 +26,6 @@ std::string supported_ops() {
   for (const char* op : kImportOnlyOps) list += std::string(op == kImportOnlyOps[0] ? " " : ", ") + op;
   return list;
 }
-
-// ONNX operands that octet holds as attributes: input `index` of `op`, named `onnx_name` in the ONNX spec,
-// becomes attribute `attribute` (a list of integers, or one float when `scalar`). Older opsets have them as
-// attributes already, which the translation copies unchanged.
-struct OperandAttribute {
-  const char* op;
-  size_t index;
-  const char* onnx_name;
-  const char* attribute;
-  bool scalar;
-};
-const OperandAttribute kOperandAttributes[] = {
-    {"Reshape", 1, "shape", "shape", false},  {"Slice", 1, "starts", "starts", false},
-    {"Slice", 2, "ends", "ends", false},      {"Slice", 3, "axes", "axes", false},
-    {"Slice", 4, "steps", "steps", false},    {"Pad", 1, "pads", "pads", false},
-    {"Pad", 2, "constant_value", "value", true}, {"Clip", 1, "min", "min", true},
-    {"Clip", 2, "max", "max", true},          {"Split", 1, "split", "split", false},
-    {"Squeeze", 1, "axes", "axes", false},    {"Unsqueeze", 1, "axes", "axes", false},
-};
 
 AttrValue operand_value(const Node& node, const OperandAttribute& operand, const ConstantFolder& folder) {
   const std::string& name = node.inputs[operand.index];

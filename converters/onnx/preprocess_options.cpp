@@ -45,13 +45,13 @@ Preprocess preset_preprocess(const std::string& name) {
     Preprocess p;
     p.present = true;
     p.resize_shorter = 256;
-    p.resize = "bilinear";
+    p.resize = Resize::bilinear;
     p.crop_height = p.crop_width = 224;
     p.scale = preset.scale;
-    std::copy(preset.mean.begin(), preset.mean.end(), p.mean);
-    std::copy(preset.std.begin(), preset.std.end(), p.std);
-    p.channel_order = "RGB";
-    p.layout = "NCHW";
+    p.mean = preset.mean;
+    p.std = preset.std;
+    p.channel_order = ChannelOrder::rgb;
+    p.layout = Layout::nchw;
     return p;
   }
   throw Error("--preset " + quoted(name) + " is not one of: " + preset_names());
@@ -70,14 +70,11 @@ const char* first_flag_given(const PreprocessOptions& o) {
   return nullptr;
 }
 
-// `value` of `flag` if it is one of `valid`; throws Error listing them otherwise.
-std::string one_of(const char* flag, const std::string& value, std::initializer_list<const char*> valid) {
-  std::string list;
-  for (const char* name : valid) {
-    if (value == name) return value;
-    list += (list.empty() ? "" : ", ") + std::string(name);
-  }
-  throw Error(std::string(flag) + " " + quoted(value) + " is not one of: " + list);
+// The vocabulary value (octet/preprocess.h) `value` of `flag` names; throws Error listing the valid ones.
+template <typename E>
+E one_of(const char* flag, const std::string& value) {
+  if (const std::optional<E> parsed = parse_preprocess_name<E>(value)) return *parsed;
+  throw Error(std::string(flag) + " " + quoted(value) + " is not one of: " + preprocess_name(E(0)) + ", " + preprocess_name(E(1)));
 }
 
 // The preset with the explicit flags applied, each checked.
@@ -111,9 +108,9 @@ Preprocess preprocess_from(const PreprocessOptions& options) {
       p.std[c] = std;
     }
   }
-  if (!options.channel_order.empty()) p.channel_order = one_of("--channel-order", options.channel_order, {"RGB", "BGR"});
-  if (!options.layout.empty()) p.layout = one_of("--layout", options.layout, {"NCHW", "NHWC"});
-  if (!options.resize.empty()) p.resize = one_of("--resize", options.resize, {"bilinear", "nearest"});
+  if (!options.channel_order.empty()) p.channel_order = one_of<ChannelOrder>("--channel-order", options.channel_order);
+  if (!options.layout.empty()) p.layout = one_of<Layout>("--layout", options.layout);
+  if (!options.resize.empty()) p.resize = one_of<Resize>("--resize", options.resize);
   return p;
 }
 
@@ -124,9 +121,9 @@ void check_fits_input(const Preprocess& p, const Graph& graph) {
                 std::to_string(graph.inputs.size()) + " inputs");
   const Shape& shape = graph.tensor(graph.inputs[0]).shape;
   const std::string input = "model input " + quoted(graph.inputs[0]) + " " + shape_str(shape);
-  const bool nchw = p.layout == "NCHW";
+  const bool nchw = p.layout == Layout::nchw;
   if (shape.size() != 4 || shape[nchw ? 1 : 3] != 3)
-    throw Error("--layout " + p.layout + " makes samples of 3 channels, " + (nchw ? "[N,3,H,W]" : "[N,H,W,3]") +
+    throw Error("--layout " + std::string(preprocess_name(p.layout)) + " makes samples of 3 channels, " + (nchw ? "[N,3,H,W]" : "[N,H,W,3]") +
                 ", but " + input + " is not shaped so");
   const int64_t height = shape[nchw ? 2 : 1], width = shape[nchw ? 3 : 2];
   if (height != p.crop_height || width != p.crop_width)

@@ -8,6 +8,7 @@
 #include <type_traits>
 #include <variant>
 
+#include "converters/onnx/operand_attributes.h"
 #include "converters/onnx/proto.h"
 #include "graph/fused_activation.h"
 #include "graph/ops.h"
@@ -18,19 +19,6 @@ namespace {
 constexpr int64_t kOpsetVersion = 13;  // per-axis QuantizeLinear/DequantizeLinear; operands as inputs
 constexpr int64_t kIrVersion = 7;
 constexpr const char* kBatchDimName = "N";
-
-// Operands that octet holds as attributes and opset 13 takes as inputs, in input order after the data input
-// (the importer moves them the other way). `scalar`: one float; otherwise a 1-D int64 list.
-struct AttributeOperand {
-  const char* op;
-  const char* attribute;
-  bool scalar;
-};
-const AttributeOperand kAttributeOperands[] = {
-    {"Reshape", "shape", false}, {"Slice", "starts", false}, {"Slice", "ends", false}, {"Slice", "axes", false},
-    {"Slice", "steps", false},   {"Pad", "pads", false},     {"Pad", "value", true},   {"Clip", "min", true},
-    {"Clip", "max", true},       {"Split", "split", false},  {"Squeeze", "axes", false}, {"Unsqueeze", "axes", false},
-};
 
 // A Conv's fused post-ops, which the export expands into ONNX nodes of their own.
 const std::set<std::string> kConvPostOpAttributes = {"act", "act_alpha", "act_beta", "sum_act", "sum_act_alpha", "sum_act_beta"};
@@ -177,7 +165,7 @@ class QdqExporter {
       if (node.attrs.get_int("allowzero", 0) != 0) throw Error(node_label(node) + ": allowzero=1 needs opset 14; the export writes opset 13");
       attrs.values.erase("allowzero");
     }
-    for (const AttributeOperand& operand : kAttributeOperands) {
+    for (const OperandAttribute& operand : kOperandAttributes) {  // opset 13 takes them as inputs
       if (node.op != operand.op) continue;
       if (!node.attrs.has(operand.attribute)) {
         inputs.push_back("");

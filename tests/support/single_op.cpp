@@ -19,11 +19,11 @@ kernels::Engine& engine() {
   return e;
 }
 
-const char* layout_name(Layout layout) {
+const char* layout_name(StrideLayout layout) {
   switch (layout) {
-    case Layout::activation: return "activation";
-    case Layout::gapped: return "gapped";
-    case Layout::mixed: return "mixed";
+    case StrideLayout::activation: return "activation";
+    case StrideLayout::gapped: return "gapped";
+    case StrideLayout::mixed: return "mixed";
   }
   return "?";
 }
@@ -39,8 +39,8 @@ TensorDesc gapped_desc(const TensorInfo& info) {
   return d;
 }
 
-TensorDesc layout_desc(const TensorInfo& info, Layout layout) {
-  return layout == Layout::gapped ? gapped_desc(info) : kernels::activation_desc(info);
+TensorDesc layout_desc(const TensorInfo& info, StrideLayout layout) {
+  return layout == StrideLayout::gapped ? gapped_desc(info) : kernels::activation_desc(info);
 }
 
 std::vector<double> to_values(const std::vector<float>& floats) { return {floats.begin(), floats.end()}; }
@@ -108,12 +108,12 @@ SingleOp::SingleOp(const std::string& op, size_t n_inputs, size_t n_outputs) {
   for (size_t i = 0; i < n_outputs; ++i) node.outputs.push_back("y" + std::to_string(i));
 }
 
-SingleOp& SingleOp::input(const Shape& shape, DType dtype, const QuantParams& quant, Layout tensor_layout) {
+SingleOp& SingleOp::input(const Shape& shape, DType dtype, const QuantParams& quant, StrideLayout tensor_layout) {
   return input_info(TensorInfo{dtype, shape, quant}, tensor_layout);
 }
 
-SingleOp& SingleOp::input_info(const TensorInfo& info, Layout tensor_layout) {
-  input_layouts.resize(inputs.size(), Layout::activation);
+SingleOp& SingleOp::input_info(const TensorInfo& info, StrideLayout tensor_layout) {
+  input_layouts.resize(inputs.size(), StrideLayout::activation);
   inputs.push_back(info);
   input_layouts.push_back(tensor_layout);
   return *this;
@@ -124,8 +124,8 @@ SingleOp& SingleOp::constant(const Constant& c, const QuantParams& quant) {
   return input_info(TensorInfo{c.dtype, c.shape, quant});
 }
 
-SingleOp& SingleOp::output(const TensorInfo& info, Layout tensor_layout) {
-  output_layouts.resize(outputs.size(), Layout::activation);
+SingleOp& SingleOp::output(const TensorInfo& info, StrideLayout tensor_layout) {
+  output_layouts.resize(outputs.size(), StrideLayout::activation);
   outputs.push_back(info);
   output_layouts.push_back(tensor_layout);
   return *this;
@@ -149,9 +149,9 @@ std::vector<const Constant*> SingleOp::constant_pointers() const {
 void SingleOp::descriptors(std::vector<TensorDesc>& ins, std::vector<TensorDesc>& outs) const {
   // Mixed layouts: a per-tensor choice that depends only on the seed.
   std::mt19937 layout_rng(seed * 7919u + 17u);
-  auto choose = [&](const TensorInfo& info, const std::vector<Layout>& layouts, size_t i) {
-    if (layout == Layout::mixed) return layout_rng() % 3 != 0 ? gapped_desc(info) : kernels::activation_desc(info);
-    return layout_desc(info, i < layouts.size() ? layouts[i] : Layout::activation);
+  auto choose = [&](const TensorInfo& info, const std::vector<StrideLayout>& layouts, size_t i) {
+    if (layout == StrideLayout::mixed) return layout_rng() % 3 != 0 ? gapped_desc(info) : kernels::activation_desc(info);
+    return layout_desc(info, i < layouts.size() ? layouts[i] : StrideLayout::activation);
   };
   ins.clear();
   outs.clear();
@@ -251,13 +251,13 @@ std::string SingleOp::describe() const {
     s << " in" << i << "=" << shape_str(inputs[i].shape) << ":" << dtype_name(inputs[i].dtype);
     print_quant(s, inputs[i].quant);
     if (constants.count(i)) s << "(const)";
-    else if (layout != Layout::mixed && i < input_layouts.size() && input_layouts[i] != Layout::activation)
+    else if (layout != StrideLayout::mixed && i < input_layouts.size() && input_layouts[i] != StrideLayout::activation)
       s << "(" << layout_name(input_layouts[i]) << ")";
   }
   for (size_t i = 0; i < outputs.size(); ++i) {
     s << " out" << i << "=" << shape_str(outputs[i].shape) << ":" << dtype_name(outputs[i].dtype);
     print_quant(s, outputs[i].quant);
-    if (layout != Layout::mixed && i < output_layouts.size() && output_layouts[i] != Layout::activation)
+    if (layout != StrideLayout::mixed && i < output_layouts.size() && output_layouts[i] != StrideLayout::activation)
       s << "(" << layout_name(output_layouts[i]) << ")";
   }
   for (const auto& kv : node.attrs.values) {

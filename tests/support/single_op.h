@@ -20,10 +20,10 @@ kernels::Engine& engine();
 // activation: the executor's layout (NHWC-strided at rank 4). gapped: the same physical dim order with a
 // one-element hole after every row of every dim, which no kernel may assume away. mixed (a whole case):
 // each activation tensor gapped or not, chosen from the case's seed so both implementations see the same.
-enum class Layout { activation, gapped, mixed };
-const char* layout_name(Layout layout);
+enum class StrideLayout { activation, gapped, mixed };
+const char* layout_name(StrideLayout layout);
 kernels::TensorDesc gapped_desc(const TensorInfo& info);
-kernels::TensorDesc layout_desc(const TensorInfo& info, Layout layout);
+kernels::TensorDesc layout_desc(const TensorInfo& info, StrideLayout layout);
 
 // Row-major values of each input (constants and absent inputs: empty), written in the input's dtype.
 using Values = std::vector<std::vector<double>>;
@@ -46,11 +46,11 @@ struct OpResult {
 struct SingleOp {
   Node node;
   std::vector<TensorInfo> inputs;        // every input's dtype, shape, quantization ("" inputs: empty)
-  std::vector<Layout> input_layouts;     // per input (activation unless set)
+  std::vector<StrideLayout> input_layouts;     // per input (activation unless set)
   std::map<size_t, Constant> constants;  // by input index; the other inputs are activations
   std::vector<TensorInfo> outputs;       // empty: inferred by the op's schema
-  std::vector<Layout> output_layouts;    // per given output
-  Layout layout = Layout::activation;    // mixed overrides the per-tensor layouts
+  std::vector<StrideLayout> output_layouts;    // per given output
+  StrideLayout layout = StrideLayout::activation;    // mixed overrides the per-tensor layouts
   unsigned seed = 0;
 
   SingleOp() = default;
@@ -59,10 +59,10 @@ struct SingleOp {
   explicit SingleOp(Node n) : node(std::move(n)) {}
 
   SingleOp& input(const Shape& shape, DType dtype = DType::f32, const QuantParams& quant = {},
-                  Layout tensor_layout = Layout::activation);
-  SingleOp& input_info(const TensorInfo& info, Layout tensor_layout = Layout::activation);
+                  StrideLayout tensor_layout = StrideLayout::activation);
+  SingleOp& input_info(const TensorInfo& info, StrideLayout tensor_layout = StrideLayout::activation);
   SingleOp& constant(const Constant& c, const QuantParams& quant = {});
-  SingleOp& output(const TensorInfo& info, Layout tensor_layout = Layout::activation);
+  SingleOp& output(const TensorInfo& info, StrideLayout tensor_layout = StrideLayout::activation);
   template <typename T>
   SingleOp& attr(const std::string& name, T value) {
     node.attrs.set(name, value);

@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "octet/octet.h"
+#include "octet/preprocess.h"
 
 namespace octet {
 
@@ -63,24 +64,12 @@ Image decode_image(const std::string& path);
 // The same for an encoded image in memory; `name` identifies it in error messages.
 Image decode_image_memory(const uint8_t* data, size_t size, const std::string& name);
 
-// The preprocessing parameters (the public mirror of the model file's "preprocess" object).
-struct PreprocessSpec {
-  int resize_shorter = 256;            // shorter side after resizing; 0 = resize straight to the crop size
-  std::string resize = "bilinear";     // "bilinear" | "nearest"
-  int crop_height = 224, crop_width = 224;
-  float scale = 1.0f / 255.0f;         // x = (pixel * scale - mean[c]) / std[c]
-  std::array<float, 3> mean{0, 0, 0};  // indexed by the model's channel (after channel_order)
-  std::array<float, 3> std{1, 1, 1};
-  std::string channel_order = "RGB";   // "RGB" | "BGR"
-  std::string layout = "NCHW";         // "NCHW" | "NHWC"
-};
-
 // The preprocessing recorded in the model. Throws Error if the model has none.
 PreprocessSpec preprocess_spec(const Model& model);
 
 // Writes one preprocessed sample of 3 * crop_height * crop_width floats to `out`, ordered per spec.layout.
 // Throws Error for an invalid spec (non-positive sizes, negative resize_shorter, non-finite scale or mean,
-// zero or non-finite std, unknown resize, channel_order or layout) or an inconsistent image.
+// zero or non-finite std) or an inconsistent image.
 void preprocess_image(const Image& image, const PreprocessSpec& spec, float* out);
 
 // Decodes `path` and preprocesses it with the model's spec into sample `batch_index` of `input` (a Session

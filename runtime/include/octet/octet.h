@@ -91,6 +91,11 @@ class Session {
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
+  // Movable (to hold sessions in containers or return them): the prepared plan stays where it is, so the
+  // buffers returned by input() and output() stay valid. A moved-from Session may only be destroyed or
+  // assigned to.
+  Session(Session&&) noexcept;
+  Session& operator=(Session&&) noexcept;
 
   // Input buffers to fill before run(), in graph input order or by name.
   Tensor input(size_t index);
