@@ -17,6 +17,9 @@ struct ConformanceOptions {
   std::string calibrate, preset;
   size_t calib_count = 100;
   double min_sqnr_db = 15;
+  // A model that comes quantized (QDQ / QOperator, converters/qdq_import.h) runs with its own parameters and
+  // passes when every row's top-1 matches the reference and the SQNR reaches this.
+  double quantized_min_sqnr_db = 30;
 };
 
 struct ConformanceResult {
@@ -25,6 +28,7 @@ struct ConformanceResult {
   std::string message;    // why it failed, or "" when it passed
   int data_sets = 0;
   double max_abs_error = 0, max_rel_error = 0;
+  bool quantized_model = false;           // the ONNX model came quantized: judged by top-1 and SQNR
   double sqnr_db = 0, top1_agreement = 0;  // INT8 mode: over all outputs; rows of the last dimension
 };
 

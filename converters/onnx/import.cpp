@@ -90,6 +90,8 @@ Graph import_model(const ::onnx::ModelProto& model, const ImportOptions& options
 
 }  // namespace
 
+Graph import_onnx_model(const ::onnx::ModelProto& model, const ImportOptions& options) { return import_model(model, options); }
+
 Graph import_onnx(const std::string& path, const ImportOptions& options) {
   ::onnx::ModelProto model;
   read_proto_file(path, model, "ONNX model");

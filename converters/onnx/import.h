@@ -11,6 +11,10 @@
 
 #include "graph/graph.h"
 
+namespace onnx {
+class ModelProto;
+}  // namespace onnx (protobuf)
+
 namespace octet::onnx {
 
 struct ImportOptions {
@@ -23,6 +27,10 @@ struct ImportOptions {
 
 // Reads the ONNX file at `path`. Throws Error naming the file (and the node and field at fault).
 Graph import_onnx(const std::string& path, const ImportOptions& options = {});
+
+// The same for a model already in memory (converters/qdq_import.cpp hands over a rewritten one). Errors name
+// the node and field, not a file.
+Graph import_onnx_model(const ::onnx::ModelProto& model, const ImportOptions& options = {});
 
 // Reads a serialized TensorProto (the input_N.pb / output_N.pb files of ONNX test data). `name`, when given,
 // receives the tensor's name. Throws Error naming the file.

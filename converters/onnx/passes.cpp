@@ -1,6 +1,7 @@
 #include "converters/onnx/passes.h"
 
 #include <algorithm>
+#include <functional>
 #include <cmath>
 #include <limits>
 #include <optional>
@@ -130,7 +131,7 @@ bool absorb_activation(Graph& graph, size_t conv_index) {
   return true;
 }
 
-bool fuse_one_sum(Graph& graph) {
+bool fuse_one_sum(Graph& graph, const std::function<bool(const Node&)>& may_fuse) {
   auto producers = graph.producers();
   for (size_t a = 0; a < graph.nodes.size(); ++a) {
     const Node& add = graph.nodes[a];
@@ -145,6 +146,7 @@ bool fuse_one_sum(Graph& graph) {
       size_t c = producer->second;
       const Node& conv = graph.nodes[c];
       if (conv.op != "Conv" || has_sum(conv) || !only_consumer(graph, conv_output) || graph.is_constant(other)) continue;
+      if (may_fuse && !may_fuse(conv)) continue;
       auto other_producer = producers.find(other);
       bool computed_before = other_producer == producers.end() || other_producer->second < c;  // graph input, or earlier
       if (!computed_before || graph.tensor(conv_output).shape != graph.tensor(other).shape) continue;
@@ -217,9 +219,9 @@ void fuse_conv_activation(Graph& graph) {
     if (graph.nodes[i].op == "Conv") absorb_activation(graph, i);
 }
 
-void fuse_conv_sum(Graph& graph) {
+void fuse_conv_sum(Graph& graph, const std::function<bool(const Node&)>& may_fuse) {
   infer_symbolic_shapes(graph);  // operand shapes, to fuse only sums without broadcasting
-  while (fuse_one_sum(graph)) {
+  while (fuse_one_sum(graph, may_fuse)) {
   }
 }
 

@@ -2,6 +2,8 @@
 // keeps the names of graph inputs and outputs stable (a fused node takes the name of the tensor it replaces).
 #pragma once
 
+#include <functional>
+
 #include "graph/graph.h"
 
 namespace octet::onnx {
@@ -25,8 +27,9 @@ void fuse_conv_activation(Graph& graph);
 // Add(a, b) where one operand comes from a Conv read only by this Add, and the other has the same shape and is
 // computed before that Conv: the Conv takes the other operand as its 4th input (the residual sum, added after
 // its activation; the bias slot becomes "" if absent) and produces the Add's output. A following activation
-// becomes sum_act. This is ResNet's residual block: conv -> [bn folded] -> add -> relu.
-void fuse_conv_sum(Graph& graph);
+// becomes sum_act. This is ResNet's residual block: conv -> [bn folded] -> add -> relu. `may_fuse`, when
+// given, can refuse a Conv (a quantized model that rounds the Conv's output before the Add).
+void fuse_conv_sum(Graph& graph, const std::function<bool(const Node&)>& may_fuse = {});
 
 // A 1x1 Conv (stride 1, no padding, no fused activation or sum) read only by a GlobalAveragePool: the pool
 // runs first and the Conv on the single pooled pixel (exact: the mean commutes with the per-pixel linear map).

@@ -3,6 +3,7 @@
 #include "converters/onnx/import.h"
 #include "converters/quant/fidelity.h"
 #include "octet/evaluation.h"
+#include "converters/quant/given_quantization.h"
 
 namespace octet::quant {
 
@@ -97,10 +98,24 @@ size_t weight_bytes(const Graph& graph) {
 
 Graph convert_onnx(const std::string& onnx_path, const ConvertOptions& options, const Progress& progress,
                    ConvertReport* report) {
-  Graph graph = onnx::import_onnx(onnx_path);
-  onnx::apply_preprocess_options(options.preprocess, graph);
   ConvertReport local;
   ConvertReport& r = report ? *report : local;
+  if (onnx::is_quantized_onnx_file(onnx_path)) {
+    // A model quantized elsewhere keeps its own scales, zero points and integers: nothing to calibrate.
+    if (!options.calibrate.empty())
+      throw Error(onnx_path + " is already quantized (QuantizeLinear/DequantizeLinear or QLinear ops); octet runs it with the "
+                  "model's own quantization parameters: convert it without --calibrate");
+    QuantizedImport imported;
+    Graph graph = import_quantized_onnx(onnx_path, &imported);
+    onnx::apply_preprocess_options(options.preprocess, graph);
+    r.quantized_form = imported.form;
+    r.import_notes = imported.notes;
+    r.layers = imported.layers;
+    r.fp32_weight_bytes = r.weight_bytes = weight_bytes(graph);
+    return graph;
+  }
+  Graph graph = onnx::import_onnx(onnx_path);
+  onnx::apply_preprocess_options(options.preprocess, graph);
   r.fp32_weight_bytes = weight_bytes(graph);
   if (!options.calibrate.empty()) {
     if (!graph.preprocess.present)

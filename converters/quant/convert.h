@@ -32,6 +32,8 @@ struct ConvertReport {
   BiasCorrectionReport bias_correction;
   EqualizationReport equalization;
   WeightRoundingReport weight_rounding;
+  std::string quantized_form;              // "QDQ", "QOperator"...: the ONNX model came quantized (onnx/qdq_import.h)
+  std::vector<std::string> import_notes;   // per layer: where its quantization was converted to what octet runs
 };
 
 using Progress = std::function<void(size_t done, size_t total)>;

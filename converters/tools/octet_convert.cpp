@@ -45,6 +45,10 @@ void print_summary(const std::string& input, const std::string& output, const oc
   bool first = true;
   for (const auto& kv : ops) std::printf("%s%s %d", first ? "" : ", ", kv.first.c_str(), kv.second), first = false;
   std::printf(")\n");
+  if (!report.quantized_form.empty()) {
+    std::printf("quantized ONNX model (%s): its own scales, zero points and integers, no calibration\n", report.quantized_form.c_str());
+    for (const std::string& note : report.import_notes) std::printf("  converted: %s\n", note.c_str());
+  }
   if (!report.layers.empty()) {
     std::map<std::string, int> modes;
     for (const auto& l : report.layers) modes[l.mode]++;
