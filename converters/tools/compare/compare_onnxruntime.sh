@@ -9,6 +9,8 @@
 # LeakyRelu in float), and the integer-op export (those Convs requantized first, so ORT runs QLinearConv +
 # QLinearAdd/QLinearLeakyRelu: ORT's fastest INT8 form of the graph, for speed only). The ratio column uses
 # the faster of the two.
+# Then the shared models that come quantized (QDQ, QAT, QOperator) run as given: octet's import of the file vs
+# ONNX Runtime on the same file, and vs octet's own INT8 of the same network where the shared set has its FP32.
 # Every benchmark runs alone, one after another: oneDNN's and ORT's threads spin, so two at once would
 # measure each other. Prints one markdown table of medians (p50) and, under it, the kernels ORT ran for each
 # QDQ model (QLinearConv is integer; Conv/FusedConv are float).
@@ -90,5 +92,28 @@ echo "Kernels ONNX Runtime ran for each QDQ model (one run; exact, then integer-
 for model in "${models[@]}"; do
   echo "  $model exact:      ${ort_ops[$model]}"
   echo "  $model integer-op: ${ort_ops_integer[$model]}"
+done
+
+# --- models quantized elsewhere (QDQ / QOperator): octet runs the file's own integers, ORT the same file ---
+quantized_models=(darknet_tiny_qdq mobilenet_v1_025_qdq mobilenet_v2_qat mobilenet_v2_int8_qop)
+declare -A ptq_of=([darknet_tiny_qdq]=darknet_tiny [mobilenet_v1_025_qdq]=mobilenet_v1_025)
+for model in "${quantized_models[@]}"; do
+  quietly "$build/converters/octet-convert" "$shared/models/$model/model.onnx" -o "$work/${model}_imported"
+done
+echo
+echo "Quantized ONNX models as given (no calibration): octet's import vs ONNX Runtime on the same file, and vs octet's own INT8 (PTQ above) of the same network"
+echo
+echo "| model | threads | octet imported ms | ORT same file ms | octet / ORT | octet PTQ INT8 ms | imported / PTQ |"
+echo "|---|---|---|---|---|---|---|"
+for model in "${quantized_models[@]}"; do
+  for threads in 1 2; do
+    imported=$(octet_p50 "$work/${model}_imported" "$threads")
+    ort=$(ort_json "$shared/models/$model/model.onnx" "$threads" | json_field p50_ms)
+    ptq=0
+    [ -n "${ptq_of[$model]:-}" ] && ptq=$(octet_p50 "$work/${ptq_of[$model]}_int8" "$threads")
+    awk -v m="$model" -v t="$threads" -v i="$imported" -v r="$ort" -v p="$ptq" 'BEGIN {
+        if (p > 0) printf "| %s | %d | %.2f | %.2f | %.2fx | %.2f | %.2fx |\n", m, t, i, r, i / r, p, i / p
+        else printf "| %s | %d | %.2f | %.2f | %.2fx | - | - |\n", m, t, i, r, i / r }'
+  done
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
