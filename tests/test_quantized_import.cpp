@@ -81,7 +81,7 @@ TEST_CASE("shared quantized models: no calibration, oneDNN INT8 kernels, referen
   const SharedCase cases[] = {{"darknet_tiny_qdq", "QDQ", 15, 30.0},
                               {"mobilenet_v1_025_qdq", "QDQ", 27, 30.0},
                               {"mobilenet_v2_qat", "QDQ", 53, 30.0},
-                              {"mobilenet_v2_int8_qop", "QDQ+QOperator", 53, 12.0}};
+                              {"mobilenet_v2_int8_qop", "QOperator", 53, 12.0}};
   for (const SharedCase& c : cases) {
     const std::string name = c.name;
     CAPTURE(name);

@@ -100,7 +100,7 @@ class QuantizedModelRewriter {
 
   ::onnx::ModelProto rewrite(GivenQuantization& given, std::string& form) {
     ::onnx::GraphProto& g = *model_.mutable_graph();
-    bool qdq = false, qop = false;
+    bool qop = false;
     for (const ::onnx::NodeProto& n : g.node()) {
       if (qoperator_ops().count(n.op_type())) {
         qop = true;
@@ -108,11 +108,10 @@ class QuantizedModelRewriter {
       } else {
         if (!n.domain().empty() && n.domain() != "ai.onnx")
           throw Error(label(n) + ": op of domain '" + n.domain() + "' is not one octet imports");
-        qdq = qdq || n.op_type() == "QuantizeLinear" || n.op_type() == "DequantizeLinear";
         nodes_.push_back(n);
       }
     }
-    form = qdq && qop ? "QDQ+QOperator" : qop ? "QOperator" : "QDQ";
+    form = qop ? "QOperator" : "QDQ";  // QOperator models quantize their input and dequantize their output with Q/DQ
     strip(given);
     g.clear_node();
     for (::onnx::NodeProto& n : nodes_) *g.add_node() = std::move(n);
@@ -536,9 +535,11 @@ class QuantizedModelRewriter {
   }
 
  public:
-  size_t converted_exactly_ = 0;
+  // Weight tensors with zero points (or u8) that became s8 w - zero point exactly.
+  size_t converted_exactly() const { return converted_exactly_; }
 
  private:
+  size_t converted_exactly_ = 0;
   ::onnx::ModelProto model_;
   std::map<std::string, ::onnx::TensorProto> consts_;
   std::vector<::onnx::NodeProto> nodes_;
@@ -599,8 +600,8 @@ QuantizedOnnx read_quantized_onnx_model(const ::onnx::ModelProto& model) {
   QuantizedOnnx q;
   QuantizedModelRewriter rewriter(model);
   ::onnx::ModelProto float_model = rewriter.rewrite(q.given, q.form);
-  if (rewriter.converted_exactly_)
-    q.given.notes.push_back(std::to_string(rewriter.converted_exactly_) + " weight tensors with zero points became s8 (w - zero point) exactly");
+  if (rewriter.converted_exactly())
+    q.given.notes.push_back(std::to_string(rewriter.converted_exactly()) + " weight tensors with zero points became s8 (w - zero point) exactly");
   // Without pool_before_pointwise_conv: a quantized Conv's output saturates to its integer range (QOperator
   // models have no explicit ReLU/ReLU6, the clamp to [0, 255] at zero point 0 is it), so a pool does not
   // commute with it.

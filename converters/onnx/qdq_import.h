@@ -56,7 +56,7 @@ struct GivenQuantization {
 struct QuantizedOnnx {
   Graph fp32;
   GivenQuantization given;
-  std::string form;  // "QDQ", "QOperator" or "QDQ+QOperator"
+  std::string form;  // "QDQ" or "QOperator"
 };
 
 // Whether the model holds QuantizeLinear, DequantizeLinear or a quantized operator (QLinear*, *Integer).

@@ -25,7 +25,7 @@
 namespace octet::quant {
 
 struct QuantizedImport {
-  std::string form;                    // "QDQ", "QOperator" or "QDQ+QOperator"
+  std::string form;                    // "QDQ" or "QOperator"
   std::vector<std::string> notes;      // per layer: where the model's scheme was converted to a supported one
   std::vector<QuantizedLayer> layers;  // each Conv/Gemm: "int8" or "fp32"
 };
