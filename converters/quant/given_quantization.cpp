@@ -57,6 +57,11 @@ class GivenQuantizer {
     drop_unused_constants();
     infer_symbolic_shapes(out_);
     validate_graph(out_);
+    size_t s8 = 0;
+    for (const std::string& t : quantized_) s8 += out_.tensors.at(t).dtype == DType::s8;
+    if (s8)
+      notes_.push_back(std::to_string(s8) + " s8 activation tensors saturate at -127 (octet's symmetric s8 range), where ONNX's "
+                       "QuantizeLinear allows -128: a value below -127.5 x scale moves by one unit");
     if (notes) notes->insert(notes->end(), notes_.begin(), notes_.end());
     return out_;
   }

@@ -72,6 +72,10 @@ void print_summary(const std::string& input, const std::string& output, const oc
   if (report.bias_correction.layers)
     std::printf("bias correction: %zu layers, mean shift removed %.3f output steps (max %.2f)\n", report.bias_correction.layers,
                 report.bias_correction.mean_abs_shift, report.bias_correction.max_abs_shift);
+  if (!report.quantized_form.empty()) {  // no FP32 model to compare with: the file came quantized
+    std::printf("weights: %.2f MB\n", static_cast<double>(report.weight_bytes) / 1e6);
+    return;
+  }
   double before = static_cast<double>(report.fp32_weight_bytes) / 1e6, after = static_cast<double>(report.weight_bytes) / 1e6;
   std::printf("weights: %.2f MB FP32 -> %.2f MB (%.1f%%)\n", before, after, before > 0 ? 100.0 * after / before : 0.0);
 }
