@@ -6,13 +6,7 @@
 //   - bad quantization parameters are refused at conversion with the node and the field named.
 #include <doctest/doctest.h>
 
-#ifndef ONNX_ML
-#define ONNX_ML 1
-#endif
-#ifndef ONNX_NAMESPACE
-#define ONNX_NAMESPACE onnx
-#endif
-#include <onnx/onnx_pb.h>
+#include "support/onnx_pb.h"
 
 #include <cmath>
 #include <cstring>
@@ -30,6 +24,7 @@
 #include "graph/quantization.h"
 #include "graph/shape_inference.h"
 #include "octet/octet.h"
+#include "support/random.h"
 
 namespace fs = std::filesystem;
 using namespace octet;
@@ -75,7 +70,7 @@ struct SharedCase {
 
 }  // namespace
 
-TEST_CASE("shared quantized models: no calibration, oneDNN INT8 kernels, reference top-1 and logit SQNR") {
+TEST_CASE("shared quantized models: no calibration, oneDNN INT8 kernels, reference top-1 and logit SQNR" * doctest::test_suite("models")) {
   // mobilenet_v2_int8_qop is held to a lower bound: its integers match ONNX Runtime's layer by layer except for
   // rare one-unit differences in QLinearAdd (ONNX Runtime's own float formula) and in the few weight channels
   // that had to leave u8 (see README), and this per-tensor MobileNet v2 amplifies them to ~14 dB at the logits.
@@ -123,7 +118,7 @@ TEST_CASE("shared quantized models: no calibration, oneDNN INT8 kernels, referen
   }
 }
 
-TEST_CASE("mobilenet_v2_qat runs s8 activations through s8 x s8 convolutions") {
+TEST_CASE("mobilenet_v2_qat runs s8 activations through s8 x s8 convolutions" * doctest::test_suite("models")) {
   Graph graph = import_quantized_onnx(kShared + "/models/mobilenet_v2_qat/model.onnx");
   size_t s8_convs = 0;
   for (const Node& n : graph.nodes) {
@@ -136,7 +131,7 @@ TEST_CASE("mobilenet_v2_qat runs s8 activations through s8 x s8 convolutions") {
   CHECK(s8_convs == 52);
 }
 
-TEST_CASE("--calibrate on an already-quantized model is refused with a clear error") {
+TEST_CASE("--calibrate on an already-quantized model is refused with a clear error" * doctest::test_suite("models")) {
   ConvertOptions options;
   options.calibrate = kShared + "/data/imagenet-samples";
   options.preprocess.preset = "torchvision";
@@ -153,18 +148,8 @@ TEST_CASE("--calibrate on an already-quantized model is refused with a clear err
 
 namespace {
 
-std::vector<float> pseudo_random(size_t n, uint32_t seed) {
-  std::vector<float> values(n);
-  for (float& v : values) {
-    seed = seed * 1664525u + 1013904223u;
-    v = static_cast<float>(seed >> 8) / static_cast<float>(1u << 23) - 1.0f;
-  }
-  return values;
-}
-
-Constant random_constant(const Shape& shape, uint32_t seed) {
-  return Constant::from_floats(shape, pseudo_random(static_cast<size_t>(shape_elements(shape)), seed));
-}
+using testing::pseudo_random;
+using testing::random_constant;
 
 // x -> c1 (3x3, clip 0..6) -> a -> c2 (1x1, relu) -> b -> c3 (1x1, + a) -> c -> MaxPool -> Flatten -> fc -> y
 Graph small_int8_graph(ActivationMode mode) {
@@ -434,7 +419,7 @@ TEST_CASE("bad quantization parameters: errors name the node and the field") {
   }
 }
 
-TEST_CASE("octet-test-runner's conformance check takes a quantized model: judged by top-1 and SQNR, no calibration") {
+TEST_CASE("octet-test-runner's conformance check takes a quantized model: judged by top-1 and SQNR, no calibration" * doctest::test_suite("models")) {
   analysis::ConformanceOptions options;  // no --int8 / --calibrate
   analysis::ConformanceResult ok = analysis::run_conformance_folder(kShared + "/models/mobilenet_v1_025_qdq", options);
   CHECK_MESSAGE(ok.passed, ok.message);
