@@ -1,13 +1,16 @@
-// RESULTS.md and its plots from the report's measurements. Every number, and the facts of every conclusion,
-// come from the measurements; the conclusions' wording follows fixed rules: a Top-1 difference counts only
-// outside its noise band (paired_top1).
+// RESULTS.md and its plots from the report's measurements. The prose is RESULTS.template.md beside this file;
+// this file fills its placeholders with the tables, the per-model conclusions and the run's facts. Every number,
+// and the facts of every conclusion, come from the measurements; the conclusions' wording follows fixed rules: a
+// Top-1 difference counts only outside its noise band (paired_top1).
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <map>
 
+#include "converters/tools/markdown_template.h"
 #include "report.h"
 
 namespace report {
@@ -23,6 +26,12 @@ namespace {
 std::string fmt(const char* format, double value) {
   char text[64];
   std::snprintf(text, sizeof text, format, value);
+  return text;
+}
+
+// A generated part of the template, without the trailing blank lines the template itself writes.
+std::string block(std::string text) {
+  while (!text.empty() && text.back() == '\n') text.pop_back();
   return text;
 }
 
@@ -201,15 +210,12 @@ std::string summary(const std::vector<ModelResults>& models) {
                     mb(f.footprint.file_bytes) + " → " + mb(q.footprint.file_bytes),
                     mb(f.footprint.peak_rss_bytes) + " → " + mb(q.footprint.peak_rss_bytes)});
   }
-  return "## Summary\n\n" + table(rows);
+  return table(rows);
 }
 
 // Top-1 / Top-5 (or, without labels, logit SQNR / agreement) for each range method with per-channel and
 // per-tensor weights: the grid the INT8 issue asks for.
-std::string method_grid_section(const std::vector<ModelResults>& models) {
-  std::string text = "## 2b. Range method x weight granularity\n\n"
-                     "Each cell: Top-1 / Top-5 on the held-out images (ResNet-50: logit SQNR / Top-1 agreement with FP32). "
-                     "Everything else as in the default (equalization, GPTQ rounding, bias correction).\n\n";
+std::string method_grid_table(const std::vector<ModelResults>& models) {
   struct Row {
     std::string method, per_channel, per_tensor;
   };
@@ -240,17 +246,12 @@ std::string method_grid_section(const std::vector<ModelResults>& models) {
     }
     rows.push_back(row);
   }
-  return text + table(rows);
+  return table(rows);
 }
 
-std::string count_section(const std::vector<ModelResults>& models, const RunInfo& run) {
-  std::string text = "## 3. Calibration image count\n\n";
+// Range change and Top-1 (or fidelity) by calibration image count.
+std::string count_table(const std::vector<ModelResults>& models, const RunInfo& run) {
   const size_t full = run.calibration_counts.back();
-  text += "Each count n takes n files evenly spaced over the sorted 1000 (n = " + std::to_string(full) +
-          ": the default). Range change: the mean over the quantized activations of (|Δlow| + |Δhigh|) / width of the "
-          "range each model's u8 parameters cover, against the " + std::to_string(full) + "-image ranges. Each count also "
-          "equalizes on its own images, so where a model has equalized pairs (Darknet-tiny, ResNet-50) the change includes "
-          "that of the equalization scales.\n\n";
   std::vector<std::vector<std::string>> rows = {{"calibration images"}};
   for (const ModelResults& m : models) {
     rows[0].push_back(m.title + " range change");
@@ -266,12 +267,15 @@ std::string count_section(const std::vector<ModelResults>& models, const RunInfo
     }
     rows.push_back(row);
   }
-  text += "Top-1 in parentheses: the difference from " + std::to_string(full) + " images in percentage points ± its noise band.\n\n" +
-          table(rows) + image_link("calibration_ranges.svg", "range change by calibration image count");
+  return table(rows);
+}
+
+std::string count_conclusions(const std::vector<ModelResults>& models, const RunInfo& run) {
+  const size_t full = run.calibration_counts.back();
   std::vector<std::string> options;
   for (size_t count : run.calibration_counts)
     if (count != full) options.push_back(calibration_count_name(count));
-  text += conclusions(models, options, kDefault);
+  std::string text = conclusions(models, options, kDefault);
   // The smallest count matching the full set everywhere: Top-1 within noise, SQNR within 1 dB.
   for (const std::string& option : options) {
     const bool matches = std::all_of(models.begin(), models.end(), [&](const ModelResults& m) {
@@ -293,15 +297,11 @@ std::string count_section(const std::vector<ModelResults>& models, const RunInfo
   return text + "\n";
 }
 
-std::string sensitivity_section(const std::vector<ModelResults>& models, const std::string& results_dir) {
-  std::string text = "## 7. Per-layer sensitivity and --auto-fp32 99\n\n"
-                     "For every layer the default makes INT8: *only this INT8* (every other Conv/Gemm FP32) and *all INT8 but "
-                     "this* (the default model with this layer FP32), measured against FP32 on calibration images "
-                     "(`octet-convert --sensitivity` does the same). Layers rank by the all-but-this SQNR. Noise shares are "
-                     "of the all-INT8 logit noise power: added by the layer alone, removed by keeping it FP32 (negative: "
-                     "keeping it FP32 adds noise, the layers' errors partly cancel). `--auto-fp32 99` keeps the fewest top-"
-                     "ranked layers FP32 until the Top-1 agreement on those images reaches 99%.\n\n";
-  std::string bullets = "**Conclusions.**\n\n";
+// Fills sensitivity_by_model (per model: the top-10 table, its chart, the auto-fp32 choice) and
+// sensitivity_conclusions, and writes the charts.
+void sensitivity_parts(const std::vector<ModelResults>& models, const std::string& results_dir,
+                       std::map<std::string, std::string>& parts) {
+  std::string text, bullets = "**Conclusions.**\n\n";
   for (const ModelResults& m : models) {
     const octet::analysis::SensitivityReport& s = m.sensitivity;
     const std::string chart = "sensitivity_" + m.key + ".svg";
@@ -341,19 +341,11 @@ std::string sensitivity_section(const std::vector<ModelResults>& models, const s
                "SQNR / agreement " + fidelity(auto_model) + " vs " + fidelity(default_model) +
                fmt(", latency %.2f", auto_model.footprint.cpu_ms) + fmt(" vs %.2f ms.\n", default_model.footprint.cpu_ms);
   }
-  return text + "Held-out results of the auto-fp32 models:\n\n" + comparison_table(models, {kFp32, kDefault, kAutoFp32}, kDefault) + bullets + "\n";
+  parts["sensitivity_by_model"] = block(text);
+  parts["sensitivity_conclusions"] = block(bullets);
 }
 
-std::string footprint_section(const std::vector<ModelResults>& models, const RunInfo& run) {
-  std::string text = "## 8. Latency, file size and peak memory\n\n"
-                     "Each variant is written to disk, then a fresh child process loads it, prepares a 1-thread batch-1 "
-                     "Session, runs it 3 times to warm up and " + std::to_string(run.latency_runs) +
-                     " times timed; one decoded image is the input. ms/image: the median CPU time of a run (the "
-                     "machine is shared: CPU time excludes the time other processes held the core, so with one thread it "
-                     "is the latency of an idle machine), the median wall-clock time in parentheses (equal when the "
-                     "machine is idle). Peak RSS is the child's VmHWM; the process with the libraries alone, before "
-                     "loading, is " +
-                     mb(models.front().variant(kFp32).footprint.start_rss_bytes) + ".\n\n";
+std::string footprint_table(const std::vector<ModelResults>& models) {
   std::vector<std::vector<std::string>> rows = {{"variant"}};
   for (const ModelResults& m : models)
     for (const char* what : {" ms/image", " file", " peak RSS"}) rows[0].push_back(m.title + what);
@@ -367,7 +359,11 @@ std::string footprint_section(const std::vector<ModelResults>& models, const Run
     }
     rows.push_back(row);
   }
-  text += table(rows) + image_link("latency.svg", "latency by variant") + "**Conclusions.**\n\n";
+  return table(rows);
+}
+
+std::string footprint_conclusions(const std::vector<ModelResults>& models) {
+  std::string text;
   for (const ModelResults& m : models) {
     const Footprint &f = m.variant(kFp32).footprint, &q = m.variant(kDefault).footprint, &c = m.variant(kInt8Classifier).footprint;
     text += "- " + m.title + fmt(": INT8 runs %.2f×", f.cpu_ms / q.cpu_ms) + " as fast as FP32 on one thread (" +
@@ -410,63 +406,53 @@ void write_results(const std::vector<ModelResults>& models, const RunInfo& run, 
   latency.log_y = true;
   octet::tools::write_bar_chart(latency, results_dir + "/latency.svg");
 
-  std::string md = "# Quantization results\n\n";
-  md += "Everything below (numbers, plots, conclusions) was produced by one run of `converters/tools/report/report.cpp` "
-        "(`build/converters/report" + std::string(run.quick ? " --quick" : "") + "`, " + fmt("%.1f minutes", run.minutes) + fmt(", %.1f minutes of CPU", run.cpu_minutes) + "; per model ";
-  for (const ModelResults& m : models) md += m.title + fmt(" %.1f", m.seconds / 60) + (&m == &models.back() ? "," : ", ");
-  md += " on " + run.cpu + ", " + std::to_string(run.cores) + " cores; /proc/loadavg before: " + run.load_before +
-        ", after: " + run.load_after + ").\n\n";
-  if (run.quick) md += "**Quick mode: few images, the numbers are only a check that the report runs.**\n\n";
-  md += "Setup: the shared ImageNet samples (`../shared/data/imagenet-samples`). Calibration: " + std::to_string(first.calibration_images) +
-        " files evenly spaced over the sorted 1000 (every 10th from the first). Evaluation: the other files" +
-        " (MobileNet and Darknet: " + std::to_string(first.evaluation_images.size()) + " images, labels by wnid; MobileNet in "
-        "`synset_words.txt` order, Darknet in `labels_wnid.txt` order). ResNet-50 has random weights, so only its fidelity "
-        "counts: logit SQNR and Top-1 agreement with FP32 on the first " + std::to_string(models.back().evaluation_images.size()) +
-        " held-out images. The **default** INT8 model is `octet-convert --calibrate`'s: activation channel ranges equalized between Convs "
-        "(alpha 0.5) where that gains at least 1 dB on the calibration images (section 6), per-channel s8 weights rounded by GPTQ, u8 activations (zero point 0 where non-negative by "
-        "construction), minmax ranges, bias correction, the final classifier FP32 with s8 weights. Each variant changes one thing. *SQNR / agreement* compare each variant's logits with FP32's on the same "
-        "images. *± noise*: the ~95% band of a paired Top-1 difference, 2·sqrt(g + l)/n with g and l the images only one of "
-        "the two gets right (McNemar); a difference inside it is not evidence of anything (900 images: one image is 0.11 pp).\n\n";
-  md += summary(models) + image_link("top1.svg", "Top-1 by variant") + image_link("sqnr.svg", "logit SQNR by variant");
-  md += "## 1. Activations (symmetric vs asymmetric) and weights (per-tensor vs per-channel)\n\n"
-        "*asymmetric u8*: every activation range from calibration alone (widened to include 0); the default additionally "
-        "pins the zero point of tensors non-negative by construction (after ReLU/ReLU6) at 0. *symmetric s8*: zero point 0, "
-        "[-max|x|, max|x|]. *per-tensor weights*: one scale per weight tensor instead of one per output channel.\n\n";
-  md += comparison_table(models, {kFp32, kDefault, kAsymmetric, kSymmetric, kPerTensor}, kDefault);
-  md += conclusions(models, {kAsymmetric, kSymmetric, kPerTensor}, kDefault);
-  md += "## 2. Range selection: minmax, percentile, entropy, mse\n\n"
-        "The clip range of every activation from the same statistics: the observed range (minmax, the default), the 99.99th "
-        "percentile of each tail, TensorRT's KL-divergence threshold (entropy), or the threshold minimizing the expected "
-        "squared error (mse).\n\n";
-  md += comparison_table(models, {kFp32, kDefault, kPercentile, kEntropy, kMse}, kDefault);
-  md += conclusions(models, {kPercentile, kEntropy, kMse}, kDefault);
-  md += method_grid_section(models);
-  md += count_section(models, run);
-  md += "## 4. Final classifier FP32 (s8 weights) vs INT8\n\n";
-  md += comparison_table(models, {kFp32, kDefault, kInt8Classifier}, kDefault);
-  md += conclusions(models, {kInt8Classifier}, kDefault);
-  md += "## 5. Bias correction on vs off\n\n";
-  md += comparison_table(models, {kFp32, kDefault, kNoBiasCorrection}, kDefault);
-  md += conclusions(models, {kNoBiasCorrection}, kDefault);
-  md += "## 6. Weight rounding (GPTQ) and range equalization\n\n"
-        "*round-to-nearest weights*: every s8 weight rounded on its own instead of by GPTQ, which spreads each rounding "
-        "error over the weights of the same output channel not yet rounded, as the calibration inputs' second moment "
-        "says (converters/quant/weight_rounding.h). *no range equalization*: the activation channels keep their ranges instead "
-        "of being rescaled between Convs (converters/quant/equalization.h, alpha 0.5). *neither*: the policy before both.\n\n";
-  md += "The default equalizes only when that gains at least 1 dB of logit SQNR on the calibration images "
-        "(`--equalize auto`); there:\n\n";
+  std::map<std::string, std::string> parts;
+  parts["command"] = "build/converters/report" + std::string(run.quick ? " --quick" : "");
+  parts["minutes"] = fmt("%.1f", run.minutes);
+  parts["cpu_minutes"] = fmt("%.1f", run.cpu_minutes);
+  std::string model_minutes;
+  for (const ModelResults& m : models) model_minutes += (model_minutes.empty() ? "" : ", ") + m.title + fmt(" %.1f", m.seconds / 60);
+  parts["model_minutes"] = model_minutes;
+  parts["cpu"] = run.cpu;
+  parts["cores"] = std::to_string(run.cores);
+  parts["load_before"] = run.load_before;
+  parts["load_after"] = run.load_after;
+  parts["quick_note"] = run.quick ? "**Quick mode: few images, the numbers are only a check that the report runs.**\n\n" : "";
+  parts["calibration_images"] = std::to_string(first.calibration_images);
+  parts["evaluation_images"] = std::to_string(first.evaluation_images.size());
+  parts["fidelity_images"] = std::to_string(models.back().evaluation_images.size());
+  parts["summary_table"] = block(summary(models));
+  parts["activations_table"] = block(comparison_table(models, {kFp32, kDefault, kAsymmetric, kSymmetric, kPerTensor}, kDefault));
+  parts["activations_conclusions"] = block(conclusions(models, {kAsymmetric, kSymmetric, kPerTensor}, kDefault));
+  parts["ranges_table"] = block(comparison_table(models, {kFp32, kDefault, kPercentile, kEntropy, kMse}, kDefault));
+  parts["ranges_conclusions"] = block(conclusions(models, {kPercentile, kEntropy, kMse}, kDefault));
+  parts["method_grid_table"] = block(method_grid_table(models));
+  parts["full_count"] = std::to_string(run.calibration_counts.back());
+  parts["count_table"] = block(count_table(models, run));
+  parts["count_conclusions"] = block(count_conclusions(models, run));
+  parts["classifier_table"] = block(comparison_table(models, {kFp32, kDefault, kInt8Classifier}, kDefault));
+  parts["classifier_conclusions"] = block(conclusions(models, {kInt8Classifier}, kDefault));
+  parts["bias_correction_table"] = block(comparison_table(models, {kFp32, kDefault, kNoBiasCorrection}, kDefault));
+  parts["bias_correction_conclusions"] = block(conclusions(models, {kNoBiasCorrection}, kDefault));
+  std::string decisions;
   for (const ModelResults& m : models) {
     const octet::quant::EqualizationReport& e = m.equalization;
-    md += "- " + m.title + ": " +
-          (!e.compared ? std::string("no Conv pairs to equalize (ReLU6 has a fixed bound)")
-                       : fmt("%.2f dB without, ", e.sqnr_without_db) + fmt("%.2f dB with: ", e.sqnr_with_db) +
-                             (e.kept ? "kept" : "not kept (the no-equalization row is then the default)")) +
-          ".\n";
+    decisions += "- " + m.title + ": " +
+                 (!e.compared ? std::string("no Conv pairs to equalize (ReLU6 has a fixed bound)")
+                              : fmt("%.2f dB without, ", e.sqnr_without_db) + fmt("%.2f dB with: ", e.sqnr_with_db) +
+                                    (e.kept ? "kept" : "not kept (the no-equalization row is then the default)")) +
+                 ".\n";
   }
-  md += "\n" + comparison_table(models, {kFp32, kDefault, kNearestRounding, kNoEqualization, kNeither}, kDefault);
-  md += conclusions(models, {kNearestRounding, kNoEqualization, kNeither}, kDefault);
-  md += sensitivity_section(models, results_dir);
-  md += footprint_section(models, run);
+  parts["equalization_decisions"] = block(decisions);
+  parts["rounding_table"] = block(comparison_table(models, {kFp32, kDefault, kNearestRounding, kNoEqualization, kNeither}, kDefault));
+  parts["rounding_conclusions"] = block(conclusions(models, {kNearestRounding, kNoEqualization, kNeither}, kDefault));
+  sensitivity_parts(models, results_dir, parts);
+  parts["auto_fp32_table"] = block(comparison_table(models, {kFp32, kDefault, kAutoFp32}, kDefault));
+  parts["latency_runs"] = std::to_string(run.latency_runs);
+  parts["bare_process_rss"] = mb(models.front().variant(kFp32).footprint.start_rss_bytes);
+  parts["footprint_table"] = block(footprint_table(models));
+  parts["footprint_conclusions"] = block(footprint_conclusions(models));
+  const std::string md = octet::tools::fill_template_file(OCTET_REPORT_TEMPLATE, parts);
   std::ofstream out(out_dir + "/RESULTS.md");
   out << md;
   if (!out) throw octet::Error("cannot write " + out_dir + "/RESULTS.md");
