@@ -2,7 +2,8 @@
 // the converter attaches: act (relu | clip | leaky_relu) on the conv result, an optional residual sum
 // (input 3), then sum_act. Float, weight-only INT8 (s8 weights, f32 activations) and INT8 (u8/s8
 // activations, see quantized_linear.h). Weights and bias are constants, reordered once into the layout
-// oneDNN picks (format_tag::any: an explicit weights tag sends int8 convs to the 1000x slower ref_int8).
+// oneDNN picks (format_tag::any: an explicit weights tag sends int8 convs to the far slower ref_int8; see
+// RESULTS.md, Design measurements).
 #include <algorithm>
 #include <cmath>
 #include <cstring>

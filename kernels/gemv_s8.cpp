@@ -1,8 +1,8 @@
 // Weight-only INT8 Gemm: y = A * dequantize(B) + C with f32 A and C, and B an s8 constant with per-output
 // (or one) scale. This is the FP32 classifier of the mixed strategy: its inputs and outputs stay float, its
 // weights are stored as s8. oneDNN 2.6 has no f32 x s8 matmul, so the oneDNN path would dequantize B into an
-// f32 copy four times the size (8 MB for ResNet-50's fc, which alone breaks the memory target of a session)
-// and stream it every run. Here B stays s8 ([N,K], rows contiguous) and is widened in registers, which also
+// f32 copy four times the size (for ResNet-50's fc alone enough to break a session's memory target; see
+// RESULTS.md, Design measurements) and stream it every run. Here B stays s8 ([N,K], rows contiguous) and is widened in registers, which also
 // reads a quarter of the bytes: the classifier is a GEMV at batch 1, bound by memory.
 //
 // The AVX-512 dot product is chosen at Prepare when the CPU has it; otherwise a plain loop runs. Both

@@ -11,7 +11,7 @@
 //    elements when the destination is not dense (132 of about 300 random shapes with holes between rows
 //    came out wrong, constant or run-time zero points alike), it saturates s8 to -128, outside the narrow
 //    range, and it rounds x * (1 / scale), which lands one unit off the reference next to .5 ties.
-//    The binary is also faster (1x64x56x56 u8, one thread: 25 us against the reorder's 41 us).
+//    The binary is also faster (see RESULTS.md, Design measurements).
 //  - Dequantize: a reorder with output scale `scale` and the src zero point, exact since (q - zero_point) is
 //    an integer and one product is rounded, as in the reference. A binary with an integer source runs only
 //    as oneDNN's slow reference implementation, so it serves just the destinations that are not dense,
@@ -86,7 +86,8 @@ class DnnlQuantize : public DnnlKernel {
     using namespace dnnl;
     const QuantizeSpec spec = read_spec(ctx);
     // An elementwise op between two tensors of the same dense layout is a flat array operation: as 1-D
-    // descriptors oneDNN vectorizes it fully (an NHWC image of 3 channels otherwise runs 20x slower).
+    // descriptors oneDNN vectorizes it fully (an NHWC image of 3 channels otherwise runs many times slower;
+    // see RESULTS.md, Design measurements).
     const bool flat = ctx.inputs[0].strides == ctx.outputs[0].strides && is_dense(ctx.inputs[0]);
     const memory::dims flat_dims = {ctx.inputs[0].elements()};
     const memory::desc src = flat ? memory::desc(flat_dims, to_dnnl(ctx.inputs[0].dtype), memory::format_tag::a) : to_md(ctx.inputs[0]);

@@ -57,7 +57,7 @@ std::vector<DimGroup> physical_groups(const TensorDesc& in, const TensorDesc& vi
 }
 
 // oneDNN 2.6's reduction has jit code only for reduced dims innermost in memory; anything else runs its
-// ref:any, 100-500x slower. So the primitive sees the physical groups: [kept] reduced kept (a spatial mean
+// ref:any, orders of magnitude slower (see RESULTS.md, Design measurements). So the primitive sees the physical groups: [kept] reduced kept (a spatial mean
 // of NHWC, a mean over tokens) is a 1-D average pool of layout nwc, whose jit handles it; other patterns
 // are a reduction of the groups (jit when the reduced groups are innermost).
 class DnnlReduceMean : public DnnlKernel {

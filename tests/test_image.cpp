@@ -109,7 +109,7 @@ std::vector<float> preprocess(const octet::Image& image, const octet::Preprocess
 TEST_CASE("preprocessing reproduces the shared models' reference inputs from their JPEGs" * doctest::test_suite("models")) {
   // Which sample each test_data_set_0/input_0.pb was made from was found once by preprocessing all 1000
   // shared JPEGs with each model's spec and keeping the one with the smallest mean abs error (a throwaway
-  // program; each winner's mean error is ~700x smaller than the runner-up's). Trying the resized sizes
+  // program; each winner's mean error is far smaller than the runner-up's: RESULTS.md, Design measurements). Trying the resized sizes
   // around 256 then showed the references' longer side is round(256 * long / short), not torchvision's
   // int() (goldfish: 366 x 256, not 365), and their values are multiples of 1/255: resampled into 8 bits.
   struct Case {

@@ -110,8 +110,8 @@ size_t file_bytes(const std::string& folder) {
 TEST_CASE("ResNet-50 INT8: logit SQNR >= 15 dB on 100 held-out images, files <= 27% of FP32, no ref kernels") {
   octet::quant::QuantizeOptions defaults;
   // Under the sanitizers (tests/run_all.sh stage 5 sets OCTET_SANITIZER_RUN) the default policy's ResNet-50
-  // conversion takes 13 minutes (GPTQ's loops and the equalization comparison, instrumented): there it rounds
-  // to nearest without equalizing. The default policy's conversion of ResNet-50 runs in the uninstrumented
+  // conversion (GPTQ's loops and the equalization comparison, instrumented) would push CI past its time budget
+  // (see RESULTS.md, Design measurements): there it rounds to nearest without equalizing. The default policy's conversion of ResNet-50 runs in the uninstrumented
   // suite; GPTQ and equalization run instrumented on Darknet-tiny here and in their unit tests.
   if (std::getenv("OCTET_SANITIZER_RUN")) {
     defaults.rounding = octet::quant::WeightRounding::nearest;

@@ -50,10 +50,9 @@ Graph quantize_calibrated(const Graph& fp32, const std::map<std::string, TensorS
                           WeightRoundingCache* rounding_cache = nullptr);
 
 // Range equalization is kept only when it raises the INT8 model's logit SQNR against FP32 on the calibration
-// images by at least this much. Its effect depends on the model: measured on the 900 held-out images with GPTQ
-// rounding, Darknet-tiny +1.7 dB (calibration images +1.6 dB), ResNet-50 (random weights) +0.1 dB (calibration
-// images +0.4, the 100 held-out images of its fidelity test -1.2 dB): differences below 1 dB over 100 images
-// are not a reliable sign of either way.
+// images by at least this much. Its effect depends on the model (a clear gain on Darknet-tiny, gains and
+// losses within noise on ResNet-50 with random weights; see RESULTS.md, section 6 and Design measurements):
+// differences below 1 dB over 100 images are not a reliable sign either way.
 constexpr double kEqualizationMinGainDb = 1.0;
 
 // The FP32 graph an INT8 model is built from: `fp32`, with its channel ranges equalized on the images when

@@ -83,9 +83,9 @@ struct Layer {
 
 // H += x x^T over the rows of `patches` (upper triangle only). One image's sum (at most
 // kMaxPositionsPerImage rows) is formed in float, four rows of H at a time so each x_j loaded feeds four
-// multiply-adds, and then added to the double total (the float sums are short). With the row-by-row double
-// version ResNet-50's conversion took 78 s, with this one 60 s. Also compiled for AVX-512 and AVX2 (chosen at
-// load by the CPU); this loop is still the largest part of GPTQ's time (22% of a ResNet-50 conversion).
+// multiply-adds, and then added to the double total (the float sums are short); this made ResNet-50's
+// conversion clearly faster than the row-by-row double version. Also compiled for AVX-512 and AVX2 (chosen at
+// load by the CPU); this loop is still the largest part of GPTQ's time (see RESULTS.md, Design measurements).
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #endif

@@ -18,8 +18,8 @@
 // at most kMaxPositionsPerImage per image, and a layer with fewer samples than 4 x its input size keeps
 // round-to-nearest: H would be too poorly known (ResNet-50's classifier sees 1 position per image). So does a
 // layer with more than kMaxRoundedInputs inputs per output channel: H costs samples x inputs^2 to gather (on
-// ResNet-50 the layers with 2048 and 2304 inputs took the conversion from 27 s to 5 min for +0.3 dB), and the
-// more inputs a channel sums, the more its rounding errors average out by themselves.
+// ResNet-50 the widest layers multiplied the conversion time for a fraction of a dB; see RESULTS.md, Design
+// measurements), and the more inputs a channel sums, the more its rounding errors average out by themselves.
 #pragma once
 
 #include <functional>
