@@ -112,6 +112,8 @@ void infer_matmul(const Node& node, const std::vector<TensorInfo>& in, std::vect
   Shape y = batch;
   if (!a1) y.push_back(a[a.size() - 2]);
   if (!b1) y.push_back(b.back());
+  if (in.size() > 2 && !in[2].shape.empty() && (b1 || shape_elements(in[2].shape) != b.back() || in[2].shape.back() != b.back()))
+    fail(node, "bias " + shape_str(in[2].shape) + " is not one value per output column of " + shape_str(in[1].shape));
   out = {like(in[0], y)};
 }
 
@@ -186,6 +188,19 @@ void infer_concat(const Node& node, const std::vector<TensorInfo>& in, std::vect
 
 void infer_softmax(const Node& node, const std::vector<TensorInfo>& in, std::vector<TensorInfo>& out) {
   normalize_axis(node, node.attrs.get_int("axis", -1), static_cast<int64_t>(in[0].shape.size()));
+  out = {like(in[0], in[0].shape)};
+}
+
+// LayerNormalization: normalizes over dims [axis, rank); scale (and bias) have those dims' shape or broadcast to it.
+void infer_layer_norm(const Node& node, const std::vector<TensorInfo>& in, std::vector<TensorInfo>& out) {
+  int64_t rank = static_cast<int64_t>(in[0].shape.size());
+  int64_t axis = normalize_axis(node, node.attrs.get_int("axis", -1), rank);
+  int64_t normalized = 1;
+  for (int64_t d = axis; d < rank; ++d) normalized *= in[0].shape[d] < 0 ? 1 : in[0].shape[d];
+  for (size_t i = 1; i < in.size(); ++i)
+    if (!in[i].shape.empty() && in[0].shape[rank - 1] >= 0 && shape_elements(in[i].shape) != normalized)
+      fail(node, std::string(i == 1 ? "scale" : "bias") + " " + shape_str(in[i].shape) + " does not have the " +
+                     std::to_string(normalized) + " elements of the normalized dims of " + shape_str(in[0].shape));
   out = {like(in[0], in[0].shape)};
 }
 
@@ -414,14 +429,23 @@ const std::vector<OpSchema>& op_schemas() {
         "sum_act_alpha", "sum_act_beta"},
        infer_conv},
       {"Gemm", "gemm", 2, 3, 1, 1, {"alpha", "beta", "transA", "transB"}, infer_gemm},
-      {"MatMul", "matmul", 2, 2, 1, 1, {}, infer_matmul},
+      {"MatMul", "matmul", 2, 3, 1, 1, {"act", "act_alpha", "act_beta"}, infer_matmul},
       {"BatchNormalization", "batchnorm", 5, 5, 1, 1, {"epsilon", "momentum"}, infer_batchnorm},
       {"Relu", "eltwise", 1, 1, 1, 1, {}, infer_same},
       {"LeakyRelu", "eltwise", 1, 1, 1, 1, {"alpha"}, infer_same},
       {"Clip", "eltwise", 1, 1, 1, 1, {"min", "max"}, infer_same},
       {"Sigmoid", "eltwise", 1, 1, 1, 1, {}, infer_same},
+      {"HardSigmoid", "eltwise", 1, 1, 1, 1, {"alpha", "beta"}, infer_same},
+      {"HardSwish", "eltwise", 1, 1, 1, 1, {}, infer_same},
+      {"Gelu", "eltwise", 1, 1, 1, 1, {"approximate"}, infer_same},
+      {"Erf", "eltwise", 1, 1, 1, 1, {}, infer_same},
+      {"Sqrt", "eltwise", 1, 1, 1, 1, {}, infer_same},
+      {"Pow", "eltwise", 1, 1, 1, 1, {"exponent"}, infer_same},
       {"Add", "binary", 2, 2, 1, 1, {}, infer_binary},
+      {"Sub", "binary", 2, 2, 1, 1, {}, infer_binary},
       {"Mul", "binary", 2, 2, 1, 1, {}, infer_binary},
+      {"Div", "binary", 2, 2, 1, 1, {}, infer_binary},
+      {"LayerNormalization", "layer_norm", 1, 3, 1, 1, {"axis", "epsilon", "stash_type"}, infer_layer_norm},
       {"MaxPool", "pool", 1, 1, 1, 1, {"kernel_shape", "strides", "dilations", "pads", "auto_pad", "ceil_mode", "storage_order"}, infer_pool},
       {"AveragePool", "pool", 1, 1, 1, 1, {"kernel_shape", "strides", "pads", "auto_pad", "ceil_mode", "count_include_pad"}, infer_pool},
       {"GlobalAveragePool", "pool", 1, 1, 1, 1, {}, infer_global_pool},

@@ -3,12 +3,18 @@
 //
 // Canonical attributes (operands that ONNX passes as constant inputs are attributes here):
 //   Conv        kernel_shape, strides, dilations, pads (begin..., end...), group; auto_pad resolved to pads.
-//               Fused post-ops: act, act_alpha, act_beta (act = relu|clip|leaky_relu|"" applied to conv output);
+//               Fused post-ops: act, act_alpha, act_beta (act = relu|clip|leaky_relu|hard_sigmoid|hard_swish|gelu|"" applied to conv output);
 //               optional 4th input "sum" added after act, then sum_act, sum_act_alpha, sum_act_beta.
-//   Gemm        alpha, beta, transA, transB           MatMul      (none)
+//   Gemm        alpha, beta, transA, transB           MatMul      (none); optional 3rd input: bias [N] added
+//                                                     to every row (fused from MatMul + Add by the converter)
+//                                                     and act, act_alpha, act_beta as for Conv
 //   BatchNormalization epsilon                        Relu        (none)
 //   LeakyRelu   alpha                                 Clip        min, max (absent = unbounded)
-//   Sigmoid     (none)                                Add, Mul    (numpy broadcasting)
+//   Sigmoid     (none)                                Add, Sub, Mul, Div (numpy broadcasting)
+//   HardSigmoid alpha, beta (y = clip(alpha x + beta, 0, 1))   HardSwish (none: x * HardSigmoid_{1/6,1/2}(x))
+//   Gelu        approximate ("none": x/2 (1 + erf(x/sqrt2)), the fused form of ONNX's Erf pattern; opset 20 op)
+//   Erf, Sqrt   (none)                                Pow         exponent (ONNX's constant input Y)
+//   LayerNormalization axis, epsilon, stash_type; inputs X, scale, optional bias (over dims [axis, rank))
 //   MaxPool     kernel_shape, strides, dilations, pads, ceil_mode
 //   AveragePool kernel_shape, strides, pads, ceil_mode, count_include_pad
 //   GlobalAveragePool (none)                          Flatten     axis

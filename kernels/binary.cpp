@@ -1,7 +1,9 @@
-// Add, Mul with numpy broadcasting: oneDNN binary (optimized) and a loop over output indices (reference).
+// Add, Sub, Mul, Div with numpy broadcasting: oneDNN binary (optimized) and a loop over output indices
+// (reference).
 //
 // oneDNN broadcasts src1 only and wants equal ranks: shapes are aligned to the output's rank with leading
-// 1s, and when only input 0 is broadcast the operands swap (both ops commute). When both are broadcast
+// 1s, and when only input 0 is broadcast the operands swap (Add and Mul commute; a swapped Sub negates its
+// result with an eltwise post-op; a Div with input 0 broadcast runs the reference loop). When both are broadcast
 // (e.g. [N,1] + [1,M]) the reference loop is the implementation. oneDNN's jit binary wants src0 and dst in
 // one format and recognises a broadcast src1 only in that format too, so operands are described in the
 // output's physical dim order: a constant operand (bias, scale) is reordered into it at Prepare, an
@@ -55,8 +57,16 @@ class DnnlBinary : public DnnlKernel {
     memory::desc dst = to_md(in_order(out, order, false));
     memory::desc src0 = bind_operand(ctx, full, DNNL_ARG_SRC_0, rank, order);
     memory::desc src1 = bind_operand(ctx, other, DNNL_ARG_SRC_1, rank, order);
-    algorithm alg = ctx.node.op == "Add" ? algorithm::binary_add : algorithm::binary_mul;
-    binary::primitive_desc pd(binary::desc(alg, src0, src1, dst), base_attr(), engine_->engine);
+    const std::string& op = ctx.node.op;
+    algorithm alg = op == "Add" ? algorithm::binary_add : op == "Sub" ? algorithm::binary_sub
+                    : op == "Mul" ? algorithm::binary_mul : algorithm::binary_div;
+    primitive_attr attr = base_attr();
+    if (op == "Sub" && full == 1) {  // computed as input 1 - input 0
+      post_ops ops;
+      ops.append_eltwise(1.0f, algorithm::eltwise_linear, -1.0f, 0.0f);
+      attr.set_post_ops(ops);
+    }
+    binary::primitive_desc pd(binary::desc(alg, src0, src1, dst), attr, engine_->engine);
     set_primitive(binary(pd), pd);
     map_output(0, DNNL_ARG_DST, dst);
   }
@@ -76,7 +86,7 @@ class DnnlBinary : public DnnlKernel {
 class ReferenceBinary : public PlainKernel {
  public:
   explicit ReferenceBinary(const KernelContext& ctx)
-      : PlainKernel(ctx), add_(ctx.node.op == "Add"), out_(aligned(ctx.outputs[0], aligned_rank(ctx))) {
+      : PlainKernel(ctx), op_(ctx.node.op[0]), out_(aligned(ctx.outputs[0], aligned_rank(ctx))) {
     // Each input seen over the output's indices: a broadcast dim does not move (stride 0).
     for (size_t i = 0; i < 2; ++i) {
       operands_[i] = aligned(ctx.inputs[i], out_.dims.size());
@@ -90,18 +100,19 @@ class ReferenceBinary : public PlainKernel {
     float* y = output<float>(0);
     for_each_index(out_, [&](const std::vector<int64_t>& idx, int64_t offset) {
       float u = a[offset_of(operands_[0], idx)], v = b[offset_of(operands_[1], idx)];
-      y[offset] = add_ ? u + v : u * v;
+      y[offset] = op_ == 'A' ? u + v : op_ == 'S' ? u - v : op_ == 'M' ? u * v : u / v;
     });
   }
 
  private:
-  bool add_;
+  char op_;  // first letter of Add, Sub, Mul, Div
   TensorDesc out_, operands_[2];
 };
 
 void check(const KernelContext& ctx) {
   require_types(ctx, 2, {DType::f32});
-  if (ctx.node.op != "Add" && ctx.node.op != "Mul") throw Error(node_label(ctx.node) + ": not Add or Mul");
+  const std::string& op = ctx.node.op;
+  if (op != "Add" && op != "Sub" && op != "Mul" && op != "Div") throw Error(node_label(ctx.node) + ": not Add, Sub, Mul or Div");
 }
 
 }  // namespace
@@ -110,6 +121,7 @@ std::unique_ptr<Kernel> make_binary(const KernelContext& ctx) {
   check(ctx);
   bool broadcast0 = is_broadcast(ctx, 0), broadcast1 = is_broadcast(ctx, 1);
   if (broadcast0 && broadcast1) return make_binary_reference(ctx);
+  if (broadcast0 && ctx.node.op == "Div") return make_binary_reference(ctx);
   return broadcast0 ? std::make_unique<DnnlBinary>(ctx, 1, 0) : std::make_unique<DnnlBinary>(ctx, 0, 1);
 }
 

@@ -1,6 +1,6 @@
 // Concat along any axis: oneDNN concat on the tensors' strided layouts (optimized) and a per-input copy
 // into the shifted output indices (reference). Elements are moved, not converted, so every oneDNN dtype
-// works as long as all inputs and the output share it and its quantization.
+// works as long as all inputs and the output share it and its quantization. Inputs may be constants.
 #include <cstring>
 
 #include "graph/ops.h"
@@ -22,9 +22,11 @@ class DnnlConcat : public DnnlKernel {
     int axis = static_cast<int>(read_axis(ctx));
     std::vector<dnnl::memory::desc> srcs;
     for (size_t i = 0; i < ctx.inputs.size(); ++i) {
-      require_activation(ctx, i);
       srcs.push_back(to_md(ctx.inputs[i]));
-      map_input(i, DNNL_ARG_MULTIPLE_SRC + static_cast<int>(i), srcs.back());
+      int arg = DNNL_ARG_MULTIPLE_SRC + static_cast<int>(i);
+      // A constant part (ViT's class token before the patch embeddings) is copied once at Prepare.
+      if (ctx.constants[i]) set_owned(arg, reorder_constant(*engine_, to_md(dense_desc(ctx.inputs[i].dtype, ctx.inputs[i].dims)), ctx.constants[i]->bytes->data(), srcs.back()));
+      else map_input(i, arg, srcs.back());
     }
     dnnl::memory::desc dst = to_md(ctx.outputs[0]);
     dnnl::concat::primitive_desc pd(dst, axis, srcs, engine_->engine, base_attr());

@@ -1,5 +1,5 @@
 // Conv: oneDNN convolution (optimized) and a direct loop (reference), both with the fused post-ops
-// the converter attaches: act (relu | clip | leaky_relu) on the conv result, an optional residual sum
+// the converter attaches: act (relu | clip | leaky_relu | hard_sigmoid | hard_swish | gelu) on the conv result, an optional residual sum
 // (input 3), then sum_act. Float, weight-only INT8 (s8 weights, f32 activations) and INT8 (u8/s8
 // activations, see quantized_linear.h). Weights and bias are constants, reordered once into the layout
 // oneDNN picks (format_tag::any: an explicit weights tag sends int8 convs to the far slower ref_int8; see
@@ -11,28 +11,19 @@
 #include "graph/fused_activation.h"
 #include "graph/ops.h"
 #include "kernels/dnnl_common.h"
+#include "kernels/fused_activation.h"
 #include "kernels/ops.h"
 #include "kernels/quantized_linear.h"
 
 namespace octet::kernels {
 namespace {
 
-// oneDNN's form of a fused activation: a post-op applied while the output is written.
-void append_activation(const FusedActivationSpec& a, dnnl::post_ops& ops) {
-  switch (a.kind) {
-    case FusedActivation::relu: ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f); break;
-    case FusedActivation::clip: ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_clip_v2, a.alpha, a.beta); break;
-    case FusedActivation::leaky_relu: ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, a.alpha, 0.0f); break;
-    case FusedActivation::none: break;
-  }
-}
-
 // What both implementations need to know about one Conv node.
 struct ConvSpec {
   WindowGeometry geometry;
   int64_t group = 1, out_channels = 0;
   bool has_bias = false, has_sum = false;
-  FusedActivationSpec act, sum_act;  // clip bounds already in the dst-scaled domain (see quantized_linear.h)
+  Activation act, sum_act;  // in the dst-scaled domain (see kernels/fused_activation.h)
   LinearQuant quant;
   DType dst_dtype = DType::f32;
 };
@@ -55,10 +46,9 @@ ConvSpec read_spec(const KernelContext& ctx) {
     if (!(b == DType::f32 || (spec.quant.quantized && b == DType::s32)))
       throw Error(node_label(node) + ": bias is " + dtype_name(b) + "; expected f32, or s32 for a quantized conv");
   }
-  spec.act = read_fused_activation(node, "act");
-  spec.sum_act = read_fused_activation(node, "sum_act");
-  for (FusedActivationSpec* a : {&spec.act, &spec.sum_act})
-    if (a->kind == FusedActivation::clip) a->alpha /= spec.quant.dst_scale, a->beta /= spec.quant.dst_scale;
+  spec.act = read_activation(node, "act");
+  spec.sum_act = read_activation(node, "sum_act");
+  for (Activation* a : {&spec.act, &spec.sum_act}) *a = scaled_activation(*a, spec.quant.dst_scale);
   return spec;
 }
 
@@ -99,12 +89,12 @@ class DnnlConv : public DnnlKernel {
       if (q.dst_zp != 0) attr.set_zero_points(DNNL_ARG_DST, 0, {q.dst_zp});
     }
     post_ops ops;
-    append_activation(spec_.act, ops);
+    spec_.act.append_to(ops);
     if (spec_.has_sum) {
       if (q.sum_zp != 0) ops.append_sum(q.sum_scale, q.sum_zp);
       else ops.append_sum(q.sum_scale);
     }
-    append_activation(spec_.sum_act, ops);
+    spec_.sum_act.append_to(ops);
     attr.set_post_ops(ops);
 
     auto make_desc = [&](const memory::desc* bias) {
@@ -253,7 +243,7 @@ std::unique_ptr<Kernel> make_conv(const KernelContext& ctx) {
   // Real classifiers have neither (the converter fuses a sum only into a conv without act), so such
   // nodes run the reference loop rather than risk a wrong answer.
   ConvSpec spec = read_spec(ctx);
-  if (spec.act.kind != FusedActivation::none && spec.has_sum && spec.sum_act.kind != FusedActivation::none) return make_conv_reference(ctx);
+  if (spec.act.kind() != FusedActivation::none && spec.has_sum && spec.sum_act.kind() != FusedActivation::none) return make_conv_reference(ctx);
   for (size_t i = 0; i < spec.geometry.kernel.size(); ++i) {
     int64_t extent = (spec.geometry.kernel[i] - 1) * spec.geometry.dilations[i] + 1;
     if (spec.geometry.pads_begin[i] >= extent || spec.geometry.pads_end[i] >= extent) return make_conv_reference(ctx);

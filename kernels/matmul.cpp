@@ -4,9 +4,11 @@
 // pre-scaled by beta into the bias; a C computed at run time becomes a binary-add post-op.
 // MatMul: numpy semantics, batch dimensions broadcast, 1-D operands promoted as in numpy.
 #include <algorithm>
+#include <optional>
 
 #include "graph/ops.h"
 #include "kernels/dnnl_common.h"
+#include "kernels/fused_activation.h"
 #include "kernels/ops.h"
 #include "kernels/quantized_linear.h"
 
@@ -85,12 +87,13 @@ class DnnlMatmul : public DnnlKernel {
     // alpha*AB + beta*C = beta * ((alpha/beta)*AB + C) when C arrives at run time.
     float output_scale = c_is_post_op ? alpha / beta : alpha;
     if (output_scale != 1.0f) attr.set_output_scales(0, {output_scale});
+    post_ops ops;
     if (c_is_post_op) {
-      post_ops ops;
       ops.append_binary(algorithm::binary_add, to_md(*c_view));
       if (beta != 1.0f) ops.append_eltwise(1.0f, algorithm::eltwise_linear, beta, 0.0f);
-      attr.set_post_ops(ops);
     }
+    read_activation(ctx.node, "act").append_to(ops);  // a MatMul's fused activation (float: dst scale 1)
+    attr.set_post_ops(ops);
     memory::desc bias_md;
     if (c_is_bias) bias_md = memory::desc(to_dims(c_view->dims), memory::data_type::f32, to_dims(dense_strides(c_view->dims)));
     matmul::desc desc = c_is_bias ? matmul::desc(a_md, b_any, bias_md, c_md) : matmul::desc(a_md, b_any, c_md);
@@ -119,7 +122,8 @@ class DnnlMatmul : public DnnlKernel {
 class ReferenceMatmul : public Kernel {
  public:
   ReferenceMatmul(const KernelContext& ctx, const MatmulViews& v, float alpha, float beta, const TensorDesc* c_view)
-      : v_(v), alpha_(alpha), beta_(beta), has_c_(c_view != nullptr), b_const_(ctx.constants[1]), b_values_(constant_b(ctx)) {
+      : v_(v), alpha_(alpha), beta_(beta), has_c_(c_view != nullptr), b_const_(ctx.constants[1]), b_values_(constant_b(ctx)),
+        act_(read_activation(ctx.node, "act")) {
     // Constants arrive dense and C's broadcast dims have stride 0 (gemm_c_view), so views index them all.
     if (c_view) c_view_ = *c_view;
     c_const_ = ctx.constants.size() > 2 ? ctx.constants[2] : nullptr;
@@ -147,7 +151,7 @@ class ReferenceMatmul : public Kernel {
         acc += static_cast<double>(a_[a_off + k * v_.a.strides[r - 1]]) * b_[b_off + k * b_desc.strides[r - 2]];
       float y = alpha_ * static_cast<float>(acc);
       if (c_in_) y += beta_ * c_in_[idx[r - 2] * c_view_.strides[0] + idx[r - 1] * c_view_.strides[1]];
-      y_[out_offset] = y;
+      y_[out_offset] = act_.apply(y);
     });
   }
 
@@ -159,6 +163,7 @@ class ReferenceMatmul : public Kernel {
   const Constant* b_const_;
   std::vector<float> b_values_;
   const Constant* c_const_ = nullptr;
+  Activation act_;
   const float* a_ = nullptr;
   const float* b_ = nullptr;
   const float* c_in_ = nullptr;
@@ -181,6 +186,7 @@ struct QuantizedGemm {
   TensorDesc a, b, y;  // b: the [K,N] view of the stored constant
   const Constant* b_const = nullptr;
   const Constant* bias = nullptr;
+  Activation act;  // a MatMul's fused activation, in the dst-scaled domain
 };
 
 QuantizedGemm read_quantized_gemm(const KernelContext& ctx) {
@@ -195,6 +201,7 @@ QuantizedGemm read_quantized_gemm(const KernelContext& ctx) {
   g.b_const = ctx.constants[1];
   int64_t n = g.y.dims[1];
   g.quant = read_linear_quant(ctx, n, -1);
+  g.act = scaled_activation(read_activation(node, "act"), g.quant.dst_scale);
   if (node.inputs.size() > 2 && !node.inputs[2].empty()) {
     g.bias = ctx.constants[2];
     if (!g.bias || g.bias->elements() != n || (g.bias->dtype != DType::s32 && g.bias->dtype != DType::f32))
@@ -215,6 +222,9 @@ class DnnlQuantizedGemm : public DnnlKernel {
     attr.set_output_scales(q.output_scales.size() > 1 ? 1 << 1 : 0, q.output_scales);
     if (q.src_zp != 0) attr.set_zero_points(DNNL_ARG_SRC, 0, {q.src_zp});
     if (q.dst_zp != 0) attr.set_zero_points(DNNL_ARG_DST, 0, {q.dst_zp});
+    post_ops ops;
+    g.act.append_to(ops);
+    attr.set_post_ops(ops);
     memory::desc bias_md;
     if (g.bias) bias_md = memory::desc({1, g.y.dims[1]}, to_dnnl(g.bias->dtype), memory::format_tag::ab);
     matmul::desc desc = g.bias ? matmul::desc(a_md, b_any, bias_md, y_md) : matmul::desc(a_md, b_any, y_md);
@@ -247,7 +257,7 @@ class ReferenceQuantizedGemm : public Kernel {
           acc += a * b[k * g_.b.strides[0] + n * g_.b.strides[1]];
         }
         if (g_.bias) acc += g_.bias->dtype == DType::s32 ? g_.bias->data<int32_t>()[n] : g_.bias->data<float>()[n];
-        float y = static_cast<float>(acc) * (q.output_scales.size() == 1 ? q.output_scales[0] : q.output_scales[static_cast<size_t>(n)]);
+        float y = g_.act.apply(static_cast<float>(acc) * (q.output_scales.size() == 1 ? q.output_scales[0] : q.output_scales[static_cast<size_t>(n)]));
         int64_t y_off = m * g_.y.strides[0] + n * g_.y.strides[1];
         if (g_.y.dtype == DType::f32) static_cast<float*>(y_)[y_off] = y;
         else if (g_.y.dtype == DType::u8) static_cast<uint8_t*>(y_)[y_off] = static_cast<uint8_t>(requantize(y, q.dst_zp, DType::u8));
@@ -291,14 +301,57 @@ std::unique_ptr<Kernel> make_matmul_kernel(const KernelContext& ctx) {
 std::unique_ptr<Kernel> make_gemm(const KernelContext& ctx) {
   if (is_quantized_input(ctx)) return std::make_unique<DnnlQuantizedGemm>(ctx);
   require_float(ctx);
-  if (std::unique_ptr<Kernel> gemv = make_weight_only_gemv(ctx)) return gemv;
+  if (!ctx.node.attrs.has("act"))
+    if (std::unique_ptr<Kernel> gemv = make_weight_only_gemv(ctx)) return gemv;
   return make_gemm_kernel<DnnlMatmul>(ctx);
 }
 std::unique_ptr<Kernel> make_gemm_reference(const KernelContext& ctx) {
   if (is_quantized_input(ctx)) return std::make_unique<ReferenceQuantizedGemm>(ctx);
   return make_gemm_kernel<ReferenceMatmul>(ctx);
 }
-std::unique_ptr<Kernel> make_matmul(const KernelContext& ctx) { return make_matmul_kernel<DnnlMatmul>(ctx); }
-std::unique_ptr<Kernel> make_matmul_reference(const KernelContext& ctx) { return make_matmul_kernel<ReferenceMatmul>(ctx); }
+
+namespace {
+
+// `t` [d0, ..., M, K] as [d0 * ... * M, K] when its rows are evenly strided (a dense 3-D activation), else nullopt.
+std::optional<TensorDesc> rows_2d(const TensorDesc& t) {
+  if (t.dims.size() < 2) return std::nullopt;
+  TensorDesc v = t;
+  int64_t rows = 1;
+  size_t r = t.dims.size();
+  for (size_t d = 0; d + 1 < r; ++d) {
+    rows *= t.dims[d];
+    if (d + 2 < r && t.dims[d] != 1 && t.strides[d] != t.strides[d + 1] * t.dims[d + 1]) return std::nullopt;
+  }
+  v.dims = {rows, t.dims[r - 1]};
+  v.strides = {t.strides[r - 2], t.strides[r - 1]};
+  return v;
+}
+
+// A MatMul whose B is a 2-D constant (a linear layer: ViT's projections and MLP) is a Gemm of A's rows with B
+// and the optional bias as C: the Gemm kernels (oneDNN 2-D matmul, INT8 with s8 weights, weight-only GEMV)
+// run it on 2-D views of A and Y. nullopt when the views do not exist (A's rows unevenly strided).
+template <typename Make>
+std::unique_ptr<Kernel> as_gemm(const KernelContext& ctx, Make make) {
+  if (!ctx.constants[1] || ctx.inputs[1].dims.size() != 2) return nullptr;
+  std::optional<TensorDesc> a = rows_2d(ctx.inputs[0]), y = rows_2d(ctx.outputs[0]);
+  if (!a || !y) return nullptr;
+  KernelContext flat = ctx;
+  flat.inputs[0] = *a;
+  flat.outputs[0] = *y;
+  return make(flat);
+}
+
+}  // namespace
+
+std::unique_ptr<Kernel> make_matmul(const KernelContext& ctx) {
+  if (auto gemm = as_gemm(ctx, make_gemm)) return gemm;
+  if (ctx.node.inputs.size() > 2) throw Error(node_label(ctx.node) + ": a MatMul with a bias needs a 2-D constant B and evenly strided rows of A");
+  return make_matmul_kernel<DnnlMatmul>(ctx);
+}
+std::unique_ptr<Kernel> make_matmul_reference(const KernelContext& ctx) {
+  if (auto gemm = as_gemm(ctx, make_gemm_reference)) return gemm;
+  if (ctx.node.inputs.size() > 2) throw Error(node_label(ctx.node) + ": a MatMul with a bias needs a 2-D constant B and evenly strided rows of A");
+  return make_matmul_kernel<ReferenceMatmul>(ctx);
+}
 
 }  // namespace octet::kernels

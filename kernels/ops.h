@@ -15,8 +15,9 @@ using KernelFactory = std::unique_ptr<Kernel> (*)(const KernelContext&);
 OCTET_KERNEL_FAMILY(conv)         // conv.cpp: Conv (+ fused act, sum)
 OCTET_KERNEL_FAMILY(gemm)         // matmul.cpp: Gemm
 OCTET_KERNEL_FAMILY(matmul)       // matmul.cpp: MatMul
-OCTET_KERNEL_FAMILY(eltwise)      // eltwise.cpp: Relu, LeakyRelu, Clip, Sigmoid
-OCTET_KERNEL_FAMILY(binary)       // binary.cpp: Add, Mul
+OCTET_KERNEL_FAMILY(eltwise)      // eltwise.cpp: Relu, LeakyRelu, Clip, Sigmoid, HardSigmoid, HardSwish, Gelu, Erf, Sqrt, Pow
+OCTET_KERNEL_FAMILY(binary)       // binary.cpp: Add, Sub, Mul, Div
+OCTET_KERNEL_FAMILY(layer_norm)   // layer_norm.cpp: LayerNormalization
 OCTET_KERNEL_FAMILY(pool)         // pool.cpp: MaxPool, AveragePool, GlobalAveragePool
 OCTET_KERNEL_FAMILY(batchnorm)    // batchnorm.cpp: BatchNormalization
 OCTET_KERNEL_FAMILY(softmax)      // softmax.cpp: Softmax

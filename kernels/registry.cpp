@@ -19,7 +19,7 @@ struct KernelFamily {
 const KernelFamily kKernelFamilies[] = {
     FAMILY(conv),   FAMILY(gemm),   FAMILY(matmul),    FAMILY(batchnorm), FAMILY(eltwise), FAMILY(binary),
     FAMILY(pool),   FAMILY(copy),   FAMILY(concat),    FAMILY(softmax),   FAMILY(pad),     FAMILY(reduce),
-    FAMILY(transpose), FAMILY(slice), FAMILY(gather), FAMILY(quantize),
+    FAMILY(transpose), FAMILY(slice), FAMILY(gather), FAMILY(quantize), FAMILY(layer_norm),
 };
 #undef FAMILY
 

@@ -690,3 +690,112 @@ TEST_CASE("shared model darknet_tiny: BN folded, LeakyRelu fused" * doctest::tes
     }
   CHECK(leaky == 15);
 }
+
+// ---- Modern classifiers: the written-out patterns exporters produce fuse into one op each, with the same
+// result as the op-by-op graph (both run on the reference kernels), and shape-only subgraphs fold. ----
+
+namespace {
+
+// [1, 5, 8] tokens -> the pattern under test -> y.
+ModelBuilder token_model() {
+  ModelBuilder m;
+  m.input("x", {1, 5, 8});
+  return m;
+}
+
+void check_fusion(const ModelBuilder& m, const std::string& fused_op, size_t fused_nodes) {
+  octet::onnx::ImportOptions no_fuse;
+  no_fuse.fuse = false;
+  Graph plain = m.import(no_fuse), graph = m.import();
+  CHECK(graph.nodes.size() == fused_nodes);
+  only_node(graph, fused_op);
+  std::vector<float> input = pseudo_random(40, 7);
+  for (float& v : input) v *= 4;
+  check_floats(run_reference(graph, input), run_reference(plain, input));
+}
+
+}  // namespace
+
+TEST_CASE("LayerNorm written out at opset 13 (ReduceMean, Sub, Pow, Sqrt, Div, Mul, Add) becomes LayerNormalization") {
+  ModelBuilder m = token_model();
+  m.ints("axes", {1}, {-1});
+  m.floats("two", {}, {2});
+  m.floats("eps", {}, {1e-5f});
+  m.floats("gamma", {8}, pseudo_random(8, 3));
+  m.floats("beta", {8}, pseudo_random(8, 4));
+  set_attribute(m.node("ReduceMean", {"x"}, {"mean"}), "axes", std::vector<int64_t>{-1});
+  m.node("Sub", {"x", "mean"}, {"d"});
+  m.node("Pow", {"d", "two"}, {"d2"});
+  set_attribute(m.node("ReduceMean", {"d2"}, {"var"}), "axes", std::vector<int64_t>{-1});
+  m.node("Add", {"var", "eps"}, {"ve"});
+  m.node("Sqrt", {"ve"}, {"sd"});
+  m.node("Div", {"d", "sd"}, {"n"});
+  m.node("Mul", {"n", "gamma"}, {"g"});
+  m.node("Add", {"g", "beta"}, {"y"}, "ln_out");
+  m.output("y");
+  check_fusion(m, "LayerNormalization", 1);
+  CHECK(only_node(m.import(), "LayerNormalization").attrs.get_float("epsilon", 0) == doctest::Approx(1e-5f));
+}
+
+TEST_CASE("GELU as Erf becomes one Gelu; x * HardSigmoid(x) becomes HardSwish") {
+  ModelBuilder m = token_model();
+  m.floats("sqrt2", {}, {1.41421356f});
+  m.floats("one", {}, {1});
+  m.floats("half", {}, {0.5f});
+  m.node("Div", {"x", "sqrt2"}, {"s"});
+  m.node("Erf", {"s"}, {"e"});
+  m.node("Add", {"e", "one"}, {"e1"});
+  m.node("Mul", {"x", "e1"}, {"xe"});
+  m.node("Mul", {"xe", "half"}, {"g"});
+  ::onnx::NodeProto& hs = m.node("HardSigmoid", {"g"}, {"h"});
+  set_attribute(hs, "alpha", 1.0f / 6);
+  set_attribute(hs, "beta", 0.5f);
+  m.node("Mul", {"g", "h"}, {"y"});
+  m.output("y");
+  check_fusion(m, "Gelu", 2);
+  CHECK(ops_of(m.import()) == std::vector<std::string>{"Gelu", "HardSwish"});
+}
+
+TEST_CASE("MatMul with constant weights and a bias Add: the bias goes into the MatMul") {
+  ModelBuilder m = token_model();
+  m.floats("w", {8, 3}, pseudo_random(24, 5));
+  m.floats("b", {3}, pseudo_random(3, 6));
+  m.node("MatMul", {"x", "w"}, {"mm"});
+  m.node("Add", {"b", "mm"}, {"y"});
+  m.output("y");
+  check_fusion(m, "MatMul", 1);
+  CHECK(only_node(m.import(), "MatMul").inputs.size() == 3);
+}
+
+TEST_CASE("ViT's class token: Expand of a shape from ConstantOfShape/Equal/Where folds into a constant") {
+  ModelBuilder m = token_model();
+  m.floats("token", {1, 1, 8}, pseudo_random(8, 9));
+  m.ints("target", {3}, {1, -1, -1});
+  m.ints("three", {1}, {3});
+  ::onnx::TensorProto& one = *m.node("ConstantOfShape", {"three"}, {"ones"}).add_attribute()->mutable_t();
+  m.graph->mutable_node(0)->mutable_attribute(0)->set_name("value");
+  m.graph->mutable_node(0)->mutable_attribute(0)->set_type(::onnx::AttributeProto::TENSOR);
+  one.set_data_type(::onnx::TensorProto::INT64);
+  one.add_dims(1);
+  one.add_int64_data(1);
+  m.ints("minus1", {}, {-1});
+  m.node("Mul", {"ones", "minus1"}, {"neg"});
+  m.node("Equal", {"target", "neg"}, {"eq"});
+  m.node("Where", {"eq", "ones", "target"}, {"shape"});
+  m.node("Expand", {"token", "shape"}, {"cls"});
+  set_attribute(m.node("Concat", {"cls", "x"}, {"y"}, "concat"), "axis", int64_t{1});
+  m.output("y");
+  Graph graph = m.import();
+  CHECK(ops_of(graph) == std::vector<std::string>{"Concat"});
+  CHECK(graph.tensor("y").shape == Shape{1, 6, 8});
+  std::vector<float> input = pseudo_random(40, 7), y = run_reference(graph, input), token = pseudo_random(8, 9);
+  check_floats(std::vector<float>(y.begin(), y.begin() + 8), token);
+  check_floats(std::vector<float>(y.begin() + 8, y.end()), input);
+}
+
+TEST_CASE("a model with an op octet lacks still fails naming the op and the node") {
+  ModelBuilder m = token_model();
+  m.node("GridSample", {"x", "x"}, {"y"}, "warp");
+  m.output("y");
+  CHECK(import_error(m).find(".onnx: node 'warp' (GridSample): unsupported op 'GridSample'") != std::string::npos);
+}

@@ -130,6 +130,31 @@ TEST_CASE("eltwise: Relu, LeakyRelu, Clip, Sigmoid match the reference") {
   report_implementations();
 }
 
+TEST_CASE("eltwise: HardSigmoid, HardSwish, Gelu, Erf, Sqrt, Pow match the reference") {
+  const char* ops[] = {"HardSigmoid", "HardSwish", "Gelu", "Erf", "Sqrt", "Pow"};
+  for (unsigned seed = 1; seed <= kSeeds; ++seed) {
+    Random r(seed);
+    OpCase c(ops[seed % 6], 1);
+    c.seed = seed;
+    c.layout = r.layout();
+    c.input(r.coin(10) ? Shape{} : r.activation_shape());
+    if (c.node.op == "HardSigmoid" && r.coin()) c.attr("alpha", r.real(0.1f, 0.5f)).attr("beta", r.real(0.2f, 0.7f));
+    if (c.node.op == "Pow") c.attr("exponent", r.coin() ? 2.0f : 3.0f);
+    check_against_reference(c);
+  }
+  report_implementations();
+}
+
+TEST_CASE("eltwise: hand-computed values of the modern activations") {
+  check_values(OpCase("HardSigmoid", 1).input({4}), {{-3, 0, 1, 3}}, {0, 0.5, 0.7, 1});  // default alpha 0.2, beta 0.5
+  check_values(OpCase("HardSigmoid", 1).input({3}).attr("alpha", 1.0f / 6).attr("beta", 0.5f), {{-4, 0, 1.5}}, {0, 0.5, 0.75});
+  check_values(OpCase("HardSwish", 1).input({4}), {{-4, -1, 1, 4}}, {0, -1.0 / 3, 2.0 / 3, 4});
+  check_values(OpCase("Gelu", 1).input({3}), {{-1, 0, 2}}, {-0.15865525393145707, 0, 1.9544997361036416});
+  check_values(OpCase("Erf", 1).input({3}), {{-1, 0, 0.5}}, {-0.8427007929497149, 0, 0.5204998778130465});
+  check_values(OpCase("Sqrt", 1).input({2}), {{4, 2}}, {2, 1.4142135623730951});
+  check_values(OpCase("Pow", 1).input({2}).attr("exponent", 2.0f), {{-3, 0.5}}, {9, 0.25});
+}
+
 TEST_CASE("eltwise: hand-computed values") {
   check_values(OpCase("Relu", 1).input({4}), {{-1, 0, 2, -0.5}}, {0, 0, 2, 0});
   check_values(OpCase("LeakyRelu", 1).input({2}), {{-2, 3}}, {-0.02, 3});  // default alpha 0.01
@@ -145,7 +170,8 @@ TEST_CASE("eltwise: hand-computed values") {
 TEST_CASE("binary: Add, Mul with numpy broadcasting match the reference") {
   for (unsigned seed = 1; seed <= 3 * kSeeds; ++seed) {
     Random r(seed);
-    OpCase c(seed / 4 % 2 ? "Add" : "Mul", 2);
+    const char* ops[] = {"Add", "Mul", "Sub", "Div"};
+    OpCase c(ops[seed / 4 % 4], 2);
     c.seed = seed;
     c.layout = r.layout();
     Shape out = r.coin(5) ? Shape{} : r.activation_shape();
@@ -177,6 +203,43 @@ TEST_CASE("binary: hand-computed values") {
   check_values(OpCase("Mul", 2).input({1, 2, 1, 2}).constant(Constant::from_floats({2, 1, 1}, {10, -1})),
                {{1, 2, 3, 4}, {}}, {10, 20, -3, -4});
   check_values(OpCase("Add", 2).input({}).input({}), {{1.5}, {2}}, {3.5});
+  // Sub and Div, also with input 0 broadcast (Sub swaps and negates, Div takes the loop).
+  check_values(OpCase("Sub", 2).input({2, 2}).input({2}), {{5, 6, 7, 8}, {1, 2}}, {4, 4, 6, 6});
+  check_values(OpCase("Sub", 2).input({2}).input({2, 2}), {{1, 2}, {5, 6, 7, 8}}, {-4, -4, -6, -6});
+  check_values(OpCase("Div", 2).input({2, 2}).constant(Constant::from_floats({}, {8})), {{8, 4, 2, 1}, {}}, {1, 0.5, 0.25, 0.125});
+  check_values(OpCase("Div", 2).input({2}).input({2, 2}), {{1, 2}, {1, 2, 4, 8}}, {1, 1, 0.25, 0.25});
+}
+
+TEST_CASE("layer norm: LayerNormalization matches the reference") {
+  for (unsigned seed = 1; seed <= kSeeds; ++seed) {
+    Random r(seed);
+    OpCase c("LayerNormalization", seed % 3 ? 3 : 2);
+    c.seed = seed;
+    c.layout = r.layout();
+    Shape x = r.activation_shape(6);
+    int64_t rank = static_cast<int64_t>(x.size());
+    int64_t axis = r.uniform(0, rank - 1);
+    if (r.coin(80)) c.attr("axis", r.coin() ? axis : axis - rank);
+    else axis = rank - 1;
+    if (r.coin()) c.attr("epsilon", 1e-3f);
+    Shape normalized(x.begin() + axis, x.end());
+    c.input(x);
+    c.constant(Constant::from_floats(normalized, random_floats(r, shape_elements(normalized), -2, 2)));
+    if (c.node.inputs.size() == 3) c.constant(Constant::from_floats(normalized, random_floats(r, shape_elements(normalized), -1, 1)));
+    check_against_reference(c);
+  }
+  report_implementations();
+}
+
+TEST_CASE("layer norm: hand-computed values") {
+  // Rows [1, 3] and [0, 4]: means 2, variances 1 and 4; scale 2, bias 0.5.
+  OpCase c("LayerNormalization", 3);
+  c.input({2, 2}).constant(Constant::from_floats({2}, {2, 2})).constant(Constant::from_floats({2}, {0.5f, 0.5f})).attr("epsilon", 0.0f);
+  check_values(c, {{1, 3, 0, 4}, {}, {}}, {-1.5, 2.5, -1.5, 2.5});
+  // Over the last two dims of [1, 2, 2] with epsilon 1: (x - 2.5) / sqrt(1.25 + 1).
+  OpCase d("LayerNormalization", 2);
+  d.input({1, 2, 2}).constant(Constant::from_floats({2, 2}, {1, 1, 1, 1})).attr("axis", int64_t{1}).attr("epsilon", 1.0f);
+  check_values(d, {{1, 2, 3, 4}, {}}, {-1 / 1.0, -1 / 3.0, 1 / 3.0, 1 / 1.0});
 }
 
 TEST_CASE("pool: MaxPool, AveragePool, GlobalAveragePool match the reference") {

@@ -1,11 +1,12 @@
 // The shared real models convert, survive the model file round trip, and reproduce their reference
-// outputs in FP32 (max abs error <= 1e-3 x max |reference|), ResNet-50 also at batch 4. No Conv runs a
-// oneDNN `ref` implementation.
+// outputs in FP32 (max abs error <= 1e-3 x max |reference|), ResNet-50 also at batch 4. No layer runs a
+// oneDNN `ref` implementation (nor octet's reference kernels).
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <map>
 
 #include "converters/onnx/import.h"
 #include "graph/model_format.h"
@@ -39,7 +40,7 @@ void check_data_set(const std::shared_ptr<const octet::Model>& model, const std:
                << max_ref << ", arena " << session.arena_bytes() / 1024 << " KiB");
   CHECK(max_err <= 1e-3 * max_ref);
   for (const octet::LayerInfo& layer : session.layers())
-    if (layer.op == "Conv") CHECK_MESSAGE(layer.implementation.find("ref") == std::string::npos, layer.node << " runs " << layer.implementation);
+    CHECK_MESSAGE(layer.implementation.find("ref") == std::string::npos, layer.node << " (" << layer.op << ") runs " << layer.implementation);
 }
 
 }  // namespace
@@ -56,4 +57,24 @@ TEST_CASE("MobileNet v1 0.25 FP32 reproduces ONNX Runtime") {
 
 TEST_CASE("Darknet-tiny FP32 reproduces ONNX Runtime") {
   check_data_set(convert_and_load("darknet_tiny"), "darknet_tiny", 0);
+}
+
+TEST_CASE("MobileNet v3 small FP32 reproduces PyTorch (HardSwish, squeeze-excitation)") {
+  auto model = convert_and_load("mobilenet_v3_small");
+  check_data_set(model, "mobilenet_v3_small", 0);
+  std::map<std::string, int> ops;
+  for (const octet::LayerInfo& layer : octet::Session(model, {1, 0, false}).layers()) ops[layer.op]++;
+  CHECK(ops.count("HardSigmoid") == 0);  // x * HardSigmoid(x) became HardSwish, every HardSigmoid a Conv post-op
+  CHECK(ops["Conv"] == 52);
+}
+
+TEST_CASE("ViT tiny FP32 reproduces PyTorch (LayerNorm, attention, GELU)") {
+  auto model = convert_and_load("vit_tiny");
+  check_data_set(model, "vit_tiny", 0);
+  std::map<std::string, int> ops;
+  for (const octet::LayerInfo& layer : octet::Session(model, {1, 0, false}).layers()) ops[layer.op]++;
+  CHECK(ops["LayerNormalization"] == 9);
+  CHECK(ops.count("Gelu") == 0);  // the Erf pattern fused into Gelu, and that into the MLP's first MatMul
+  CHECK(ops.count("Erf") == 0);
+  CHECK(ops["Add"] == 9);  // position embedding and 8 residuals: every bias went into its matmul
 }

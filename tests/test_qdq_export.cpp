@@ -164,13 +164,13 @@ void check_params(const Exported& e, const ::onnx::NodeProto& node, const QuantP
   CHECK(int_attribute(node, "axis", -1) == (expected.axis >= 0 ? expected.axis : -1));
 }
 
-// What every export of `graph` must satisfy: opset 13 / IR 7, the graph's inputs and outputs, nodes in run
+// What every export of `graph` must satisfy: opset 17 / IR 8, the graph's inputs and outputs, nodes in run
 // order, every QuantizeLinear/DequantizeLinear with octet's own parameters, s8 weights as int8 initializers
 // with octet's bytes, s32 biases in accumulator units, one reader per DequantizeLinear the export adds.
 void check_against_graph(const Exported& e, const Graph& graph) {
-  CHECK(e.model.ir_version() == 7);
+  CHECK(e.model.ir_version() == 8);
   REQUIRE(e.model.opset_import_size() == 1);
-  CHECK(e.model.opset_import(0).version() == 13);
+  CHECK(e.model.opset_import(0).version() == 17);
   const ::onnx::GraphProto& g = e.model.graph();
   REQUIRE(static_cast<size_t>(g.input_size()) == graph.inputs.size());
   REQUIRE(static_cast<size_t>(g.output_size()) == graph.outputs.size());
@@ -302,7 +302,7 @@ TEST_CASE("an FP32 classifier keeps its weights int8 behind a DequantizeLinear, 
   CHECK(e.producer.at(e.producer.at("c/sum")->input(1))->op_type() == "DequantizeLinear");
 }
 
-TEST_CASE("operands octet holds as attributes become opset-13 initializer inputs again") {
+TEST_CASE("operands octet holds as attributes become opset-17 initializer inputs again") {
   Graph g;
   g.inputs = {"x"};
   g.outputs = {"y"};
@@ -323,8 +323,10 @@ TEST_CASE("operands octet holds as attributes become opset-13 initializer inputs
   CHECK(c.input(1).empty());  // no min: unbounded below
   CHECK(values_of<float>(e.initializer(c.input(2))) == std::vector<float>{2.5f});
 
-  g.nodes[0].attrs.set("allowzero", int64_t{1});
-  CHECK_THROWS_WITH_AS(octet::onnx::qdq_onnx_model(g), doctest::Contains("allowzero=1 needs opset 14"), Error);
+  g.nodes[0].attrs.set("allowzero", int64_t{1});  // opset 14+: kept as the attribute
+  const Exported z(octet::onnx::qdq_onnx_model(g));
+  REQUIRE(z.producer.at("r_out")->attribute_size() == 1);
+  CHECK(z.producer.at("r_out")->attribute(0).name() == "allowzero");
 }
 
 TEST_CASE("octet-convert --export-qdq writes the INT8 MobileNet with octet's scales" * doctest::test_suite("models")) {

@@ -33,7 +33,7 @@ namespace {
 // Ops whose every input is run-time data; for all others only input 0 is, and the rest (weights, shapes,
 // bounds) must be known at conversion.
 bool all_inputs_are_data(const std::string& op) {
-  static const std::set<std::string> ops = {"Add", "Mul", "MatMul", "Gemm", "Concat"};
+  static const std::set<std::string> ops = {"Add", "Sub", "Mul", "Div", "MatMul", "Gemm", "Concat"};
   return ops.count(op) != 0;
 }
 

@@ -1,6 +1,7 @@
 #include "converters/onnx/constant_folding.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <optional>
 
@@ -222,6 +223,80 @@ Constant eval_constant_of_shape(const Node& node, const std::vector<FoldInput>& 
   return from_int_values(dtype, shape, std::vector<int64_t>(n, node.attrs.get_int("value", 0)));
 }
 
+// Element `offset` of `c` as a double (any dtype).
+double value_at(const Constant& c, int64_t offset) {
+  switch (c.dtype) {
+    case DType::f32: return c.data<float>()[offset];
+    case DType::s64: return static_cast<double>(c.data<int64_t>()[offset]);
+    case DType::s32: return c.data<int32_t>()[offset];
+    case DType::s8: return c.data<int8_t>()[offset];
+    case DType::u8: return c.data<uint8_t>()[offset];
+  }
+  return 0;
+}
+
+// Equal with numpy broadcasting; the boolean result is u8 0/1 (octet's bool).
+Constant eval_equal(const Node& node, const std::vector<FoldInput>& in) {
+  const Constant &a = *in[0].value, &b = *in[1].value;
+  if (a.dtype != b.dtype) fail(node, "inputs differ in dtype");
+  Shape out_shape = broadcast_shapes(node, a.shape, b.shape);
+  Shape a_strides = broadcast_strides(a.shape, out_shape), b_strides = broadcast_strides(b.shape, out_shape);
+  std::vector<int64_t> result;
+  for_each_index(out_shape, [&](const std::vector<int64_t>& index) {
+    result.push_back(value_at(a, offset_of(index, a_strides)) == value_at(b, offset_of(index, b_strides)) ? 1 : 0);
+  });
+  return from_int_values(DType::u8, out_shape, result);
+}
+
+// Where(condition, X, Y) with numpy broadcasting of all three; X and Y are copied bytewise.
+Constant eval_where(const Node& node, const std::vector<FoldInput>& in) {
+  const Constant &c = *in[0].value, &x = *in[1].value, &y = *in[2].value;
+  if (x.dtype != y.dtype) fail(node, "inputs X and Y differ in dtype");
+  Shape out_shape = broadcast_shapes(node, broadcast_shapes(node, c.shape, x.shape), y.shape);
+  Shape c_strides = broadcast_strides(c.shape, out_shape), x_strides = broadcast_strides(x.shape, out_shape),
+        y_strides = broadcast_strides(y.shape, out_shape);
+  size_t size = dtype_size(x.dtype);
+  std::vector<uint8_t> bytes;
+  for_each_index(out_shape, [&](const std::vector<int64_t>& index) {
+    bool pick_x = value_at(c, offset_of(index, c_strides)) != 0;
+    const Constant& from = pick_x ? x : y;
+    const uint8_t* p = from.bytes->data() + static_cast<size_t>(offset_of(index, pick_x ? x_strides : y_strides)) * size;
+    bytes.insert(bytes.end(), p, p + size);
+  });
+  return make_constant(x.dtype, out_shape, std::move(bytes));
+}
+
+// Expand(input, shape): numpy broadcast of the input and the requested shape.
+Constant eval_expand(const Node& node, const std::vector<FoldInput>& in) {
+  const Constant& x = *in[0].value;
+  Shape out_shape = broadcast_shapes(node, x.shape, int_values(node, *in[1].value));
+  Shape strides = broadcast_strides(x.shape, out_shape);
+  size_t size = dtype_size(x.dtype);
+  std::vector<uint8_t> bytes;
+  for_each_index(out_shape, [&](const std::vector<int64_t>& index) {
+    const uint8_t* p = x.bytes->data() + static_cast<size_t>(offset_of(index, strides)) * size;
+    bytes.insert(bytes.end(), p, p + size);
+  });
+  return make_constant(x.dtype, out_shape, std::move(bytes));
+}
+
+// Range(start, limit, delta): max(ceil((limit - start) / delta), 0) values start + i * delta.
+Constant eval_range(const Node& node, const std::vector<FoldInput>& in) {
+  for (const FoldInput& i : in)
+    if (i.value->elements() != 1) fail(node, "start, limit and delta must be scalars");
+  double start = value_at(*in[0].value, 0), limit = value_at(*in[1].value, 0), delta = value_at(*in[2].value, 0);
+  if (delta == 0) fail(node, "delta is 0");
+  int64_t n = std::max<int64_t>(0, static_cast<int64_t>(std::ceil((limit - start) / delta)));
+  if (in[0].value->dtype == DType::f32) {
+    std::vector<float> values(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) values[static_cast<size_t>(i)] = static_cast<float>(start + static_cast<double>(i) * delta);
+    return Constant::from_floats({n}, values);
+  }
+  std::vector<int64_t> values(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) values[static_cast<size_t>(i)] = static_cast<int64_t>(start) + i * static_cast<int64_t>(delta);
+  return from_int_values(in[0].value->dtype, {n}, values);
+}
+
 struct FoldRule {
   const char* op;
   bool needs_values;  // false: only the inputs' shapes are needed (Shape)
@@ -235,6 +310,8 @@ const FoldRule* find_fold_rule(const std::string& op) {
       {"Add", true, eval_arithmetic},       {"Sub", true, eval_arithmetic},      {"Mul", true, eval_arithmetic},
       {"Div", true, eval_arithmetic},       {"Reshape", true, eval_reshaped},    {"Flatten", true, eval_reshaped},
       {"Squeeze", true, eval_reshaped},     {"Unsqueeze", true, eval_reshaped},  {"Identity", true, eval_reshaped},
+      {"Equal", true, eval_equal},          {"Where", true, eval_where},         {"Expand", true, eval_expand},
+      {"Range", true, eval_range},
   };
   for (const FoldRule& rule : rules)
     if (op == rule.op) return &rule;

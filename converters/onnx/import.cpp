@@ -4,8 +4,9 @@
 
 #include "converters/onnx/constant_folding.h"
 #include "converters/onnx/node_translation.h"
-#include "converters/onnx/proto.h"
 #include "converters/onnx/passes.h"
+#include "converters/onnx/pattern_fusion.h"
+#include "converters/onnx/proto.h"
 #include "graph/shape_inference.h"
 
 namespace octet::onnx {
@@ -62,6 +63,11 @@ void run_passes(Graph& graph, const ImportOptions& options) {
   remove_identities(graph);  // first: an Identity between Conv and BatchNormalization would hide the pair
   if (options.fold_batch_norm) fold_batch_norm(graph);
   if (options.fuse) {
+    infer_symbolic_shapes(graph);  // the LayerNorm pattern checks the normalized dims
+    fuse_layer_norm_pattern(graph);
+    fuse_activation_patterns(graph);  // before the Conv activation fusion: a HardSwish/Gelu becomes a post-op
+    fuse_matmul_bias(graph);
+    fuse_matmul_activation(graph);
     fuse_conv_activation(graph);  // before the sum: a Conv's own activation comes before the residual add
     fuse_conv_sum(graph);
     pool_before_pointwise_conv(graph);  // after the activation fusion: only a Conv left without act qualifies

@@ -11,9 +11,10 @@ namespace {
 
 [[noreturn]] void fail(const Node& node, const std::string& what) { throw Error(node_label(node) + ": " + what); }
 
-// ONNX ops that never reach octet's graph as such: they are folded into constants (Shape arithmetic) or
-// removed (Dropout becomes an Identity, which a graph pass removes).
-const char* const kImportOnlyOps[] = {"Constant", "ConstantOfShape", "Shape", "Cast", "Sub", "Div", "Dropout"};
+// ONNX ops that never reach octet's graph as such: they are folded into constants (Shape arithmetic, the
+// class-token Expand/Where/Equal of Vision Transformers) or removed (Dropout becomes an Identity, which a graph
+// pass removes).
+const char* const kImportOnlyOps[] = {"Constant", "ConstantOfShape", "Shape", "Cast", "Equal", "Where", "Expand", "Range", "Dropout"};
 
 bool is_import_only(const std::string& op) {
   return std::find(std::begin(kImportOnlyOps), std::end(kImportOnlyOps), op) != std::end(kImportOnlyOps);
@@ -112,6 +113,8 @@ void canonicalize(Node& node, const ConstantFolder& folder, int64_t opset) {
     node.attrs.values.erase("training_mode");
     node.attrs.values.erase("spatial");
     node.outputs.resize(1);  // running mean and variance outputs exist only in training
+  } else if (node.op == "LayerNormalization") {
+    node.outputs.resize(1);  // Mean and InvStdDev are training outputs; a graph reading them fails as undefined
   } else if (node.op == "Softmax" && opset < 13) {
     convert_legacy_softmax(node, folder, opset);
   } else if (node.op == "Cast") {

@@ -31,6 +31,7 @@ inline constexpr OperandAttribute kOperandAttributes[] = {
     {"Split", 1, "split", "split", false},
     {"Squeeze", 1, "axes", "axes", false},
     {"Unsqueeze", 1, "axes", "axes", false},
+    {"Pow", 1, "Y", "exponent", true},
 };
 
 }  // namespace octet::onnx

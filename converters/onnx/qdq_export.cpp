@@ -16,8 +16,9 @@
 namespace octet::onnx {
 namespace {
 
-constexpr int64_t kOpsetVersion = 13;  // per-axis QuantizeLinear/DequantizeLinear; operands as inputs
-constexpr int64_t kIrVersion = 7;
+// 13: per-axis QuantizeLinear/DequantizeLinear, operands as inputs; 17: LayerNormalization (HardSwish is 14).
+constexpr int64_t kOpsetVersion = 17;
+constexpr int64_t kIrVersion = 8;
 constexpr const char* kBatchDimName = "N";
 
 // A Conv's fused post-ops, which the export expands into ONNX nodes of their own.
@@ -118,6 +119,7 @@ class QdqExporter {
       const TensorInfo& input = graph_.tensor(node.inputs[0]);
       return dequantize(node.inputs[0], input.dtype, input.quant, node.inputs[0], node.outputs[0], node.name);
     }
+    if (node.op == "Gelu") return export_gelu(node);
     // A Conv's input 3 is its fused residual sum, which the Add post-op reads.
     size_t data_inputs = node.op == "Conv" ? std::min<size_t>(node.inputs.size(), 3) : node.inputs.size();
     std::vector<std::string> inputs;
@@ -129,8 +131,14 @@ class QdqExporter {
     std::vector<std::string> float_outputs;
     for (const std::string& y : node.outputs) float_outputs.push_back(is_quantized_activation(y) ? y + "/float" : y);
     std::vector<PostOpNode> post_ops = node.op == "Conv" ? conv_post_ops(node) : std::vector<PostOpNode>{};
+    if (node.op == "MatMul") {  // the fused bias (ONNX's MatMul has two inputs: then Add) and activation
+      if (inputs.size() > 2) post_ops.push_back({"Add", "bias", {inputs[2]}, {}});
+      add_activation(node, "act", post_ops.empty() ? pre_post_ops_name(node) : node.outputs[0] + "/bias", post_ops);
+      inputs.resize(2);
+      for (const std::string& name : kConvPostOpAttributes) attrs.values.erase(name);
+    }
     std::vector<std::string> outputs = float_outputs;
-    if (!post_ops.empty()) outputs[0] = node.outputs[0] + "/" + node.op;  // before the post-ops
+    if (!post_ops.empty()) outputs[0] = pre_post_ops_name(node);  // before the post-ops
     add_node(node.op, node.name, inputs, outputs, attrs);
     std::string value = outputs[0];
     for (size_t k = 0; k < post_ops.size(); ++k) {
@@ -161,11 +169,8 @@ class QdqExporter {
     Attributes attrs = node.attrs;
     if (node.op == "Conv")
       for (const std::string& name : kConvPostOpAttributes) attrs.values.erase(name);
-    if (node.op == "Reshape") {
-      if (node.attrs.get_int("allowzero", 0) != 0) throw Error(node_label(node) + ": allowzero=1 needs opset 14; the export writes opset 13");
-      attrs.values.erase("allowzero");
-    }
-    for (const OperandAttribute& operand : kOperandAttributes) {  // opset 13 takes them as inputs
+    if (node.op == "Reshape" && node.attrs.get_int("allowzero", 0) == 0) attrs.values.erase("allowzero");  // the default
+    for (const OperandAttribute& operand : kOperandAttributes) {  // opset 17 takes them as inputs
       if (node.op != operand.op) continue;
       if (!node.attrs.has(operand.attribute)) {
         inputs.push_back("");
@@ -181,18 +186,37 @@ class QdqExporter {
     return attrs;
   }
 
+  static std::string pre_post_ops_name(const Node& node) { return node.outputs[0] + "/" + node.op; }
+
+  // Gelu (opset 20) as the Erf form exporters write: x * (Erf(x * 1/sqrt2) + 1) * 0.5.
+  void export_gelu(const Node& node) {
+    std::string x = float_operand(node, 0), base = node.outputs[0] + "/gelu";
+    bool quantized = is_quantized_activation(node.outputs[0]);
+    std::string y = quantized ? node.outputs[0] + "/float" : node.outputs[0];
+    add_initializer(base + "/c", Constant::from_floats({}, {0.70710678118654752f}));
+    add_initializer(base + "/one", Constant::from_floats({}, {1.0f}));
+    add_initializer(base + "/half", Constant::from_floats({}, {0.5f}));
+    add_node("Mul", base + "/scale", {x, base + "/c"}, {base + "/scaled"}, {});
+    add_node("Erf", base + "/erf", {base + "/scaled"}, {base + "/erf_out"}, {});
+    add_node("Add", base + "/add", {base + "/erf_out", base + "/one"}, {base + "/plus1"}, {});
+    add_node("Mul", base + "/mul", {x, base + "/plus1"}, {base + "/xphi2"}, {});
+    add_node("Mul", node.name, {base + "/xphi2", base + "/half"}, {y}, {});
+    if (quantized) quantize(y, node.outputs[0], node.outputs[0] + "/QuantizeLinear");
+  }
+
   // After the Conv itself: act, then the residual sum (Add), then sum_act.
   std::vector<PostOpNode> conv_post_ops(const Node& conv) {
     std::vector<PostOpNode> steps;
-    add_activation(conv, "act", steps);
+    add_activation(conv, "act", pre_post_ops_name(conv), steps);
     if (conv.inputs.size() > 3 && !conv.inputs[3].empty()) {
       steps.push_back({"Add", "sum", {float_operand(conv, 3)}, {}});
-      add_activation(conv, "sum_act", steps);
+      add_activation(conv, "sum_act", conv.outputs[0] + "/sum", steps);
     }
     return steps;
   }
 
-  void add_activation(const Node& conv, const std::string& slot, std::vector<PostOpNode>& steps) {
+  // `x`: the name of the value the activation reads (GELU reads it twice).
+  void add_activation(const Node& conv, const std::string& slot, const std::string& x, std::vector<PostOpNode>& steps) {
     const FusedActivationSpec activation = read_fused_activation(conv, slot);
     switch (activation.kind) {
       case FusedActivation::none: return;
@@ -201,6 +225,26 @@ class QdqExporter {
         Attributes attrs;
         attrs.set("alpha", activation.alpha);
         steps.push_back({"LeakyRelu", slot, {}, attrs});
+        return;
+      }
+      case FusedActivation::hard_sigmoid: {
+        Attributes attrs;
+        attrs.set("alpha", activation.alpha);
+        attrs.set("beta", activation.beta);
+        steps.push_back({"HardSigmoid", slot, {}, attrs});
+        return;
+      }
+      case FusedActivation::hard_swish: steps.push_back({"HardSwish", slot, {}, {}}); return;
+      case FusedActivation::gelu: {  // opset 20's Gelu, written as its Erf form
+        std::string c = conv.name + "/" + slot + "_c", one = conv.name + "/" + slot + "_one", half = conv.name + "/" + slot + "_half";
+        add_initializer(c, Constant::from_floats({}, {0.70710678118654752f}));
+        add_initializer(one, Constant::from_floats({}, {1.0f}));
+        add_initializer(half, Constant::from_floats({}, {0.5f}));
+        steps.push_back({"Mul", slot + "_scale", {c}, {}});
+        steps.push_back({"Erf", slot + "_erf", {}, {}});
+        steps.push_back({"Add", slot + "_plus1", {one}, {}});
+        steps.push_back({"Mul", slot + "_x", {x}, {}});
+        steps.push_back({"Mul", slot, {half}, {}});
         return;
       }
       case FusedActivation::clip: {
@@ -233,7 +277,7 @@ class QdqExporter {
       dequantize(name, constant->dtype, info->second.quant, name, dequantized, dequantized + "/DequantizeLinear");
       return dequantized;
     }
-    if (constant->dtype == DType::s32 && index == 2 && (node.op == "Conv" || node.op == "Gemm")) {
+    if (constant->dtype == DType::s32 && index == 2 && (node.op == "Conv" || node.op == "Gemm" || node.op == "MatMul")) {
       dequantize(name, DType::s32, bias_params(node), name, dequantized, dequantized + "/DequantizeLinear");
       return dequantized;
     }

@@ -1,4 +1,4 @@
-// Export of octet's graph as a standard QDQ ONNX model (opset 13, IR version 7), so that another runtime
+// Export of octet's graph as a standard QDQ ONNX model (opset 17, IR version 8), so that another runtime
 // (ONNX Runtime, which recognizes QDQ patterns and runs them as QLinearConv, QGemm, ...) computes exactly
 // octet's quantization and the two can be compared on equal terms:
 //   - graph inputs and outputs keep their names, dtypes and shapes (the batch dimension is "N");
@@ -30,7 +30,7 @@ enum class QdqStyle {
   integer_post_ops,
 };
 
-// The serialized ONNX ModelProto. Throws Error naming the node for what opset 13 cannot express.
+// The serialized ONNX ModelProto. Throws Error naming the node for what opset 17 cannot express.
 std::string qdq_onnx_model(const Graph& graph, QdqStyle style = QdqStyle::exact);
 
 // Writes qdq_onnx_model(graph) to `path`; throws Error naming the path when it cannot be written.

@@ -67,8 +67,9 @@ std::vector<EqualizationPair> find_equalization_pairs(const Graph& graph) {
     if (a.op != "Conv" || !has_constant_input(graph, a, 1)) continue;
     if (a.inputs.size() > 2 && !a.inputs[2].empty() && !graph.is_constant(a.inputs[2])) continue;
     if (a.inputs.size() > 3 && !a.inputs[3].empty()) continue;  // a residual sum is not scaled with A
-    const FusedActivation act = read_fused_activation(a, "act").kind;
-    if (act == FusedActivation::clip) continue;  // ReLU6 has a fixed bound
+    const FusedActivationSpec act = read_fused_activation(a, "act");
+    if (act.kind == FusedActivation::clip) continue;  // ReLU6 has a fixed bound
+    if (!act.homogeneous()) continue;  // HardSwish, GELU: a channel scale does not pass through them
     EqualizationPair pair{a.name, "", a.outputs[0], {}};
     std::string tensor = a.outputs[0];
     const Node* next = only_reader(tensor);

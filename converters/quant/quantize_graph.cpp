@@ -22,10 +22,16 @@ bool has_input(const Node& node, size_t i) { return node.inputs.size() > i && !n
 
 // Whether the policy computes `node` in INT8 (before looking at its neighbours).
 bool wants_int8(const Node& node, const Graph& graph, const QuantizeOptions& options, const std::string& classifier) {
-  if (node.op != "Conv" && node.op != "Gemm") return false;
+  if (node.op != "Conv" && node.op != "Gemm" && node.op != "MatMul") return false;
   if (options.fp32_nodes.count(node.name) || (node.name == classifier && !options.int8_classifier)) return false;
   if (!graph.is_constant(node.inputs[1]) || (has_input(node, 2) && !graph.is_constant(node.inputs[2]))) return false;
   if (node.op == "Conv") return true;
+  // A linear layer of a Transformer: constant weights [K, N] on activations of rank 2 or 3 (rows of tokens),
+  // which the kernel runs as a Gemm of A's rows.
+  if (node.op == "MatMul") {
+    const Shape& a = graph.tensor(node.inputs[0]).shape;
+    return graph.constants.at(node.inputs[1]).shape.size() == 2 && a.size() >= 2 && a.size() <= 3;
+  }
   if (node.op == "Gemm")
     return node.attrs.get_int("transA", 0) == 0 && node.attrs.get_float("alpha", 1) == 1.0f && node.attrs.get_float("beta", 1) == 1.0f &&
            (!has_input(node, 2) || graph.constants.at(node.inputs[2]).elements() == graph.constants.at(node.inputs[1]).shape[node.attrs.get_int("transB", 0) ? 0 : 1]);
@@ -59,7 +65,7 @@ class Quantizer {
       else if (is_transparent(node.op) && quantized_.count(node.inputs[0]) && leads_to_int8(node.outputs[0])) pass_through(n);
       else keep_float(n);
       if (layers && (node.op == "Conv" || node.op == "Gemm" || node.op == "MatMul"))
-        layers->push_back({node.name, node.op, int8_.at(node.name) ? "int8" : options_.fp32_nodes.count(node.name) ? "fp32" : "fp32 (s8 weights)"});
+        layers->push_back({node.name, node.op, int8_.at(node.name) ? "int8" : options_.fp32_nodes.count(node.name) || !in_.is_constant(node.inputs[1]) || node.op == "MatMul" ? "fp32" : "fp32 (s8 weights)"});
     }
     // A graph output the user reads as float: dequantize under its own name.
     for (std::string& o : out_.outputs) {
@@ -137,7 +143,7 @@ class Quantizer {
     const std::string& weights_name = node.inputs[1];
     const Constant& weights = in_.constants.at(weights_name);
     bool trans_b = node.op == "Gemm" && node.attrs.get_int("transB", 0) != 0;
-    int axis = node.op == "Gemm" && !trans_b ? 1 : 0;
+    int axis = (node.op == "Gemm" && !trans_b) || node.op == "MatMul" ? 1 : 0;  // scales per output column
     node.inputs[0] = quantized_input(node.inputs[0], node);
     QuantParams src = out_.tensors.at(node.inputs[0]).quant;
     QuantParams w = store_s8_weights(weights_name, weights, axis);

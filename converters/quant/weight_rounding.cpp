@@ -201,6 +201,8 @@ double weighted_error(const std::vector<double>& weights, const std::vector<int8
   return total;
 }
 
+static std::string node_op(const Graph& graph, const Layer& layer) { return graph.nodes[layer.node].op; }
+
 WeightRoundingReport round_weights_gptq(Graph& int8, const Graph& fp32, const std::vector<std::string>& images,
                                         const std::function<void(size_t, size_t)>& progress, WeightRoundingCache* cache) {
   WeightRoundingCache local_cache;
@@ -212,7 +214,7 @@ WeightRoundingReport round_weights_gptq(Graph& int8, const Graph& fp32, const st
   std::vector<Layer> layers;
   for (size_t i = 0; i < int8.nodes.size(); ++i) {
     const Node& node = int8.nodes[i];
-    if (node.op != "Conv" && node.op != "Gemm") continue;
+    if (node.op != "Conv" && node.op != "Gemm" && node.op != "MatMul") continue;
     const Constant* w = int8.find_constant(node.inputs[1]);
     auto original = fp32_nodes.find(node.name);
     if (!w || w->dtype != DType::s8 || original == fp32_nodes.end()) continue;
@@ -222,7 +224,7 @@ WeightRoundingReport round_weights_gptq(Graph& int8, const Graph& fp32, const st
     layer.node = i;
     layer.fp32_input = original->second->inputs[0];
     layer.fp32_weights = fw;
-    if (node.op == "Gemm") {
+    if (node.op == "Gemm" || node.op == "MatMul") {  // a MatMul with constant weights [K, N] (a linear layer)
       if (node.attrs.get_int("transA", 0) != 0 || w->shape.size() != 2) { ++report.skipped; continue; }
       layer.gemm = true;
       layer.gemm_trans_b = node.attrs.get_int("transB", 0) != 0;
@@ -258,8 +260,14 @@ WeightRoundingReport round_weights_gptq(Graph& int8, const Graph& fp32, const st
         if (layer.fp32_input != t.name) continue;
         patches.clear();
         if (layer.gemm) {
-          if (t.elements() != layer.cols) throw Error("GPTQ: " + t.name + " does not match the Gemm's " + std::to_string(layer.cols) + " inputs");
-          patches.assign(t.data, t.data + t.elements());
+          // One row per sample (a token of a Transformer, or the one row of a classifier), up to
+          // kMaxPositionsPerImage rows evenly spaced from the golden-ratio phase.
+          if (t.elements() % layer.cols != 0) throw Error("GPTQ: " + t.name + " does not match the " + node_op(int8, layer) + "'s " + std::to_string(layer.cols) + " inputs");
+          int64_t rows = t.elements() / layer.cols, take = std::min<int64_t>(rows, kMaxPositionsPerImage);
+          for (int64_t k = 0; k < take; ++k) {
+            int64_t r = (static_cast<int64_t>(phase * static_cast<double>(rows)) + k * rows / take) % rows;
+            patches.insert(patches.end(), t.data + r * layer.cols, t.data + (r + 1) * layer.cols);
+          }
         } else {
           if (t.shape.size() != 4 || t.shape[0] != 1 || t.shape[1] * layer.geometry.kh * layer.geometry.kw != layer.cols)
             throw Error("GPTQ: " + t.name + " " + shape_str(t.shape) + " does not match its Conv's weights");

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# octet vs ONNX Runtime (CPU) on the three shared models, batch 1, at 1 and 2 threads.
+# octet vs ONNX Runtime (CPU) on the shared models, batch 1, at 1 and 2 threads: the three classic CNNs and
+# the two modern classifiers (MobileNet v3 small, ViT tiny).
 #
 # Installs onnxruntime-node into $build/ort (npm install --ignore-scripts: the CPU binaries ship inside the
 # package under bin/napi-v6/linux/x64; its postinstall only downloads the CUDA/TensorRT providers), builds
@@ -45,8 +46,8 @@ quietly() { "$@" >"$work/step.log" 2>&1 || { cat "$work/step.log" >&2; echo "fai
 quietly bash "$root/.ci/install-deps.sh"
 quietly cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release
 quietly cmake --build "$build" -j"$(nproc)" --target octet-convert benchmark
-models=(resnet50 mobilenet_v1_025 darknet_tiny)
-declare -A preset=([resnet50]=torchvision [mobilenet_v1_025]=tf [darknet_tiny]=unit)
+models=(resnet50 mobilenet_v1_025 darknet_tiny mobilenet_v3_small vit_tiny)
+declare -A preset=([resnet50]=torchvision [mobilenet_v1_025]=tf [darknet_tiny]=unit [mobilenet_v3_small]=torchvision [vit_tiny]=torchvision)
 for model in "${models[@]}"; do
   onnx=$shared/models/$model/model.onnx
   quietly "$build/converters/octet-convert" "$onnx" -o "$work/${model}_fp32" --preset "${preset[$model]}"
