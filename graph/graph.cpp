@@ -1,5 +1,7 @@
 #include "graph/graph.h"
 
+#include <algorithm>
+
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -43,6 +45,19 @@ int64_t shape_elements(const Shape& shape) {
     n *= d;
   }
   return n;
+}
+
+int64_t capped_tensor_bytes(const Shape& shape, DType dtype) {
+  for (int64_t d : shape)
+    if (d < 0 && d != kBatchDim) throw Error("shape " + shape_str(shape) + " has a negative dimension");
+  if (std::count(shape.begin(), shape.end(), 0)) return 0;
+  int64_t bytes = static_cast<int64_t>(dtype_size(dtype));
+  for (int64_t d : shape) {
+    int64_t n = d == kBatchDim ? 1 : d;
+    if (n > kMaxTensorBytes / bytes) return -1;
+    bytes *= n;
+  }
+  return bytes;
 }
 
 std::string shape_str(const Shape& shape) {
@@ -102,7 +117,7 @@ Constant Constant::from_floats(const Shape& shape, const std::vector<float>& val
   c.dtype = DType::f32;
   c.shape = shape;
   std::vector<uint8_t> bytes(values.size() * 4);
-  std::memcpy(bytes.data(), values.data(), bytes.size());
+  if (!bytes.empty()) std::memcpy(bytes.data(), values.data(), bytes.size());  // an empty vector's data() may be null
   c.bytes = make_bytes(std::move(bytes));
   return c;
 }
@@ -112,7 +127,7 @@ Constant Constant::from_ints(const Shape& shape, const std::vector<int64_t>& val
   c.dtype = DType::s64;
   c.shape = shape;
   std::vector<uint8_t> bytes(values.size() * 8);
-  std::memcpy(bytes.data(), values.data(), bytes.size());
+  if (!bytes.empty()) std::memcpy(bytes.data(), values.data(), bytes.size());  // an empty vector's data() may be null
   c.bytes = make_bytes(std::move(bytes));
   return c;
 }

@@ -33,6 +33,13 @@ constexpr int64_t kBatchDim = -1;  // the symbolic batch dimension "N" in a stor
 int64_t shape_elements(const Shape& shape);  // throws on a negative (unresolved) dimension
 std::string shape_str(const Shape& shape);   // "[N,3,224,224]"
 
+// The size limit of any one tensor: a constant, or an activation at the batch a Session runs (graph/FORMAT.md).
+// Checked at conversion, at load and when a Session is prepared, with arithmetic that cannot overflow.
+constexpr int64_t kMaxTensorBytes = int64_t{1} << 32;  // 4 GiB
+// Bytes of a dense tensor of `shape` (kBatchDim counted as 1), or -1 above kMaxTensorBytes. Never overflows;
+// throws on another negative dimension.
+int64_t capped_tensor_bytes(const Shape& shape, DType dtype);
+
 // Scales and zero points of a quantized tensor: x = (q - zero_point) * scale.
 // One value each for per-tensor; one per index along `axis` for per-channel.
 struct QuantParams {

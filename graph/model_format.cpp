@@ -33,6 +33,8 @@ using json = nlohmann::json;
 using ordered_json = nlohmann::ordered_json;
 using Keys = std::initializer_list<const char*>;
 constexpr int64_t kInt64Max = std::numeric_limits<int64_t>::max();
+// Scale bounds (graph/FORMAT.md): u8/s8 tensors, and s32 ones (biases at input scale x weight scale).
+constexpr float kMinScale = 1e-10f, kMaxScale = 1e10f, kMinS32Scale = 1e-30f, kMaxS32Scale = 1e20f;
 constexpr int64_t kInt64Min = std::numeric_limits<int64_t>::min();
 
 // ---- Field paths and error reporting, shared by the reader and the writer's pre-write check ----------------
@@ -71,24 +73,12 @@ class Reporter {
 
 int64_t align_up(int64_t n) { return (n + kBlobAlignment - 1) / kBlobAlignment * kBlobAlignment; }
 
-// Bytes of a dense tensor with kBatchDim counted as 1, or -1 above kMaxTensorBytes. Never overflows.
-int64_t capped_bytes(const Shape& shape, DType dtype) {
-  if (std::count(shape.begin(), shape.end(), 0)) return 0;
-  int64_t bytes = static_cast<int64_t>(dtype_size(dtype));
-  for (int64_t d : shape) {
-    int64_t n = d == kBatchDim ? 1 : d;
-    if (n > kMaxTensorBytes / bytes) return -1;
-    bytes *= n;
-  }
-  return bytes;
-}
-
 // Rejects negative dimensions (but the batch dimension where allowed) and tensors above the size limit.
 int64_t check_shape(const Reporter& r, const Shape& shape, DType dtype, bool allow_batch, const std::string& path) {
   for (size_t i = 0; i < shape.size(); ++i)
     if (shape[i] < 0 && !(allow_batch && shape[i] == kBatchDim))
       r.fail(index_path(path, i), std::to_string(shape[i]) + " is negative");
-  int64_t bytes = capped_bytes(shape, dtype);
+  int64_t bytes = capped_tensor_bytes(shape, dtype);
   if (bytes < 0)
     r.fail(path, shape_str(shape) + " of " + dtype_name(dtype) + " is larger than the limit of " +
                      std::to_string(kMaxTensorBytes) + " bytes");
@@ -113,9 +103,18 @@ void check_quant(const Reporter& r, const QuantParams& q, DType dtype, const Sha
   if (q.scales.size() != count) r.fail(path + ".scales", std::to_string(q.scales.size()) + " values, " + rule);
   if (q.zero_points.size() != count)
     r.fail(path + ".zero_points", std::to_string(q.zero_points.size()) + " values, " + rule);
-  for (size_t i = 0; i < count; ++i)
+  // Sane bounds, not just finite and positive: the kernels multiply and divide scales (input x weight /
+  // output), and a weight scale of 1e38 made every logit inf and classify print NaN probabilities. Within
+  // these bounds every such product and quotient, and every dequantized value, is a finite normal float.
+  const bool is_s32 = dtype == DType::s32;
+  const float low = is_s32 ? kMinS32Scale : kMinScale, high = is_s32 ? kMaxS32Scale : kMaxScale;
+  for (size_t i = 0; i < count; ++i) {
     if (!(std::isfinite(q.scales[i]) && q.scales[i] > 0))
       r.fail(index_path(path + ".scales", i), number(q.scales[i]) + " is not a positive finite number");
+    if (!(q.scales[i] >= low && q.scales[i] <= high))
+      r.fail(index_path(path + ".scales", i), number(q.scales[i]) + " is outside the sane range [" + number(low) + ", " +
+                                                  number(high) + "] for " + dtype_name(dtype));
+  }
   int64_t lo = dtype == DType::u8 ? 0 : dtype == DType::s8 ? -128 : INT32_MIN;
   int64_t hi = dtype == DType::u8 ? 255 : dtype == DType::s8 ? 127 : INT32_MAX;
   for (size_t i = 0; i < count; ++i)
@@ -414,7 +413,7 @@ class ModelParser {
         r_.fail(c.path, "bytes [" + std::to_string(offset) + ", " + std::to_string(offset + bytes) +
                             ") extend past the end of " + binary_name_ + " (" + std::to_string(binary_.size) +
                             " bytes): truncated file");
-      int64_t expected = capped_bytes(constant.shape, constant.dtype);
+      int64_t expected = capped_tensor_bytes(constant.shape, constant.dtype);
       if (bytes != expected)
         r_.fail(c["bytes"].path, std::to_string(bytes) + " does not match shape " + shape_str(constant.shape) + " of " +
                                      dtype_name(constant.dtype) + " (" + std::to_string(expected) + " bytes)");
@@ -474,10 +473,14 @@ class ModelParser {
       if (type != info.dtype)
         r_.fail(in["dtype"].path, std::string(dtype_name(type)) + " differs from " + entry + ".dtype " + dtype_name(info.dtype));
       Shape s = shape(in["shape"], type, true);
+      // An input without elements (batch 0) gives a model nothing to run on: refused at load.
+      if (std::count(s.begin(), s.end(), 0))
+        r_.fail(in["shape"].path, shape_str(s) + " holds no elements; a model input needs at least one (batch 0?)");
       if (s != info.shape)
         r_.fail(in["shape"].path, shape_str(s) + " differs from " + entry + ".shape " + shape_str(info.shape));
       return name;
     });
+    if (g.inputs.empty()) r_.fail(f.path, "is empty; a model needs at least one input (what it classifies)");
   }
 
   Node node(const Field& f) const {
@@ -643,12 +646,45 @@ std::shared_ptr<const MappedFile> map_file(const fs::path& path, const std::stri
   return file;
 }
 
-void write_file(const fs::path& path, const void* data, size_t size) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) throw Error(path.string() + ": cannot open for writing: " + std::strerror(errno));
-  out.write(static_cast<const char*>(data), static_cast<std::streamsize>(size));
-  out.close();
-  if (!out) throw Error(path.string() + ": write failed: " + std::strerror(errno));
+// Writes `data` to a new temporary file in `folder` (so a rename moves it into place on the same file
+// system) and flushes it to disk. Returns its path; on failure removes it and throws naming `target`.
+fs::path write_temporary(const fs::path& folder, const std::string& target, const void* data, size_t size) {
+  std::string pattern = (folder / ("." + target + ".XXXXXX")).string();
+  int fd = ::mkstemp(pattern.data());
+  if (fd < 0) throw Error((folder / target).string() + ": cannot create a temporary file beside it: " + std::strerror(errno));
+  const char* at = static_cast<const char*>(data);
+  size_t left = size;
+  int error = 0;
+  while (left > 0 && !error) {
+    ssize_t n = ::write(fd, at, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) error = n < 0 ? errno : EIO;
+    else at += n, left -= static_cast<size_t>(n);
+  }
+  if (!error && ::fsync(fd) != 0) error = errno;
+  if (::close(fd) != 0 && !error) error = errno;
+  if (error) {
+    ::unlink(pattern.c_str());
+    throw Error((folder / target).string() + ": write failed after " + std::to_string(size - left) + " of " +
+                std::to_string(size) + " bytes: " + std::strerror(error) + " (the previous file is unchanged)");
+  }
+  return pattern;
+}
+
+void sync_folder(const fs::path& folder) {
+  int fd = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return;  // the renames are done; durability of the folder entry is best effort
+  ::fsync(fd);
+  ::close(fd);
+}
+
+// A path where a model file goes must be absent or a regular file: checked before anything is written, so
+// a model.json that is a folder fails the write while the previous model is whole.
+void check_replaceable(const fs::path& path) {
+  std::error_code ec;
+  fs::file_status status = fs::symlink_status(path, ec);
+  if (!ec && fs::exists(status) && !fs::is_regular_file(status))
+    throw Error(path.string() + ": exists and is not a regular file; not replaced");
 }
 
 }  // namespace
@@ -727,8 +763,45 @@ void write_model(const Graph& graph, const std::string& folder) {
   std::error_code ec;
   fs::create_directories(folder, ec);
   if (ec) throw Error(folder + ": cannot create the model folder: " + ec.message());
-  write_file(fs::path(folder) / "model.bin", files.binary.data(), files.binary.size());
-  write_file(fs::path(folder) / "model.json", files.json.data(), files.json.size());
+  // Replaced, never rewritten in place: a process may have the old model.bin mapped (Model::load), and a
+  // truncated or rewritten mapping kills it (SIGBUS) or pairs new weights with old scales. Both files are
+  // written in full to temporaries first, then renamed: model.bin, then model.json. A reader sees the old
+  // model or the new one; a failure leaves the old one as it was.
+  const fs::path dir(folder), bin = dir / "model.bin", json = dir / "model.json";
+  check_replaceable(bin);
+  check_replaceable(json);
+  const fs::path bin_temp = write_temporary(dir, "model.bin", files.binary.data(), files.binary.size());
+  fs::path json_temp;
+  try {
+    json_temp = write_temporary(dir, "model.json", files.json.data(), files.json.size());
+  } catch (const Error&) {
+    ::unlink(bin_temp.c_str());
+    throw;
+  }
+  // The old model.bin stays linked under a backup name until model.json is in place, to be put back if
+  // the second rename fails.
+  fs::path backup;
+  const bool had_bin = fs::exists(bin, ec);
+  if (had_bin) {
+    backup = dir / ".model.bin.previous";
+    ::unlink(backup.c_str());
+    if (::link(bin.c_str(), backup.c_str()) != 0) backup.clear();
+  }
+  if (::rename(bin_temp.c_str(), bin.c_str()) != 0) {
+    int error = errno;
+    ::unlink(bin_temp.c_str()), ::unlink(json_temp.c_str());
+    if (!backup.empty()) ::unlink(backup.c_str());
+    throw Error(bin.string() + ": cannot replace: " + std::strerror(error) + " (the previous model is unchanged)");
+  }
+  if (::rename(json_temp.c_str(), json.c_str()) != 0) {
+    int error = errno;
+    ::unlink(json_temp.c_str());
+    bool restored = had_bin ? !backup.empty() && ::rename(backup.c_str(), bin.c_str()) == 0 : ::unlink(bin.c_str()) == 0;
+    throw Error(json.string() + ": cannot replace: " + std::strerror(error) +
+                (restored ? " (the previous model is unchanged)" : " (model.bin was replaced; the folder is inconsistent)"));
+  }
+  if (!backup.empty()) ::unlink(backup.c_str());
+  sync_folder(dir);
 }
 
 }  // namespace octet

@@ -1,6 +1,7 @@
 #include "graph/ops.h"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 #include <set>
 
@@ -43,11 +44,33 @@ void infer_dequantize(const Node& node, const std::vector<TensorInfo>& in, std::
   out[0].dtype = DType::f32;
 }
 
+// Clip's bounds: min > max or NaN is refused here, in the model's words, rather than by oneDNN's primitive
+// creation in its own (a fused clip is checked by read_fused_activation).
+void infer_clip(const Node& node, const std::vector<TensorInfo>& in, std::vector<TensorInfo>& out) {
+  const float low = node.attrs.get_float("min", -INFINITY), high = node.attrs.get_float("max", INFINITY);
+  if (!(low <= high))
+    fail(node, "clip bounds min=" + std::to_string(low) + " and max=" + std::to_string(high) + " are not an interval (min must be <= max)");
+  out = {like(in[0], in[0].shape)};
+}
+
+// Conv and Gemm compute in f32, or u8/s8 x s8 when quantized; other dtypes (an int64 weight initializer)
+// are refused at conversion and load rather than at Session creation.
+void check_linear_dtypes(const Node& node, const TensorInfo& data, const TensorInfo& weights, const char* weight_name) {
+  if (data.dtype != DType::f32 && data.dtype != DType::u8 && data.dtype != DType::s8)
+    fail(node, std::string("input is ") + dtype_name(data.dtype) + "; " + node.op + " reads f32 (or u8/s8 when quantized)");
+  if (weights.dtype != DType::f32 && weights.dtype != DType::s8)
+    fail(node, std::string(weight_name) + " is " + dtype_name(weights.dtype) + "; " + node.op + " takes f32 weights (s8 when quantized)");
+}
+
 void infer_conv(const Node& node, const std::vector<TensorInfo>& in, std::vector<TensorInfo>& out) {
   const Shape& x = in[0].shape;
   const Shape& w = in[1].shape;
   require_rank_at_least(node, in[0], 3, "input X");
+  if (shape_elements(x) == 0) fail(node, "input X " + shape_str(x) + " is empty");
   if (w.size() != x.size()) fail(node, "weights W " + shape_str(w) + " and input X " + shape_str(x) + " differ in rank");
+  if (shape_elements(w) == 0)
+    fail(node, "weights W " + shape_str(w) + " are empty; a Conv needs at least one output channel, input channel and kernel element");
+  check_linear_dtypes(node, in[0], in[1], "weights W");
   int64_t group = node.attrs.get_int("group", 1);
   if (group < 1 || x[1] % group != 0) fail(node, "attribute group=" + std::to_string(group) + " does not divide input channels " + std::to_string(x[1]));
   if (w[1] * group != x[1])
@@ -92,6 +115,10 @@ void infer_gemm(const Node& node, const std::vector<TensorInfo>& in, std::vector
   int64_t kb = tb ? in[1].shape[1] : in[1].shape[0];
   int64_t n = tb ? in[1].shape[0] : in[1].shape[1];
   if (k != kb) fail(node, "inner dimensions differ: A " + shape_str(in[0].shape) + ", B " + shape_str(in[1].shape));
+  check_linear_dtypes(node, in[0], in[1], "B");
+  if (k == 0 || n == 0)
+    fail(node, "B " + shape_str(in[1].shape) + " is empty (" + std::to_string(n) + " outputs of " + std::to_string(k) +
+                   " inputs); a Gemm needs at least one of each");
   Shape y = {m, n};
   if (in.size() > 2 && !in[2].shape.empty()) {
     Shape c = broadcast_shapes(node, y, in[2].shape);
@@ -108,6 +135,7 @@ void infer_matmul(const Node& node, const std::vector<TensorInfo>& in, std::vect
   if (b1) b.push_back(1);
   if (a.back() != b[b.size() - 2])
     fail(node, "inner dimensions differ: A " + shape_str(in[0].shape) + ", B " + shape_str(in[1].shape));
+  if (a.back() == 0 || b.back() == 0) fail(node, "B " + shape_str(in[1].shape) + " is empty; a MatMul needs at least one input and output");
   Shape batch = broadcast_shapes(node, Shape(a.begin(), a.end() - 2), Shape(b.begin(), b.end() - 2));
   Shape y = batch;
   if (!a1) y.push_back(a[a.size() - 2]);
@@ -433,7 +461,7 @@ const std::vector<OpSchema>& op_schemas() {
       {"BatchNormalization", "batchnorm", 5, 5, 1, 1, {"epsilon", "momentum"}, infer_batchnorm},
       {"Relu", "eltwise", 1, 1, 1, 1, {}, infer_same},
       {"LeakyRelu", "eltwise", 1, 1, 1, 1, {"alpha"}, infer_same},
-      {"Clip", "eltwise", 1, 1, 1, 1, {"min", "max"}, infer_same},
+      {"Clip", "eltwise", 1, 1, 1, 1, {"min", "max"}, infer_clip},
       {"Sigmoid", "eltwise", 1, 1, 1, 1, {}, infer_same},
       {"HardSigmoid", "eltwise", 1, 1, 1, 1, {"alpha", "beta"}, infer_same},
       {"HardSwish", "eltwise", 1, 1, 1, 1, {}, infer_same},

@@ -5,6 +5,21 @@
 #include "graph/ops.h"
 
 namespace octet {
+namespace {
+
+// Ops whose kernels read a constant at input 0 (the binary ops broadcast a constant operand; Dequantize
+// expands quantized weights). Every other op's input 0 is the data it runs on: an activation, because the
+// converter folds nodes whose inputs are all constant, and a kernel given a constant there has no buffer.
+bool takes_constant_input0(const std::string& op) { return op == "Add" || op == "Mul" || op == "Dequantize"; }
+
+// Activations at the size limit of graph.h (kMaxTensorBytes) and graph inputs with elements.
+void check_activation_size(const std::string& what, const TensorInfo& t, int64_t batch) {
+  if (capped_tensor_bytes(t.shape, t.dtype) < 0)
+    throw Error(what + " " + shape_str(t.shape) + " of " + dtype_name(t.dtype) + (batch != 1 ? " at batch " + std::to_string(batch) : "") +
+                " is larger than the limit of " + std::to_string(kMaxTensorBytes) + " bytes for one tensor (graph/FORMAT.md)");
+}
+
+}  // namespace
 
 void validate_graph(const Graph& graph) {
   std::set<std::string> defined;
@@ -22,6 +37,9 @@ void validate_graph(const Graph& graph) {
     if (!node_names.insert(node.name).second) throw Error(node_label(node) + ": node name is used twice");
     for (size_t i = 0; i < node.inputs.size(); ++i) {
       const std::string& in = node.inputs[i];
+      if (i == 0 && graph.is_constant(in) && !takes_constant_input0(node.op))
+        throw Error(node_label(node) + ": input 0 '" + in + "' is a constant; " + node.op +
+                    " runs on an activation (a node with only constant inputs is folded at conversion)");
       if (in.empty() || defined.count(in) || graph.is_constant(in)) continue;
       if (later_outputs.count(in))
         throw Error(node_label(node) + ": input " + std::to_string(i) + " '" + in +
@@ -55,6 +73,7 @@ std::map<std::string, TensorInfo> infer_shapes(const Graph& graph, int64_t batch
     TensorInfo t = graph.tensors.at(in);
     for (int64_t& d : t.shape)
       if (d == kBatchDim) d = batch;
+    check_activation_size("graph input '" + in + "'", t, batch);
     info[in] = t;
   }
   for (const Node& node : graph.nodes) {
@@ -69,6 +88,7 @@ std::map<std::string, TensorInfo> infer_shapes(const Graph& graph, int64_t batch
         outputs[i].dtype = it->second.dtype;
         outputs[i].quant = it->second.quant;
       }
+      check_activation_size(node_label(node) + ": output '" + node.outputs[i] + "'", outputs[i], batch);
       info[node.outputs[i]] = outputs[i];
     }
   }

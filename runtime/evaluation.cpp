@@ -189,6 +189,18 @@ bool top1_agrees(const float* reference_logits, const float* test_logits, size_t
   return top_k(reference_logits, n, 1) == top_k(test_logits, n, 1);
 }
 
+namespace {
+
+// NaN or Inf logits rank nothing: refused, naming the image, rather than counted as a prediction.
+void require_finite(const float* logits, size_t n, const std::string& image, const char* which) {
+  for (size_t c = 0; c < n; ++c)
+    if (!std::isfinite(logits[c]))
+      throw Error(image + ": the " + std::string(which) + "'s output " + std::to_string(c) + " is " + std::to_string(logits[c]) +
+                  " (not finite); its weights or scales are broken");
+}
+
+}  // namespace
+
 EvaluationResult evaluate(std::shared_ptr<const Model> model, std::shared_ptr<const Model> reference,
                           const std::vector<std::string>& images, const std::vector<int>& labels, int threads,
                           const std::function<void(size_t done, size_t total)>& progress) {
@@ -221,6 +233,7 @@ EvaluationResult evaluate(std::shared_ptr<const Model> model, std::shared_ptr<co
     session.run();
     run_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
     const float* logits = session.output(0).data;
+    require_finite(logits, classes, images[i], "model");
     result.predictions.push_back(top_k(logits, classes, 1).front());
     if (result.has_labels) {
       top1_hits += result.predictions.back() == labels[i];
@@ -230,6 +243,7 @@ EvaluationResult evaluate(std::shared_ptr<const Model> model, std::shared_ptr<co
       load_image_into(*reference, images[i], reference_session->input(0), 0);
       reference_session->run();
       const float* reference_logits = reference_session->output(0).data;
+      require_finite(reference_logits, classes, images[i], "reference model");
       agreements += top1_agrees(reference_logits, logits, classes);
       kl_sum += kl_divergence(reference_logits, logits, classes);
       all_logits.insert(all_logits.end(), logits, logits + classes);

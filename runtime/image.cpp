@@ -213,7 +213,14 @@ Image decode_image_memory(const uint8_t* data, size_t size, const std::string& n
   check_image_dimensions(std::abs(int64_t(width)), std::abs(int64_t(height)), name);
   std::unique_ptr<stbi_uc, void (*)(void*)> pixels(stbi_load_from_memory(data, length, &width, &height, &channels, 3),
                                                    &stbi_image_free);
-  if (!pixels) throw Error(decoder_failure(name));
+  if (!pixels) {
+    // stb may fail without a reason (a 16-bit PNG whose 16-bit buffer it cannot allocate): say what it read.
+    const char* reason = stbi_failure_reason();
+    if (reason && *reason) throw Error(decoder_failure(name));
+    throw Error(name + ": cannot decode image: the decoder failed without a reason on a " + std::to_string(std::abs(width)) +
+                "x" + std::to_string(std::abs(height)) + (stbi_is_16_bit_from_memory(data, length) ? " 16-bit" : "") +
+                " image (too large for memory, or corrupt data)");
+  }
   check_image_dimensions(width, height, name);  // the decoder read the same header, but never trust a second parse
   Image image;
   image.width = width;

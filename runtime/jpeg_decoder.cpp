@@ -25,10 +25,17 @@ struct JpegErrorManager {
 }
 
 // libjpeg pads a truncated file with gray and only warns (JWRN_JPEG_EOF); PIL refuses truncated files
-// (unless ImageFile.LOAD_TRUNCATED_IMAGES), so that warning is an error here. PIL silences every other
-// warning (corrupt data libjpeg recovers from), and so does this; trace messages (level >= 0) are dropped.
+// (unless ImageFile.LOAD_TRUNCATED_IMAGES), so that warning is an error here. So are the warnings about
+// corrupt entropy-coded data, which libjpeg "recovers" from by filling the rest of the image with whatever
+// it resynchronizes to: a JPEG with 200 bytes of 0xFF mid-scan was classified silently, while PIL refuses
+// it. Benign warnings stay silent, as in PIL: extraneous bytes before a marker (common in camera files),
+// unknown JFIF revisions, Adobe transform codes, odd progression parameters. Trace messages (level >= 0) are dropped.
+bool is_corrupt_data_warning(int code) {
+  return code == JWRN_JPEG_EOF || code == JWRN_HIT_MARKER || code == JWRN_MUST_RESYNC || code == JWRN_HUFF_BAD_CODE;
+}
+
 void on_message(j_common_ptr info, int msg_level) {
-  if (msg_level < 0 && info->err->msg_code == JWRN_JPEG_EOF) info->err->error_exit(info);
+  if (msg_level < 0 && is_corrupt_data_warning(info->err->msg_code)) info->err->error_exit(info);
 }
 
 // A libjpeg decompressor that is destroyed with its owner and turns libjpeg errors into octet::Error.

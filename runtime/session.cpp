@@ -173,6 +173,10 @@ void* Session::Impl::address(const std::string& tensor, const std::map<std::stri
 Session::Session(std::shared_ptr<const Model> model, SessionOptions options) : impl_(std::make_unique<Impl>()) {
   if (!model) throw Error("Session needs a model");
   if (options.batch < 1) throw Error("batch size must be at least 1, got " + std::to_string(options.batch));
+  // OpenMP takes any count and fails inside its own allocator far above the machine (libgomp segfaulted at
+  // 100000 threads): more threads than kMaxThreads is refused rather than attempted.
+  if (options.threads < 0 || options.threads > kMaxThreads)
+    throw Error("threads must be 0 (all cores) to " + std::to_string(kMaxThreads) + ", got " + std::to_string(options.threads));
   // Only a symbolic batch dimension (N) follows options.batch; a model exported with a fixed one cannot.
   for (const std::string& name : model->graph().inputs) {
     const Shape& shape = model->graph().tensor(name).shape;

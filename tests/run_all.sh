@@ -6,8 +6,9 @@
 #   3 tests             the whole ctest suite
 #   4 install + embed   cmake --install, then samples/embed built against the installed package and run
 #   5 sanitizers        $build-asan: ASan + UBSan (+ LeakSanitizer) build running the whole ctest suite
-#   6 fuzzing           $build-fuzz: clang/libFuzzer, each target for $OCTET_FUZZ_SECONDS (default 60) from
-#                       the seed corpora in tests/fuzz/corpus; crashing inputs are kept in $build-fuzz/crashes
+#   6 fuzzing           $build-fuzz: clang/libFuzzer, the three targets (model reader, image decoder, ONNX
+#                       import) at once for $OCTET_FUZZ_SECONDS (default 60) from the seed corpora in
+#                       tests/fuzz/corpus and generated ONNX seeds; crashing inputs are kept in $build-fuzz/crashes
 # OCTET_STAGES (e.g. "1 2 3") runs a subset.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -90,22 +91,28 @@ if selected 6; then
   fuzz=$build-fuzz
   CC=clang-14 CXX=clang++-14 cmake -S "$root" -B "$fuzz" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOCTET_FUZZ=ON \
     -DOCTET_BUILD_TESTS=OFF
-  cmake --build "$fuzz" -j"$jobs" --target fuzz_model_reader fuzz_image_decoder
+  cmake --build "$fuzz" -j"$jobs" --target fuzz_model_reader fuzz_image_decoder fuzz_onnx_import fuzz_write_onnx_seeds
   mkdir -p "$fuzz/crashes"
-  # Both targets at once, one per core. New inputs go to $fuzz/corpus/<target> (the committed seeds stay
-  # as they are); -timeout flags an input that takes over 30 s (a hang) as a crash.
+  # The ONNX import seeds are generated (no binary committed) and joined by the ONNX node tests' models.
+  "$fuzz/tests/fuzz/fuzz_write_onnx_seeds" "$fuzz/seeds/onnx" >/dev/null
+  declare -A seeds=([model]="$root/tests/fuzz/corpus/model" [image]="$root/tests/fuzz/corpus/image"
+                    [onnx]="$fuzz/seeds/onnx /usr/share/libonnx-testdata/data/node")
+  # The three targets at once on the machine's cores (the stage stays at about $fuzz_seconds s). New inputs
+  # go to $fuzz/corpus/<target> (the seeds stay as they are); -timeout flags an input that takes over 30 s
+  # (a hang) as a crash; -rss_limit_mb bounds a model that makes the importer allocate too much.
   pids=()
-  for target in model_reader:model image_decoder:image; do
+  for target in model_reader:model image_decoder:image onnx_import:onnx; do
     name=${target%%:*} corpus=${target##*:}
     mkdir -p "$fuzz/corpus/$corpus"
-    "$fuzz/tests/fuzz/fuzz_$name" "$fuzz/corpus/$corpus" "$root/tests/fuzz/corpus/$corpus" \
-      -max_total_time="$fuzz_seconds" -timeout=30 -print_final_stats=1 -artifact_prefix="$fuzz/crashes/$name-" \
-      >"$fuzz/fuzz_$name.log" 2>&1 &
+    # shellcheck disable=SC2086  # the seed folders are a list
+    "$fuzz/tests/fuzz/fuzz_$name" "$fuzz/corpus/$corpus" ${seeds[$corpus]} \
+      -max_total_time="$fuzz_seconds" -timeout=30 -rss_limit_mb=4096 -print_final_stats=1 \
+      -artifact_prefix="$fuzz/crashes/$name-" >"$fuzz/fuzz_$name.log" 2>&1 &
     pids+=($!)
   done
   failed=0
-  for i in 0 1; do wait "${pids[$i]}" || failed=1; done
-  for name in model_reader image_decoder; do
+  for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+  for name in model_reader image_decoder onnx_import; do
     log=$fuzz/fuzz_$name.log
     echo "fuzz_$name: $(grep -E '^stat::(number_of_executed_units|average_exec_per_sec|new_units_added)' "$log" | tr '\n' ' ')"
     if grep -qE '^==[0-9]+==|^SUMMARY|deadly signal|invariant broken' "$log"; then

@@ -356,6 +356,16 @@ TEST_CASE("bad image files fail with messages naming them" * doctest::test_suite
                        octet::Error);
   CHECK_THROWS_WITH_AS(octet::decode_image_memory(goldfish.data(), goldfish.size() - 1000, "cut.jpg"),
                        "cut.jpg: cannot decode JPEG: Premature end of JPEG file (the file is truncated)", octet::Error);
+  // Corrupt entropy-coded data (200 bytes of 0xFF mid-scan): libjpeg only warns and resynchronizes, PIL
+  // refuses the file, and so does octet, with libjpeg's words.
+  std::vector<uint8_t> corrupt = goldfish;
+  std::fill(corrupt.begin() + long(corrupt.size() / 2), corrupt.begin() + long(corrupt.size() / 2) + 200, uint8_t{0xFF});
+  try {
+    octet::decode_image_memory(corrupt.data(), corrupt.size(), "corrupt.jpg");
+    FAIL("a JPEG with corrupt data decoded");
+  } catch (const octet::Error& e) {
+    CHECK(std::string(e.what()).rfind("corrupt.jpg: cannot decode JPEG: Corrupt JPEG data", 0) == 0);
+  }
   // Other libjpeg errors come with libjpeg's message.
   std::vector<uint8_t> twelve_bit = goldfish;
   twelve_bit[frame_header(goldfish) + 4] = 12;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <optional>
 
 #include "graph/ops.h"
@@ -11,6 +12,17 @@ namespace octet::onnx {
 namespace {
 
 [[noreturn]] void fail(const Node& node, const std::string& what) { throw Error(node_label(node) + ": " + what); }
+
+// Folded values are shape arithmetic and small fills; a larger result is a hostile or broken model (a 1 KB
+// ConstantOfShape of [100000, 100000] would otherwise allocate 40 GB). Checked before anything is allocated.
+constexpr int64_t kMaxFoldedBytes = int64_t{1} << 28;  // 256 MiB
+
+void check_folded_size(const Node& node, const Shape& shape, DType dtype) {
+  int64_t bytes = capped_tensor_bytes(shape, dtype);
+  if (bytes < 0 || bytes > kMaxFoldedBytes)
+    fail(node, "folding would make a constant of shape " + shape_str(shape) + " of " + dtype_name(dtype) +
+                   ", over the limit of " + std::to_string(kMaxFoldedBytes) + " bytes for a value computed at conversion");
+}
 
 // One input of a node being folded: its type and shape, and its value unless it is an activation.
 struct FoldInput {
@@ -118,6 +130,7 @@ Constant eval_reshaped(const Node& node, const std::vector<FoldInput>& in) {
 Constant eval_gather(const Node& node, const std::vector<FoldInput>& in) {
   const Constant& data = *in[0].value;
   Shape out_shape = inferred_output(node, in).shape;
+  check_folded_size(node, out_shape, data.dtype);
   int64_t axis = normalize_axis(node, node.attrs.get_int("axis", 0), static_cast<int64_t>(data.shape.size()));
   int64_t dim = data.shape[axis], outer = 1, inner = 1;
   for (int64_t d = 0; d < axis; ++d) outer *= data.shape[d];
@@ -180,14 +193,28 @@ Constant eval_arithmetic(const Node& node, const std::vector<FoldInput>& in) {
   const Constant &a = *in[0].value, &b = *in[1].value;
   if (a.dtype != b.dtype) fail(node, "inputs differ in dtype");
   Shape out_shape = broadcast_shapes(node, a.shape, b.shape);
+  check_folded_size(node, out_shape, a.dtype);
   Shape a_strides = broadcast_strides(a.shape, out_shape), b_strides = broadcast_strides(b.shape, out_shape);
   auto apply = [&](auto x, auto y) {
-    if (node.op == "Add") return x + y;
-    if (node.op == "Sub") return x - y;
-    if (node.op == "Mul") return x * y;
-    if constexpr (std::is_integral_v<decltype(x)>)
-      if (y == 0) fail(node, "integer division by zero");
-    return x / y;
+    if constexpr (std::is_integral_v<decltype(x)>) {  // checked: int64 overflow is undefined (INT64_MIN / -1 traps)
+      decltype(x) r{};
+      bool overflow = node.op == "Add" ? __builtin_add_overflow(x, y, &r)
+                      : node.op == "Sub" ? __builtin_sub_overflow(x, y, &r)
+                      : node.op == "Mul" ? __builtin_mul_overflow(x, y, &r)
+                                         : false;
+      if (node.op == "Div") {
+        if (y == 0) fail(node, "integer division by zero");
+        overflow = x == std::numeric_limits<decltype(x)>::min() && y == -1;
+        r = overflow ? 0 : x / y;
+      }
+      if (overflow) fail(node, std::to_string(x) + " " + node.op + " " + std::to_string(y) + " overflows int64");
+      return r;
+    } else {
+      if (node.op == "Add") return x + y;
+      if (node.op == "Sub") return x - y;
+      if (node.op == "Mul") return x * y;
+      return x / y;
+    }
   };
   auto compute = [&](const auto& x, const auto& y) {
     std::vector<std::decay_t<decltype(x[0])>> result;
@@ -206,8 +233,14 @@ Constant eval_cast(const Node& node, const std::vector<FoldInput>& in) {
   DType to = parse_dtype(node.attrs.get_string("to", ""), node_label(node) + ": attribute 'to'");
   if (x.dtype == DType::f32) {
     if (to == DType::f32) return x;
-    std::vector<float> floats = x.as_floats();
-    return from_int_values(to, x.shape, std::vector<int64_t>(floats.begin(), floats.end()));
+    std::vector<int64_t> ints;
+    for (float f : x.as_floats()) {
+      // Converting NaN or a value outside int64 is undefined in C++ (and in ONNX): refused.
+      if (!(f >= -9.2233720368547758e18f && f < 9.2233720368547758e18f))
+        fail(node, "cannot cast " + std::to_string(f) + " to an integer");
+      ints.push_back(static_cast<int64_t>(f));
+    }
+    return from_int_values(to, x.shape, ints);
   }
   std::vector<int64_t> ints = int_values(node, x);
   if (to == DType::f32) return Constant::from_floats(x.shape, std::vector<float>(ints.begin(), ints.end()));
@@ -218,6 +251,9 @@ Constant eval_cast(const Node& node, const std::vector<FoldInput>& in) {
 Constant eval_constant_of_shape(const Node& node, const std::vector<FoldInput>& in) {
   std::vector<int64_t> shape = int_values(node, *in[0].value);
   DType dtype = parse_dtype(node.attrs.get_string("dtype", "f32"), node_label(node) + ": attribute 'dtype'");
+  for (int64_t d : shape)
+    if (d < 0) fail(node, "input 0 'input' " + shape_str(shape) + " has a negative dimension");
+  check_folded_size(node, shape, dtype);
   size_t n = static_cast<size_t>(shape_elements(shape));
   if (dtype == DType::f32) return Constant::from_floats(shape, std::vector<float>(n, node.attrs.get_float("value", 0.0f)));
   return from_int_values(dtype, shape, std::vector<int64_t>(n, node.attrs.get_int("value", 0)));

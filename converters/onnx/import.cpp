@@ -1,5 +1,6 @@
 #include "converters/onnx/import.h"
 
+#include <algorithm>
 #include <set>
 
 #include "converters/onnx/constant_folding.h"
@@ -30,6 +31,7 @@ void read_inputs_and_constants(const ::onnx::GraphProto& proto, const ImportOpti
   for (const ::onnx::TensorProto& initializer : proto.initializer())
     graph.constants[initializer.name()] = constant_from_tensor_proto(initializer, "initializer '" + initializer.name() + "'");
   std::set<std::string> bound;
+  std::string shadowed;  // a graph input that an initializer of the same name makes a constant
   for (const ::onnx::ValueInfoProto& input : proto.input()) {
     const std::string& name = input.name();
     auto binding = options.bind_inputs.find(name);
@@ -38,16 +40,24 @@ void read_inputs_and_constants(const ::onnx::GraphProto& proto, const ImportOpti
       bound.insert(name);
       continue;
     }
-    if (graph.is_constant(name)) continue;  // an initializer also listed as input (IR version < 4)
+    if (graph.is_constant(name)) {  // an initializer also listed as input (IR version < 4)
+      if (shadowed.empty()) shadowed = name;
+      continue;
+    }
     TensorInfo info = tensor_info_from_value_info(input, "graph input '" + name + "'");
     if (info.dtype != DType::f32)
       throw Error("graph input '" + name + "' has type " + dtype_name(info.dtype) +
                   "; octet's graph inputs are float (an operand input can be bound to a constant at import)");
+    // ONNX's own tests feed empty tensors (bound or not, via options), an image classifier never does.
+    if (options.refuse_empty_inputs && std::count(info.shape.begin(), info.shape.end(), 0))
+      throw Error("graph input '" + name + "' has shape " + shape_str(info.shape) + ", which holds no elements (batch 0?)");
     graph.inputs.push_back(name);
     graph.tensors[name] = info;
   }
   for (const auto& binding : options.bind_inputs)
     if (!bound.count(binding.first)) throw Error("bound input '" + binding.first + "' is not a graph input");
+  if (graph.inputs.empty() && !shadowed.empty())
+    throw Error("graph input '" + shadowed + "' is also an initializer, which makes it a constant, and no other input is left");
 }
 
 // ONNX node names are optional and need not be unique; octet's are both. An unnamed node takes its first
@@ -105,6 +115,16 @@ Graph import_onnx(const std::string& path, const ImportOptions& options) {
     return import_model(model, options);
   } catch (const Error& e) {
     throw Error(path + ": " + e.what());
+  }
+}
+
+Graph import_onnx_bytes(const std::string& bytes, const std::string& source_name, const ImportOptions& options) {
+  ::onnx::ModelProto model;
+  if (!model.ParseFromString(bytes)) throw Error(source_name + ": not a valid ONNX model (protobuf parse failed)");
+  try {
+    return import_model(model, options);
+  } catch (const Error& e) {
+    throw Error(source_name + ": " + e.what());
   }
 }
 

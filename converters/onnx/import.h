@@ -23,6 +23,8 @@ struct ImportOptions {
   std::map<std::string, Constant> bind_inputs;
   bool fold_batch_norm = true;  // BatchNormalization after a Conv becomes the Conv's weights and bias
   bool fuse = true;             // Conv + activation and Conv + Add (+ activation) become one Conv
+  bool refuse_empty_inputs = true;  // a graph input with a 0 dimension is an error (the conformance runner
+                                    // allows it: ONNX's node tests slice and split empty tensors)
 };
 
 // Reads the ONNX file at `path`. Throws Error naming the file (and the node and field at fault).
@@ -31,6 +33,9 @@ Graph import_onnx(const std::string& path, const ImportOptions& options = {});
 // The same for a model already in memory (converters/qdq_import.cpp hands over a rewritten one). Errors name
 // the node and field, not a file.
 Graph import_onnx_model(const ::onnx::ModelProto& model, const ImportOptions& options = {});
+
+// Imports a serialized ONNX ModelProto held in memory; `source_name` prefixes every error as a path would.
+Graph import_onnx_bytes(const std::string& bytes, const std::string& source_name, const ImportOptions& options = {});
 
 // Reads a serialized TensorProto (the input_N.pb / output_N.pb files of ONNX test data). `name`, when given,
 // receives the tensor's name. Throws Error naming the file.

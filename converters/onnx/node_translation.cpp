@@ -13,18 +13,48 @@ namespace {
 
 // ONNX ops that never reach octet's graph as such: they are folded into constants (Shape arithmetic, the
 // class-token Expand/Where/Equal of Vision Transformers) or removed (Dropout becomes an Identity, which a graph
-// pass removes).
-const char* const kImportOnlyOps[] = {"Constant", "ConstantOfShape", "Shape", "Cast", "Equal", "Where", "Expand", "Range", "Dropout"};
+// pass removes). Having no op-table entry, they carry their ONNX arity here, checked before anything reads
+// their inputs.
+struct ImportOnlyOp {
+  const char* name;
+  int min_inputs, max_inputs, min_outputs, max_outputs;
+};
+const ImportOnlyOp kImportOnlyOps[] = {{"Constant", 0, 0, 1, 1}, {"ConstantOfShape", 1, 1, 1, 1}, {"Shape", 1, 1, 1, 1},
+                                       {"Cast", 1, 1, 1, 1},     {"Equal", 2, 2, 1, 1},           {"Where", 3, 3, 1, 1},
+                                       {"Expand", 2, 2, 1, 1},   {"Range", 3, 3, 1, 1},           {"Dropout", 1, 3, 1, 2}};
 
-bool is_import_only(const std::string& op) {
-  return std::find(std::begin(kImportOnlyOps), std::end(kImportOnlyOps), op) != std::end(kImportOnlyOps);
+const ImportOnlyOp* find_import_only(const std::string& op) {
+  for (const ImportOnlyOp& entry : kImportOnlyOps)
+    if (op == entry.name) return &entry;
+  return nullptr;
+}
+bool is_import_only(const std::string& op) { return find_import_only(op) != nullptr; }
+
+// The ONNX node's arity, before canonicalization or folding reads any input: the import-only ops' own, and
+// for the others the op table's required inputs (ONNX may pass more, operands that become attributes).
+void check_onnx_arity(const Node& node) {
+  int n_in = static_cast<int>(node.inputs.size()), n_out = static_cast<int>(node.outputs.size());
+  int min_in = 0, max_in = n_in, min_out = 1, max_out = n_out;
+  if (const ImportOnlyOp* entry = find_import_only(node.op)) {
+    min_in = entry->min_inputs, max_in = entry->max_inputs, min_out = entry->min_outputs, max_out = entry->max_outputs;
+  } else {
+    min_in = find_op_schema(node.op)->min_inputs;
+  }
+  if (n_in < min_in || n_in > max_in)
+    fail(node, "has " + std::to_string(n_in) + " inputs, expects " + (min_in == max_in ? std::to_string(min_in) : std::to_string(min_in) + ".." + std::to_string(max_in)));
+  if (n_out < min_out || n_out > max_out)
+    fail(node, "has " + std::to_string(n_out) + " outputs, expects " + (min_out == max_out ? std::to_string(min_out) : std::to_string(min_out) + ".." + std::to_string(max_out)));
+  for (int i = 0; i < min_in; ++i)
+    if (node.inputs[i].empty()) fail(node, "required input " + std::to_string(i) + " is missing");
+  for (const std::string& output : node.outputs)
+    if (output.empty()) fail(node, "has an unnamed output");
 }
 
 std::string supported_ops() {
   std::string list;
   for (const OpSchema& schema : op_schemas()) list += (list.empty() ? "" : ", ") + std::string(schema.name);
   list += "; folded or removed at import:";
-  for (const char* op : kImportOnlyOps) list += std::string(op == kImportOnlyOps[0] ? " " : ", ") + op;
+  for (const ImportOnlyOp& op : kImportOnlyOps) list += std::string(&op == kImportOnlyOps ? " " : ", ") + op.name;
   return list;
 }
 
@@ -137,6 +167,7 @@ void translate_node(const ::onnx::NodeProto& proto, const std::string& name, int
   if (!proto.domain().empty() && proto.domain() != "ai.onnx")
     fail(node, "is in domain '" + proto.domain() + "'; octet imports only the default ONNX domain");
   if (!find_op_schema(node.op) && !is_import_only(node.op)) fail(node, "unsupported op '" + node.op + "'; octet supports " + supported_ops());
+  check_onnx_arity(node);
   if (node.op == "Constant") {
     folder.add_constant(node.outputs.at(0), constant_node_value(proto, node));
     return;
@@ -147,9 +178,9 @@ void translate_node(const ::onnx::NodeProto& proto, const std::string& name, int
   }
   canonicalize(node, folder, opset);
   move_operands_to_attributes(node, folder);
+  if (find_op_schema(node.op)) validate_node(node);  // canonical arity and attributes, before folding reads them
   if (folder.fold(node)) return;
   if (!find_op_schema(node.op)) fail(node, "unsupported op '" + node.op + "' at run time (octet folds it into a constant when its inputs are constants)");
-  validate_node(node);
   if (node.op == "Gather" && !folder.constant(node.inputs[1])) fail(node, "input 1 'indices' must be a constant");
   folder.track(node);
   graph.nodes.push_back(std::move(node));

@@ -162,6 +162,29 @@ void apply_preprocess_options(const PreprocessOptions& options, Graph& graph) {
   if (!options.labels_file.empty()) graph.labels = read_labels(options.labels_file, class_count(graph));
 }
 
+namespace {
+
+// The offset of the first byte that is not part of a well-formed UTF-8 sequence, or npos.
+size_t invalid_utf8_at(const std::string& text) {
+  const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
+  for (size_t i = 0; i < text.size();) {
+    const unsigned char c = bytes[i];
+    size_t length = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (length == 0 || i + length > text.size()) return i;
+    uint32_t code = length == 1 ? c : c & (0x7F >> length);
+    for (size_t k = 1; k < length; ++k) {
+      if ((bytes[i + k] & 0xC0) != 0x80) return i;
+      code = (code << 6) | (bytes[i + k] & 0x3F);
+    }
+    const uint32_t smallest[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (code < smallest[length] || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) return i;  // overlong, surrogate
+    i += length;
+  }
+  return std::string::npos;
+}
+
+}  // namespace
+
 std::vector<std::string> read_labels(const std::string& path, size_t expected_count) {
   std::ifstream file(path, std::ios::binary);
   if (!file) {
@@ -181,6 +204,12 @@ std::vector<std::string> read_labels(const std::string& path, size_t expected_co
     if (first_blank_line != 0)
       throw Error(path + ": line " + std::to_string(first_blank_line) +
                   " is blank, but labels follow it: every line up to the last names one class");
+    // model.json is UTF-8: a label in another encoding (Latin-1) is refused here, naming its line, rather
+    // than by the JSON writer with no file or line.
+    const size_t bad = invalid_utf8_at(label);
+    if (bad != std::string::npos)
+      throw Error(path + ": line " + std::to_string(line_number) + ", byte " + std::to_string(bad + 1) +
+                  ": not UTF-8 text (save the labels file as UTF-8)");
     labels.push_back(std::move(label));
   }
   if (file.bad()) throw Error(path + ": cannot read labels file");

@@ -1,6 +1,7 @@
 #include "converters/onnx/proto.h"
 
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -27,10 +28,14 @@ std::vector<uint8_t> bytes_from_field(const Field& field, DType dtype) {
 }  // namespace
 
 void read_proto_file(const std::string& path, google::protobuf::MessageLite& message, const char* what) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw Error(path + ": is a folder, not an " + std::string(what) + " file");
   std::ifstream file(path, std::ios::binary);
   if (!file) throw Error("cannot open " + std::string(what) + " file '" + path + "'");
   std::ostringstream contents;
   contents << file.rdbuf();
+  // An empty file parses as an empty message; it would fail later for a missing field ("declares no opset").
+  if (contents.str().empty()) throw Error(path + ": is empty (0 bytes), not an " + std::string(what));
   if (!message.ParseFromString(contents.str()))
     throw Error(path + ": not a valid " + what + " (protobuf parse failed)");
 }
@@ -61,7 +66,12 @@ Constant constant_from_tensor_proto(const ::onnx::TensorProto& tensor, const std
     if (d < 0) throw Error(context + ": negative dimension " + std::to_string(d));
     constant.shape.push_back(d);
   }
-  size_t expected = static_cast<size_t>(constant.elements()) * dtype_size(constant.dtype);
+  // Checked: a declared [2^62] of floats must not wrap to 0 bytes and pass with empty data.
+  int64_t capped = capped_tensor_bytes(constant.shape, constant.dtype);
+  if (capped < 0)
+    throw Error(context + ": shape " + shape_str(constant.shape) + " of " + dtype_name(constant.dtype) + " is larger than the limit of " +
+                std::to_string(kMaxTensorBytes) + " bytes for one tensor");
+  size_t expected = static_cast<size_t>(capped);
   std::vector<uint8_t> bytes;
   if (tensor.has_raw_data()) {
     bytes.assign(tensor.raw_data().begin(), tensor.raw_data().end());

@@ -1,6 +1,7 @@
 #include "converters/onnx/qdq_export.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <limits>
@@ -378,7 +379,7 @@ void export_qdq_onnx(const Graph& graph, const std::string& path, QdqStyle style
   std::string bytes = qdq_onnx_model(graph, style);
   std::ofstream file(path, std::ios::binary | std::ios::trunc);
   if (!file || !file.write(bytes.data(), static_cast<std::streamsize>(bytes.size())) || !file.flush())
-    throw Error("cannot write QDQ ONNX model '" + path + "'");
+    throw Error("cannot write QDQ ONNX model '" + path + "': " + std::strerror(errno));
 }
 
 }  // namespace octet::onnx

@@ -84,7 +84,7 @@ constexpr double kEmptyBinCount = 1e-4;
 // TensorRT's entropy calibration: for each candidate threshold of i bins (i = levels .. all bins), the
 // reference distribution P is the first i bins with everything beyond folded into bin i-1 (clipping), and
 // Q is those i bins merged into `levels` groups, each group's count spread evenly over its bins where P is
-// nonzero (quantization). Returns the i minimizing KL(P || Q).
+// nonzero (quantization). Returns the i minimizing KL(P || Q) among those clipping at most half the values.
 int entropy_threshold_bin(const std::vector<double>& magnitudes, int levels) {
   std::vector<double> beyond(kHistogramBins + 1, 0.0);  // beyond[i] = sum of bins i..end
   for (int i = kHistogramBins - 1; i >= 0; --i) beyond[i] = beyond[i + 1] + magnitudes[i];
@@ -93,6 +93,10 @@ int entropy_threshold_bin(const std::vector<double>& magnitudes, int levels) {
   double best_divergence = std::numeric_limits<double>::infinity();
   std::vector<double> reference, expanded;
   for (int i = levels; i <= kHistogramBins; ++i) {
+    // A threshold below most of the data folds it all into P's last bin, which Q then matches exactly
+    // (KL 0): for values in [0.25, 0.5] the search chose 0.06 and clipped every value. Thresholds must keep
+    // at least half of the values inside the range.
+    if (beyond[i] > total / 2) continue;
     reference.assign(magnitudes.begin(), magnitudes.begin() + i);
     reference[i - 1] += beyond[i];
     expanded.assign(i, 0.0);
@@ -127,10 +131,12 @@ int entropy_threshold_bin(const std::vector<double>& magnitudes, int levels) {
   return best_bins;
 }
 
-// The clip range for a threshold t on |x|, within the observed range.
+// The clip range for a threshold t on |x|, within the observed range widened to hold 0 (quantization
+// represents 0 exactly in any case). Without the widening, a range that excludes 0, e.g. [0.25, 0.5], and
+// t = 0.1 below its minimum gave the inverted range [0.25, 0.1].
 std::pair<float, float> clip_range(const TensorStats& stats, double threshold) {
   const float t = static_cast<float>(threshold);
-  return {std::max(stats.min, -t), std::min(stats.max, t)};
+  return {std::max(std::min(stats.min, 0.0f), -t), std::min(std::max(stats.max, 0.0f), t)};
 }
 
 // The activation parameters graph/quantization.h gives a clip range under `scheme`.
@@ -199,7 +205,7 @@ std::pair<float, float> choose_range(const TensorStats& stats, CalibrationMethod
       const double allowed = static_cast<double>(stats.count) * (100.0 - percentile) / 100.0;
       const double high = tail_threshold_bin(positive, allowed) * stats.bin_width();
       const double low = -tail_threshold_bin(stats.negative_histogram, allowed) * stats.bin_width();
-      return {std::max(stats.min, static_cast<float>(low)), std::min(stats.max, static_cast<float>(high))};
+      return {std::max(std::min(stats.min, 0.0f), static_cast<float>(low)), std::min(std::max(stats.max, 0.0f), static_cast<float>(high))};
     }
     case CalibrationMethod::entropy: {
       std::vector<double> magnitudes = stats.histogram;

@@ -89,7 +89,11 @@ class Quantizer {
     TensorStats s = it->second;
     if (options_.activations == ActivationMode::automatic && non_negative) s.min = 0;
     ActivationScheme scheme = options_.activations == ActivationMode::symmetric ? ActivationScheme::symmetric_s8 : ActivationScheme::asymmetric_u8;
-    return activation_params(s, options_.method, options_.percentile, scheme);
+    try {
+      return activation_params(s, options_.method, options_.percentile, scheme);
+    } catch (const Error& e) {
+      throw Error("tensor '" + tensor + "' (read by " + node_label(reader) + "): " + e.what());
+    }
   }
 
   bool produced_non_negative(const std::string& tensor) const {
@@ -199,16 +203,20 @@ class Quantizer {
     auto done = out_.tensors.find(name);
     if (done != out_.tensors.end() && done->second.quant.present()) return done->second.quant;
     QuantParams params;
-    if (!options_.per_channel) {
-      params = symmetric_params(weights.data<float>(), weights.elements());
-    } else if (axis == 0) {
-      params = symmetric_params_per_channel(weights);
-    } else {
-      // Per column of a [K, N] matrix: the per-channel rule on its transpose.
-      params = symmetric_params_per_channel(transposed_2d(weights));
-      params.axis = axis;
+    try {
+      if (!options_.per_channel) {
+        params = symmetric_params(weights.data<float>(), weights.elements());
+      } else if (axis == 0) {
+        params = symmetric_params_per_channel(weights);
+      } else {
+        // Per column of a [K, N] matrix: the per-channel rule on its transpose.
+        params = symmetric_params_per_channel(transposed_2d(weights));
+        params.axis = axis;
+      }
+      out_.constants[name] = quantize_weights(weights, params);
+    } catch (const Error& e) {
+      throw Error("weights '" + name + "': " + e.what());  // e.g. a NaN weight, named
     }
-    out_.constants[name] = quantize_weights(weights, params);
     out_.tensors[name] = {DType::s8, weights.shape, params};
     return params;
   }

@@ -1,5 +1,7 @@
 #include "converters/tools/charts.h"
 
+#include <sys/wait.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -66,13 +68,21 @@ void write_bar_chart(const BarChart& chart, const std::string& path) {
               " title " + gnuplot_string(chart.series[s]);
   script += "\n";
 
-  std::FILE* gnuplot = popen("gnuplot", "w");
+  // A path gnuplot cannot write is named as such, not blamed on a missing gnuplot.
+  const std::filesystem::path folder = std::filesystem::path(path).parent_path();
+  std::error_code ec;
+  if (!folder.empty() && !std::filesystem::is_directory(folder, ec))
+    throw Error("plot '" + path + "': folder '" + folder.string() + "' does not exist");
+  if (std::filesystem::is_directory(path, ec)) throw Error("plot '" + path + "': is a folder; give a file name");
+  std::FILE* gnuplot = popen("gnuplot 2>/dev/null", "w");
   if (!gnuplot) throw Error("plot '" + path + "': cannot start gnuplot");
   std::fwrite(script.data(), 1, script.size(), gnuplot);
   const int status = pclose(gnuplot);
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 127)  // the shell found no gnuplot
+    throw Error("plot '" + path + "': gnuplot is not installed (Debian: apt-get install gnuplot-nox)");
   if (status != 0 || !std::filesystem::exists(path))
-    throw Error("plot '" + path + "': gnuplot failed (status " + std::to_string(status) +
-                "); is it installed? Debian: apt-get install gnuplot-nox");
+    throw Error("plot '" + path + "': gnuplot failed (exit status " + std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) +
+                "); is the file writable?");
 }
 
 BarChart sensitivity_chart(const SensitivityReport& report, const std::string& title, size_t max_layers) {

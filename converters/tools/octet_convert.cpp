@@ -8,11 +8,15 @@
 // FP32 until the Top-1 agreement with FP32 on the calibration images reaches BUDGET % (converters/analysis/sensitivity.h).
 #include <CLI/CLI.hpp>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <map>
 
 #include "converters/analysis/sensitivity.h"
 #include "converters/onnx/qdq_export.h"
+#include "converters/progress_line.h"
 #include "converters/quant/convert.h"
 #include "converters/tools/cli_options.h"
 #include "converters/tools/convert_sensitivity.h"
@@ -20,6 +24,19 @@
 #include "octet/octet.h"
 
 namespace {
+
+// Refuses an output file that cannot be written (a missing folder, a folder at that path, no permission)
+// before any work, and before the model folder is written.
+void check_writable(const std::string& flag, const std::string& path) {
+  if (path.empty()) return;
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw octet::Error(flag + " '" + path + "': is a folder; give a file name");
+  const bool existed = std::filesystem::exists(path, ec);
+  std::FILE* file = std::fopen(path.c_str(), "ab");
+  if (!file) throw octet::Error(flag + " '" + path + "': cannot write: " + std::strerror(errno));
+  std::fclose(file);
+  if (!existed) std::filesystem::remove(path, ec);
+}
 
 // "entropy", "percentile" or "percentile=99.9".
 void parse_method(const std::string& text, octet::quant::QuantizeOptions& options) {
@@ -113,8 +130,12 @@ int main(int argc, char** argv) {
   app.add_option("model", input, "ONNX model file")->required();
   app.add_option("-o,--output", output, "output folder (created)")->required();
   octet::tools::add_preprocess_options(app, options.preprocess);
-  app.add_option("--calibrate", options.calibrate, "folder or list of images: calibrate and quantize to INT8");
-  app.add_option("--calib-count", options.calib_count, "calibration images, evenly spaced (default 100)");
+  // An empty --calibrate (an unset shell variable) is refused rather than read as "no calibration" (FP32).
+  app.add_option("--calibrate", options.calibrate, "folder or list of images: calibrate and quantize to INT8")
+      ->check([](const std::string& value) { return value.empty() ? std::string("is empty (an unset variable?)") : std::string(); });
+  int64_t calib_count = static_cast<int64_t>(options.calib_count);
+  app.add_option("--calib-count", calib_count, "calibration images, evenly spaced (default 100)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 30));
   app.add_option("--method", method, "range choice: minmax | percentile[=99.99] | entropy | mse (default minmax)");
   app.add_option("--weights", weights, "per-channel | per-tensor (default per-channel)");
   app.add_option("--activations", activations, "auto | asymmetric | symmetric (default auto)");
@@ -141,9 +162,17 @@ int main(int argc, char** argv) {
   CLI::Option* auto_fp32 = app.add_option("--auto-fp32", sensitivity.auto_fp32_budget,
                                           "keep the fewest most sensitive layers FP32 until the Top-1 agreement with FP32 "
                                           "on the calibration images reaches BUDGET %");
-  CLI11_PARSE(app, argc, argv);
-  sensitivity.auto_fp32 = auto_fp32->count() > 0;
   try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 1;  // --help exits 0; a bad flag prints why and exits 1
+  }
+  sensitivity.auto_fp32 = auto_fp32->count() > 0;
+  options.calib_count = static_cast<size_t>(calib_count);
+  try {
+    check_writable("--export-qdq", export_qdq);
+    check_writable("--export-qdq-integer", export_qdq_integer);
+    check_writable("--sensitivity-plot", sensitivity.plot);
     parse_method(method, options.quantize);
     if (weights != "per-channel" && weights != "per-tensor") throw octet::Error("--weights '" + weights + "' is not per-channel or per-tensor");
     options.quantize.per_channel = weights == "per-channel";
@@ -154,28 +183,23 @@ int main(int argc, char** argv) {
     if (rounding != "nearest" && rounding != "gptq") throw octet::Error("--rounding '" + rounding + "' is not nearest or gptq");
     options.quantize.rounding = rounding == "gptq" ? octet::quant::WeightRounding::gptq : octet::quant::WeightRounding::nearest;
     octet::quant::ConvertReport report;
-    auto progress = [](size_t done, size_t total) {
-      std::fprintf(stderr, "\rcalibrating: %zu/%zu image runs", done, total);
-      if (done == total) std::fprintf(stderr, "\n");
-    };
-    bool stage_open = false;  // a progress line awaits its newline
-    auto stage_progress = [&stage_open](const std::string& stage, size_t done, size_t total) {
-      std::fprintf(stderr, "\r%s: %zu/%zu", stage.c_str(), done, total);
-      stage_open = done != total;
-      if (!stage_open) std::fprintf(stderr, "\n");
+    octet::ProgressLine progress_line;
+    auto progress = [&progress_line](size_t done, size_t total) { progress_line.update("calibrating (image runs)", done, total); };
+    auto stage_progress = [&progress_line](const std::string& stage, size_t done, size_t total) {
+      progress_line.update(stage, done, total);
     };
     std::string sensitivity_summary;
     octet::Graph graph = sensitivity.requested()
         ? octet::tools::convert_with_sensitivity(input, options, sensitivity, stage_progress, &report, &sensitivity_summary)
         : octet::quant::convert_onnx(input, options, progress, &report);
-    if (stage_open) std::fprintf(stderr, "\n");
+    progress_line.finish();
     std::fputs(sensitivity_summary.c_str(), stdout);
     octet::Model::from_graph(graph);  // the runtime's own validation: what we write can be loaded
     octet::write_model(graph, output);
     if (!export_qdq.empty()) octet::onnx::export_qdq_onnx(graph, export_qdq);
     if (!export_qdq_integer.empty()) octet::onnx::export_qdq_onnx(graph, export_qdq_integer, octet::onnx::QdqStyle::integer_post_ops);
     print_summary(input, output, graph, report);
-  } catch (const octet::Error& e) {
+  } catch (const std::exception& e) {  // octet::Error, and anything else (std::bad_alloc): a message, never a signal
     std::fprintf(stderr, "octet-convert: %s\n", e.what());
     return 1;
   }

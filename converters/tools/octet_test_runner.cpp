@@ -63,7 +63,7 @@ int main(int argc, char** argv) {
         std::fflush(stdout);
       }
     }
-  } catch (const octet::Error& e) {
+  } catch (const std::exception& e) {  // octet::Error, and anything else (std::bad_alloc): a message, never a signal
     std::fprintf(stderr, "octet-test-runner: %s\n", e.what());
     return 1;
   }

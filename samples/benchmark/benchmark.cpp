@@ -1,4 +1,4 @@
-// benchmark MODEL [--threads N] [--batch B] [--warmup W] [--iters I] [--profile] [--json]
+// benchmark MODEL [--threads N] [--batch B] [--warmup W] [--iters I] [--profile] [--json FILE|-]
 // Per-sample latency of one octet model: min/p50/p90/p99 over timed runs after warm-up, on a steady clock,
 // with the thread count pinned and no I/O inside the timed loop. Also reports the process's peak resident
 // memory (VmHWM), the weight bytes and the activation arena.
@@ -10,9 +10,12 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <numeric>
 #include <random>
@@ -108,16 +111,24 @@ int main(int argc, char** argv) {
   std::string path;
   int threads = 0, warmup = 5, iters = 30;
   int64_t batch = 1;
-  bool json = false, profile = false;
+  std::string json_path;
+  bool profile = false;
   app.add_option("model", path, "model folder (model.json + model.bin)")->required();
-  app.add_option("--threads", threads, "threads (0 = all cores)");
-  app.add_option("--batch", batch, "batch size");
-  app.add_option("--warmup", warmup, "untimed runs first");
-  app.add_option("--iters", iters, "timed runs")->check(CLI::PositiveNumber);
+  app.add_option("--threads", threads, "threads (0 = all cores)")->check(CLI::Range(0, octet::kMaxThreads));
+  app.add_option("--batch", batch, "batch size (at least 1)")->check(CLI::Range(int64_t{1}, std::numeric_limits<int64_t>::max()));
+  app.add_option("--warmup", warmup, "untimed runs first")->check(CLI::Range(0, 1000000));
+  app.add_option("--iters", iters, "timed runs (at least 1)")->check(CLI::Range(1, 1000000));
   app.add_flag("--profile", profile, "also time every layer (median of --iters profiled runs)");
-  app.add_flag("--json", json, "print one JSON object");
-  CLI11_PARSE(app, argc, argv);
+  app.add_option("--json", json_path, "write the results as one JSON object to FILE ('-': stdout, instead of the line)");
   try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 1;  // --help exits 0; a bad flag prints why and exits 1
+  }
+  try {
+    // The JSON goes to stdout ('-') or to a file opened now, so a bad path fails before the runs.
+    std::FILE* json = json_path.empty() ? nullptr : json_path == "-" ? stdout : std::fopen(json_path.c_str(), "w");
+    if (!json_path.empty() && !json) throw octet::Error("--json '" + json_path + "': cannot write: " + std::strerror(errno));
     auto t0 = std::chrono::steady_clock::now();
     auto model = octet::Model::load(path);
     octet::Session session(model, {batch, threads, false});
@@ -143,21 +154,23 @@ int main(int argc, char** argv) {
     double layers_ms = std::accumulate(layers.begin(), layers.end(), 0.0, [](double sum, const LayerTime& l) { return sum + l.ms; });
     size_t peak_rss = peak_rss_bytes();
     if (json) {
-      std::printf("{\"model\":%s,\"threads\":%d,\"batch\":%ld,\"min_ms\":%.3f,\"p50_ms\":%.3f,\"p90_ms\":%.3f,"
+      std::fprintf(json, "{\"model\":%s,\"threads\":%d,\"batch\":%ld,\"min_ms\":%.3f,\"p50_ms\":%.3f,\"p90_ms\":%.3f,"
                   "\"p99_ms\":%.3f,\"throughput\":%.2f,\"load_ms\":%.1f,\"weight_bytes\":%zu,\"arena_bytes\":%zu,"
                   "\"packed_weight_bytes\":%zu,\"scratch_bytes\":%zu,\"peak_rss_bytes\":%zu",
                   json_string(path).c_str(), threads, static_cast<long>(batch), per_sample.front(), p50, percentile(per_sample, 90),
                   percentile(per_sample, 99), 1000.0 / p50, load_ms, model->weight_bytes(), session.arena_bytes(),
                   model->packed_weight_bytes(), session.scratch_bytes(), peak_rss);
       if (profile) {
-        std::printf(",\"layers_ms\":%.3f,\"layers\":[", layers_ms);
+        std::fprintf(json, ",\"layers_ms\":%.3f,\"layers\":[", layers_ms);
         for (size_t i = 0; i < layers.size(); ++i)
-          std::printf("%s{\"node\":%s,\"op\":%s,\"implementation\":%s,\"ms\":%.4f}", i ? "," : "", json_string(layers[i].layer.node).c_str(),
+          std::fprintf(json, "%s{\"node\":%s,\"op\":%s,\"implementation\":%s,\"ms\":%.4f}", i ? "," : "", json_string(layers[i].layer.node).c_str(),
                       json_string(layers[i].layer.op).c_str(), json_string(layers[i].layer.implementation).c_str(), layers[i].ms);
-        std::printf("]");
+        std::fprintf(json, "]");
       }
-      std::printf("}\n");
-    } else {
+      std::fprintf(json, "}\n");
+      if (json != stdout && std::fclose(json) != 0) throw octet::Error("--json '" + json_path + "': write failed");
+    }
+    if (json != stdout) {
       std::printf("%s: threads %d, batch %ld, per-sample ms: min %.2f p50 %.2f p90 %.2f p99 %.2f; %.1f samples/s; "
                   "load %.0f ms; weights %.1f MB (%.1f MB packed); arena %.1f MB; peak RSS %.1f MB\n",
                   path.c_str(), threads, static_cast<long>(batch), per_sample.front(), p50, percentile(per_sample, 90),
@@ -165,7 +178,7 @@ int main(int argc, char** argv) {
                   static_cast<double>(model->packed_weight_bytes()) / 1e6, static_cast<double>(session.arena_bytes()) / 1e6, static_cast<double>(peak_rss) / 1e6);
       if (profile) print_profile_table(layers, layers_ms, p50 * static_cast<double>(batch));
     }
-  } catch (const octet::Error& e) {
+  } catch (const std::exception& e) {  // octet::Error, and anything else (std::bad_alloc): a message, never a signal
     std::fprintf(stderr, "benchmark: %s\n", e.what());
     return 1;
   }

@@ -52,9 +52,13 @@ int main(int argc, char** argv) {
   std::vector<std::string> images;
   int threads = 0;
   app.add_option("model", model_path, "model folder (model.json + model.bin)")->required();
-  app.add_option("images", images, "image files (JPEG, PNG, BMP, ...)")->required();
-  app.add_option("--threads", threads, "threads (0 = all cores)");
-  CLI11_PARSE(app, argc, argv);
+  app.add_option("images", images, "image files: JPEG, PNG or BMP (nothing else is read)")->required();
+  app.add_option("--threads", threads, "threads (0 = all cores)")->check(CLI::Range(0, octet::kMaxThreads));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 1;  // --help exits 0; a bad flag prints why and exits 1
+  }
   try {
     auto model = octet::Model::load(model_path);
     octet::Session session(model, {/*batch*/ 1, threads, false});
@@ -66,6 +70,11 @@ int main(int argc, char** argv) {
       session.run();
       const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
       const octet::Tensor logits = session.output(0);
+      // NaN or Inf logits give no ranking (softmax would print NaN probabilities): refused.
+      for (int64_t c = 0; c < logits.elements(); ++c)
+        if (!std::isfinite(logits.data[c]))
+          throw octet::Error(path + ": output " + std::to_string(c) + " of the model is " + std::to_string(logits.data[c]) +
+                             " (not finite); its weights or scales are broken");
       const std::vector<double> probabilities = softmax(logits.data, size_t(logits.elements()));
       std::printf("%s (%.2f ms)\n", path.c_str(), ms);
       for (size_t c : top_classes(probabilities, 5)) {

@@ -28,7 +28,7 @@ int main(int argc, char** argv) {
     const std::vector<std::string>& labels = model->labels();
     const std::string label = index < labels.size() ? labels[index] : "class " + std::to_string(index);
     std::printf("%s %.4f\n", label.c_str(), 1.0 / sum);
-  } catch (const octet::Error& e) {
+  } catch (const std::exception& e) {  // octet::Error, and anything else (std::bad_alloc): a message, never a signal
     std::fprintf(stderr, "embed: %s\n", e.what());
     return 1;
   }

@@ -57,7 +57,7 @@ for model in "${models[@]}"; do
 done
 
 # --- benchmarks, strictly one at a time ---
-octet_p50() { "$build/samples/benchmark" "$1" --threads "$2" --warmup "$warmup" --iters "$iters" --json | json_field p50_ms; }
+octet_p50() { "$build/samples/benchmark" "$1" --threads "$2" --warmup "$warmup" --iters "$iters" --json - | json_field p50_ms; }
 ort_json() { node "$root/converters/tools/compare/ort_bench.js" "$1" --threads "$2" --warmup "$warmup" --iters "$iters" "${@:3}"; }
 json_field() { node -e "const r = JSON.parse(require('fs').readFileSync(0, 'utf8')); console.log(JSON.stringify(r['$1']))"; }
 

@@ -16,10 +16,12 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <thread>
 
 #include "converters/onnx/import.h"
 #include "converters/onnx/preprocess_options.h"
+#include "converters/progress_line.h"
 #include "converters/quant/calibration.h"
 #include "converters/tools/charts.h"
 #include "graph/model_format.h"
@@ -82,12 +84,10 @@ std::string slug(const std::string& name) {
   return s;
 }
 
-// A progress callback printing "\r[model] what: done/total" on stderr.
+// A progress callback printing "[model] what: done/total" on stderr (converters/progress_line.h).
 octet::quant::Progress progress(const std::string& model, const std::string& what) {
-  return [model, what](size_t done, size_t total) {
-    std::fprintf(stderr, "\r[%s] %s: %zu/%zu ", model.c_str(), what.c_str(), done, total);
-    if (done == total) std::fputc('\n', stderr);
-  };
+  auto line = std::make_shared<octet::ProgressLine>();
+  return [line, model, what](size_t done, size_t total) { line->update("[" + model + "] " + what, done, total); };
 }
 
 // ---- the child: latency and peak memory of one model --------------------------------------------------
@@ -349,7 +349,11 @@ int main(int argc, char** argv) {
   app.add_option("--measure", measure, "internal: measure one model folder in this process");
   app.add_option("--image", image, "internal: the input image of --measure");
   app.add_option("--runs", runs, "internal: timed runs of --measure");
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 1;  // --help exits 0; a bad flag prints why and exits 1
+  }
   try {
     if (!measure.empty()) return measure_child(measure, image, runs);
     if (std::system("gnuplot --version > /dev/null 2>&1") != 0)

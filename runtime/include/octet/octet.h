@@ -72,9 +72,13 @@ class Model {
   std::shared_ptr<kernels::PackedWeights> packed_weights_;
 };
 
+// The most threads a Session accepts.
+constexpr int kMaxThreads = 1024;
+
 struct SessionOptions {
-  int64_t batch = 1;        // replaces the symbolic batch dimension of the inputs
-  int threads = 0;          // 0: all cores
+  int64_t batch = 1;        // replaces the symbolic batch dimension of the inputs (each activation at most
+                            // 4 GiB at this batch, or the Session is refused; graph/FORMAT.md)
+  int threads = 0;          // 0: all cores; at most kMaxThreads
   bool reference_kernels = false;  // plain C++ kernels instead of oneDNN (for checking; slow)
 };
 
