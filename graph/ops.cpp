@@ -116,6 +116,7 @@ void infer_gemm(const Node& node, const std::vector<TensorInfo>& in, std::vector
   int64_t n = tb ? in[1].shape[0] : in[1].shape[1];
   if (k != kb) fail(node, "inner dimensions differ: A " + shape_str(in[0].shape) + ", B " + shape_str(in[1].shape));
   check_linear_dtypes(node, in[0], in[1], "B");
+  if (m == 0) fail(node, "A " + shape_str(in[0].shape) + " is empty (0 rows)");
   if (k == 0 || n == 0)
     fail(node, "B " + shape_str(in[1].shape) + " is empty (" + std::to_string(n) + " outputs of " + std::to_string(k) +
                    " inputs); a Gemm needs at least one of each");
@@ -135,7 +136,8 @@ void infer_matmul(const Node& node, const std::vector<TensorInfo>& in, std::vect
   if (b1) b.push_back(1);
   if (a.back() != b[b.size() - 2])
     fail(node, "inner dimensions differ: A " + shape_str(in[0].shape) + ", B " + shape_str(in[1].shape));
-  if (a.back() == 0 || b.back() == 0) fail(node, "B " + shape_str(in[1].shape) + " is empty; a MatMul needs at least one input and output");
+  if (shape_elements(a) == 0 || shape_elements(b) == 0)  // oneDNN's matmul divides by these sizes (SIGFPE)
+    fail(node, "A " + shape_str(in[0].shape) + " or B " + shape_str(in[1].shape) + " is empty; MatMul needs elements in both");
   Shape batch = broadcast_shapes(node, Shape(a.begin(), a.end() - 2), Shape(b.begin(), b.end() - 2));
   Shape y = batch;
   if (!a1) y.push_back(a[a.size() - 2]);

@@ -24,6 +24,7 @@ void check_activation_size(const std::string& what, const TensorInfo& t, int64_t
 void validate_graph(const Graph& graph) {
   std::set<std::string> defined;
   for (const std::string& in : graph.inputs) {
+    if (in.empty()) throw Error("a graph input has an empty name");
     if (!graph.tensors.count(in)) throw Error("graph input '" + in + "' has no tensor entry");
     if (graph.is_constant(in)) throw Error("graph input '" + in + "' is also a constant");
     if (!defined.insert(in).second) throw Error("graph input '" + in + "' is listed twice");
@@ -52,6 +53,9 @@ void validate_graph(const Graph& graph) {
     }
   }
   if (graph.outputs.empty()) throw Error("graph has no outputs");
+  std::set<std::string> outputs;
+  for (const std::string& o : graph.outputs)
+    if (!outputs.insert(o).second) throw Error("graph output '" + o + "' is listed twice");
   for (const std::string& o : graph.outputs)
     // A constant output (everything folded at conversion) is legal: the session fills it once at load.
     if (!defined.count(o) && !graph.is_constant(o)) throw Error("graph output '" + o + "' is not produced by any node or input");

@@ -207,11 +207,11 @@ TEST_CASE("labels files: byte order mark, CRLF, surrounding spaces and trailing 
 
 TEST_CASE("labels files: text that is not UTF-8 (Latin-1) is refused naming the line; UTF-8 is kept") {
   const std::string utf8 = write_scratch("utf8.txt", "caf\xC3\xA9\nna\xC3\xAFve\n\xF0\x9F\x90\x9F fish\n");
-  CHECK(octet::read_labels(utf8, 3) == std::vector<std::string>{"caf\xC3\xA9", "na\xC3\xAFve", "\xF0\x9F\x90\x9F fish"});
+  CHECK(octet::onnx::read_labels(utf8, 3) == std::vector<std::string>{"caf\xC3\xA9", "na\xC3\xAFve", "\xF0\x9F\x90\x9F fish"});
   const std::string latin1 = write_scratch("latin1.txt", "cat\ncaf\xE9 au lait\n");
-  CHECK_THROWS_WITH_AS(octet::read_labels(latin1, 2),
+  CHECK_THROWS_WITH_AS(octet::onnx::read_labels(latin1, 2),
                        (latin1 + ": line 2, byte 4: not UTF-8 text (save the labels file as UTF-8)").c_str(), octet::Error);
   const std::string overlong = write_scratch("overlong.txt", "\xC0\xAF\n");  // '/' in two bytes
-  CHECK_THROWS_WITH_AS(octet::read_labels(overlong, 1),
+  CHECK_THROWS_WITH_AS(octet::onnx::read_labels(overlong, 1),
                        (overlong + ": line 1, byte 1: not UTF-8 text (save the labels file as UTF-8)").c_str(), octet::Error);
 }

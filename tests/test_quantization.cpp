@@ -302,21 +302,21 @@ TEST_CASE("choose_range: data whose range excludes 0 gets a valid range holding 
   const TensorStats negative = stats_of(uniform(200000, -0.5f, -0.25f, 9));
   for (CalibrationMethod method :
        {CalibrationMethod::minmax, CalibrationMethod::percentile, CalibrationMethod::entropy, CalibrationMethod::mse}) {
-    CAPTURE(std::string(octet::calibration_method_name(method)));
-    for (auto scheme : {octet::ActivationScheme::asymmetric_u8, octet::ActivationScheme::symmetric_s8}) {
-      const auto up = octet::choose_range(positive, method, 99.99, scheme);
+    CAPTURE(std::string(octet::quant::calibration_method_name(method)));
+    for (auto scheme : {octet::quant::ActivationScheme::asymmetric_u8, octet::quant::ActivationScheme::symmetric_s8}) {
+      const auto up = octet::quant::choose_range(positive, method, 99.99, scheme);
       // 0 or minmax's own minimum, and a top that keeps at least the lower half of the values unclipped
       // (entropy, searching from 0, chose 0.06 here and clipped them all); the methods that model the
       // clipping error keep nearly all of uniform data.
       CHECK((up.first >= 0.0f && up.first <= positive.min));
       CHECK(up.second >= 0.375f);
       if (method != CalibrationMethod::entropy) CHECK(up.second >= 0.97f * positive.max);
-      const auto down = octet::choose_range(negative, method, 99.99, scheme);
+      const auto down = octet::quant::choose_range(negative, method, 99.99, scheme);
       CHECK((down.second <= 0.0f && down.second >= negative.max));
       CHECK(down.first <= -0.375f);
       if (method != CalibrationMethod::entropy) CHECK(down.first <= 0.97f * negative.min);
-      CHECK_NOTHROW(octet::activation_params(positive, method, 99.99, scheme));
-      CHECK_NOTHROW(octet::activation_params(negative, method, 99.99, scheme));
+      CHECK_NOTHROW(octet::quant::activation_params(positive, method, 99.99, scheme));
+      CHECK_NOTHROW(octet::quant::activation_params(negative, method, 99.99, scheme));
     }
   }
 }
