@@ -14,14 +14,14 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
-#include <iterator>
 #include <limits>
 #include <nlohmann/json.hpp>
 
 #include "converters/onnx/import.h"
 #include "graph/model_format.h"
 #include "octet/octet.h"
-#include "tests/onnx_builder.h"
+#include "tests/support/onnx_builder.h"
+#include "tests/support/process.h"
 
 namespace fs = std::filesystem;
 using namespace octet;
@@ -31,10 +31,7 @@ namespace {
 
 const fs::path kScratch = fs::path(OCTET_BUILD_DIR) / "test-hostile-models";
 
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+using octet::testing::read_text;
 
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
@@ -63,16 +60,12 @@ Onnx small_conv(const std::vector<int64_t>& input_shape = {-1, 2, 4, 4}) {
 
 struct Run {
   int exit_code;  // -1: ended by a signal
-  std::string err;
+  std::string out, err;
 };
 
 Run run_tool(const std::vector<std::string>& command) {
-  fs::create_directories(kScratch);
-  const fs::path err = kScratch / "stderr.txt";
-  std::string line;
-  for (const std::string& arg : command) line += "'" + arg + "' ";
-  const int status = std::system((line + ">/dev/null 2>'" + err.string() + "'").c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_text(err)};
+  const octet::testing::ProcessResult r = octet::testing::run_process(command, kScratch);
+  return {r.exit_code, r.out, r.err};
 }
 
 std::string import_error(const std::string& path) {
@@ -370,14 +363,12 @@ TEST_CASE("benchmark and evaluate: --json FILE writes the file, --json - prints 
   const nlohmann::json written = nlohmann::json::parse(read_text(json_file));
   CHECK(written["batch"] == 1);
   CHECK(written["p50_ms"].get<double>() > 0);
-  const fs::path out = kScratch / "stdout.json";
-  const int status = std::system(("'" + benchmark + "' '" + model + "' --iters 2 --warmup 0 --threads 1 --json - >'" + out.string() + "'").c_str());
-  REQUIRE(WIFEXITED(status));
-  CHECK(WEXITSTATUS(status) == 0);
-  CHECK(nlohmann::json::parse(read_text(out))["threads"] == 1);  // stdout holds the JSON object alone
+  r = run_tool({benchmark, model, "--iters", "2", "--warmup", "0", "--threads", "1", "--json", "-"});
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  CHECK(nlohmann::json::parse(r.out)["threads"] == 1);  // stdout holds the JSON object alone
 }
 
-TEST_CASE("classify and evaluate refuse non-finite outputs, naming the image") {
+TEST_CASE("classify and evaluate refuse non-finite outputs, naming the image" * doctest::test_suite("models")) {
   // Weights of 3e38 (a finite float): every logit overflows to inf. Converted with preprocessing so the
   // tools can feed it the shared goldfish.
   Onnx m;

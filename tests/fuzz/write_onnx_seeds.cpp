@@ -1,5 +1,5 @@
 // write_onnx_seeds DIR: writes fuzz_onnx_import's seed corpus, DIR/*.onnx, built here with ONNX's protobuf
-// classes (tests/onnx_builder.h) so nothing binary is committed; tests/run_all.sh runs it before fuzzing.
+// classes (tests/support/onnx_builder.h) so nothing binary is committed; tests/run_all.sh runs it before fuzzing.
 // Each seed is a tiny model that octet imports and runs, so the fuzzer starts deep inside the importer:
 //   classifier  Conv + BatchNormalization + Relu -> MaxPool -> GlobalAveragePool -> Flatten -> Gemm -> Softmax
 //   shapes      the folded shape path: Shape -> Gather -> Unsqueeze -> Concat -> Reshape; ConstantOfShape,
@@ -14,7 +14,7 @@
 
 #include "converters/onnx/import.h"
 #include "octet/octet.h"
-#include "tests/onnx_builder.h"
+#include "tests/support/onnx_builder.h"
 
 namespace fs = std::filesystem;
 using octet::testing::OnnxBuilder;

@@ -2,13 +2,7 @@
 // models (nothing binary is committed). Link onnx_proto and protobuf.
 #pragma once
 
-#ifndef ONNX_ML
-#define ONNX_ML 1
-#endif
-#ifndef ONNX_NAMESPACE
-#define ONNX_NAMESPACE onnx
-#endif
-#include <onnx/onnx_pb.h>
+#include "tests/support/onnx_pb.h"
 
 #include <cstdint>
 #include <string>
