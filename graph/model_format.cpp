@@ -34,7 +34,7 @@ using ordered_json = nlohmann::ordered_json;
 using Keys = std::initializer_list<const char*>;
 constexpr int64_t kInt64Max = std::numeric_limits<int64_t>::max();
 // Scale bounds (graph/FORMAT.md): u8/s8 tensors, and s32 ones (biases at input scale x weight scale).
-constexpr float kMinScale = 1e-10f, kMaxScale = 1e10f, kMinS32Scale = 1e-30f, kMaxS32Scale = 1e20f;
+constexpr float kMinScale = 1e-30f, kMaxScale = 1e10f, kMinS32Scale = 1e-30f, kMaxS32Scale = 1e20f;
 constexpr int64_t kInt64Min = std::numeric_limits<int64_t>::min();
 
 // ---- Field paths and error reporting, shared by the reader and the writer's pre-write check ----------------
@@ -104,8 +104,9 @@ void check_quant(const Reporter& r, const QuantParams& q, DType dtype, const Sha
   if (q.zero_points.size() != count)
     r.fail(path + ".zero_points", std::to_string(q.zero_points.size()) + " values, " + rule);
   // Sane bounds, not just finite and positive: the kernels multiply and divide scales (input x weight /
-  // output), and a weight scale of 1e38 made every logit inf and classify print NaN probabilities. Within
-  // these bounds every such product and quotient, and every dequantized value, is a finite normal float.
+  // output), and a weight scale of 1e38 made every logit inf and classify print NaN probabilities. The upper
+  // bound keeps dequantized values finite; the lower one admits the ~1e-14 weight scales that external QDQ
+  // models give dead channels.
   const bool is_s32 = dtype == DType::s32;
   const float low = is_s32 ? kMinS32Scale : kMinScale, high = is_s32 ? kMaxS32Scale : kMaxScale;
   for (size_t i = 0; i < count; ++i) {

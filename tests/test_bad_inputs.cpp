@@ -155,8 +155,8 @@ TEST_CASE("INT8 quantization parameters that are zero, negative or out of range 
       {"constants", weight, "scales", 3, -1e-3, "-0.001 is not a positive finite number"},
       {"constants", weight, "scales", 1, 1e39, "1e+39 is outside the f32 range"},
       // Finite but insane: a weight scale of 1e38 made every logit inf and classify print NaN probabilities.
-      {"constants", weight, "scales", 1, 1e38, "1e+38 is outside the sane range [1e-10, 1e+10] for s8"},
-      {"tensors", activation, "scales", 0, 1e-20, "1e-20 is outside the sane range [1e-10, 1e+10] for u8"},
+      {"constants", weight, "scales", 1, 1e38, "1e+38 is outside the sane range [1e-30, 1e+10] for s8"},
+      {"tensors", activation, "scales", 0, 1e-35, "1e-35 is outside the sane range [1e-30, 1e+10] for u8"},
       {"tensors", activation, "zero_points", 0, 256, "256 is outside the u8 range [0, 255]"},
       {"constants", weight, "zero_points", 0, 128, "128 is outside the s8 range [-128, 127]"},
   };
