@@ -7,10 +7,11 @@
 namespace octet {
 namespace {
 
-// Ops whose kernels read a constant at input 0 (the binary ops broadcast a constant operand; Dequantize
+// Ops whose kernels read a constant at input 0 (the binary ops broadcast a constant operand; Concat copies
+// a ViT class token; Dequantize
 // expands quantized weights). Every other op's input 0 is the data it runs on: an activation, because the
 // converter folds nodes whose inputs are all constant, and a kernel given a constant there has no buffer.
-bool takes_constant_input0(const std::string& op) { return op == "Add" || op == "Mul" || op == "Dequantize"; }
+bool takes_constant_input0(const std::string& op) { return op == "Add" || op == "Mul" || op == "Dequantize" || op == "Concat"; }
 
 // Activations at the size limit of graph.h (kMaxTensorBytes) and graph inputs with elements.
 void check_activation_size(const std::string& what, const TensorInfo& t, int64_t batch) {
