@@ -27,7 +27,8 @@ bool FusedActivationSpec::homogeneous() const {
 }
 
 bool FusedActivationSpec::non_negative() const {
-  return kind == FusedActivation::relu || kind == FusedActivation::hard_sigmoid || (kind == FusedActivation::clip && alpha >= 0);
+  return kind == FusedActivation::relu || kind == FusedActivation::hard_sigmoid ||
+         (kind == FusedActivation::clip && alpha >= 0);
 }
 
 const char* fused_activation_name(FusedActivation kind) {
@@ -47,16 +48,17 @@ FusedActivationSpec read_fused_activation(const Node& node, const std::string& s
   FusedActivationSpec spec;
   const std::string name = node.attrs.get_string(slot, "");
   if (name.empty()) return spec;
-  for (FusedActivation kind : {FusedActivation::relu, FusedActivation::clip, FusedActivation::leaky_relu, FusedActivation::hard_sigmoid,
-                               FusedActivation::hard_swish, FusedActivation::gelu})
+  for (FusedActivation kind : {FusedActivation::relu, FusedActivation::clip, FusedActivation::leaky_relu,
+                               FusedActivation::hard_sigmoid, FusedActivation::hard_swish, FusedActivation::gelu})
     if (name == fused_activation_name(kind)) spec.kind = kind;
   if (spec.kind == FusedActivation::none)
-    throw Error(node_label(node) + ": attribute " + slot + "='" + name + "' is not relu, clip, leaky_relu, hard_sigmoid, hard_swish or gelu");
+    throw Error(node_label(node) + ": attribute " + slot + "='" + name +
+                "' is not relu, clip, leaky_relu, hard_sigmoid, hard_swish or gelu");
   const float inf = std::numeric_limits<float>::infinity();
-  spec.alpha = node.attrs.get_float(slot + "_alpha", spec.kind == FusedActivation::clip ? -inf
-                                                     : spec.kind == FusedActivation::leaky_relu ? 0.01f
+  spec.alpha = node.attrs.get_float(slot + "_alpha", spec.kind == FusedActivation::clip           ? -inf
+                                                     : spec.kind == FusedActivation::leaky_relu   ? 0.01f
                                                      : spec.kind == FusedActivation::hard_sigmoid ? 0.2f
-                                                                                                : 0.0f);
+                                                                                                  : 0.0f);
   spec.beta = node.attrs.get_float(slot + "_beta", spec.kind == FusedActivation::hard_sigmoid ? 0.5f : inf);
   if (spec.kind == FusedActivation::clip && !(spec.alpha <= spec.beta))
     throw Error(node_label(node) + ": attribute " + slot + " clips to [" + std::to_string(spec.alpha) + ", " +
@@ -77,9 +79,11 @@ void write_fused_activation(Node& node, const std::string& slot, FusedActivation
 
 std::optional<ActivationNode> activation_of(const Node& node) {
   if (node.op == "Relu") return ActivationNode{FusedActivation::relu, std::nullopt, std::nullopt};
-  if (node.op == "LeakyRelu") return ActivationNode{FusedActivation::leaky_relu, node.attrs.get_float("alpha", 0.01f), std::nullopt};
+  if (node.op == "LeakyRelu")
+    return ActivationNode{FusedActivation::leaky_relu, node.attrs.get_float("alpha", 0.01f), std::nullopt};
   if (node.op == "HardSigmoid")
-    return ActivationNode{FusedActivation::hard_sigmoid, node.attrs.get_float("alpha", 0.2f), node.attrs.get_float("beta", 0.5f)};
+    return ActivationNode{FusedActivation::hard_sigmoid, node.attrs.get_float("alpha", 0.2f),
+                          node.attrs.get_float("beta", 0.5f)};
   if (node.op == "HardSwish") return ActivationNode{FusedActivation::hard_swish, std::nullopt, std::nullopt};
   if (node.op == "Gelu" && node.attrs.get_string("approximate", "none") == "none")
     return ActivationNode{FusedActivation::gelu, std::nullopt, std::nullopt};

@@ -21,7 +21,8 @@ enum class FusedActivation { none, relu, clip, leaky_relu, hard_sigmoid, hard_sw
 struct FusedActivationSpec {
   FusedActivation kind = FusedActivation::none;
   // clip: bounds [alpha, beta] (absent: -inf, +inf); leaky_relu: the slope alpha; hard_sigmoid:
-  // clip(alpha x + beta, 0, 1) (absent: 0.2, 0.5); gelu: x/2 (1 + erf(x/sqrt2)); hard_swish: x hard_sigmoid_{1/6,1/2}(x)
+  // clip(alpha x + beta, 0, 1) (absent: 0.2, 0.5); gelu: x/2 (1 + erf(x/sqrt2)); hard_swish: x
+  // hard_sigmoid_{1/6,1/2}(x)
   float alpha = 0, beta = 0;
 
   float apply(float x) const;
@@ -45,8 +46,8 @@ void write_fused_activation(Node& node, const std::string& slot, FusedActivation
                             std::optional<float> beta = {});
 
 // The activation an activation node applies, with its ONNX attribute values (Relu; LeakyRelu: alpha, default
-// 0.01; HardSigmoid: alpha, beta; HardSwish; Gelu with approximate="none"; Clip: min/max attributes, absent bounds written as the float limits since model files cannot hold
-// infinities), or nullopt for any other op.
+// 0.01; HardSigmoid: alpha, beta; HardSwish; Gelu with approximate="none"; Clip: min/max attributes, absent bounds
+// written as the float limits since model files cannot hold infinities), or nullopt for any other op.
 struct ActivationNode {
   FusedActivation kind;
   std::optional<float> alpha, beta;

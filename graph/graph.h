@@ -70,7 +70,7 @@ class ConstantBytes {
   size_t size() const { return size_; }
   const uint8_t* begin() const { return data_; }
   const uint8_t* end() const { return data_ + size_; }
-  bool operator==(const ConstantBytes& other) const;  // same contents
+  bool operator==(const ConstantBytes& other) const;    // same contents
   bool is_view() const { return mapping_ != nullptr; }  // a view into a mapped model.bin
   // For a view into a mapped file: tells the OS it may drop the pages now; they are read from the file
   // again if touched later. Used once a kernel has repacked the weights. Does nothing for owned bytes.
@@ -93,9 +93,11 @@ struct Constant {
 
   int64_t elements() const { return shape_elements(shape); }
   template <typename T>
-  const T* data() const { return reinterpret_cast<const T*>(bytes->data()); }
-  std::vector<int64_t> as_ints() const;   // s64/s32 constant as int64 values
-  std::vector<float> as_floats() const;   // f32 constant as floats
+  const T* data() const {
+    return reinterpret_cast<const T*>(bytes->data());
+  }
+  std::vector<int64_t> as_ints() const;  // s64/s32 constant as int64 values
+  std::vector<float> as_floats() const;  // f32 constant as floats
   static Constant from_floats(const Shape& shape, const std::vector<float>& values);
   static Constant from_ints(const Shape& shape, const std::vector<int64_t>& values);
 };
@@ -131,13 +133,13 @@ struct Preprocess : PreprocessSpec {
 
 struct Graph {
   std::string name;
-  std::vector<std::string> inputs;    // graph inputs, in order (each has a TensorInfo)
-  std::vector<std::string> outputs;   // graph outputs, in order
-  std::map<std::string, TensorInfo> tensors;   // every non-constant tensor: inputs, activations, outputs
-  std::map<std::string, Constant> constants;   // every constant tensor
-  std::vector<Node> nodes;                     // in run order
+  std::vector<std::string> inputs;            // graph inputs, in order (each has a TensorInfo)
+  std::vector<std::string> outputs;           // graph outputs, in order
+  std::map<std::string, TensorInfo> tensors;  // every non-constant tensor: inputs, activations, outputs
+  std::map<std::string, Constant> constants;  // every constant tensor
+  std::vector<Node> nodes;                    // in run order
   Preprocess preprocess;
-  std::vector<std::string> labels;             // one per output class, may be empty
+  std::vector<std::string> labels;  // one per output class, may be empty
 
   bool is_constant(const std::string& name) const { return constants.count(name) != 0; }
   const Constant* find_constant(const std::string& name) const;

@@ -113,8 +113,8 @@ void check_quant(const Reporter& r, const QuantParams& q, DType dtype, const Sha
     if (!(std::isfinite(q.scales[i]) && q.scales[i] > 0))
       r.fail(index_path(path + ".scales", i), number(q.scales[i]) + " is not a positive finite number");
     if (!(q.scales[i] >= low && q.scales[i] <= high))
-      r.fail(index_path(path + ".scales", i), number(q.scales[i]) + " is outside the sane range [" + number(low) + ", " +
-                                                  number(high) + "] for " + dtype_name(dtype));
+      r.fail(index_path(path + ".scales", i), number(q.scales[i]) + " is outside the sane range [" + number(low) +
+                                                  ", " + number(high) + "] for " + dtype_name(dtype));
   }
   int64_t lo = dtype == DType::u8 ? 0 : dtype == DType::s8 ? -128 : INT32_MIN;
   int64_t hi = dtype == DType::u8 ? 255 : dtype == DType::s8 ? 127 : INT32_MAX;
@@ -167,15 +167,16 @@ void check_model(const Graph& g, const Reporter& r) {
     int64_t bytes = check_shape(r, constant.shape, constant.dtype, false, path + ".shape");
     if (!constant.bytes) r.fail(path, "has no bytes");
     if (constant.bytes->size() != static_cast<size_t>(bytes))
-      r.fail(path, "holds " + std::to_string(constant.bytes->size()) + " bytes, shape " + shape_str(constant.shape) + " of " +
-                       dtype_name(constant.dtype) + " needs " + std::to_string(bytes));
+      r.fail(path, "holds " + std::to_string(constant.bytes->size()) + " bytes, shape " + shape_str(constant.shape) +
+                       " of " + dtype_name(constant.dtype) + " needs " + std::to_string(bytes));
   }
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const Node& node = g.nodes[i];
     if (node.name.empty()) r.fail(index_path("nodes", i), "a node name may not be empty");
     for (const auto& [attr, value] : node.attrs.values)
       if (!all_finite(value))
-        r.fail(node_label(node), "attribute '" + attr + "' holds a non-finite float; model.json stores only finite floats");
+        r.fail(node_label(node),
+               "attribute '" + attr + "' holds a non-finite float; model.json stores only finite floats");
   }
   if (g.preprocess.present) check_preprocess(r, g.preprocess);
 
@@ -201,7 +202,7 @@ void check_model(const Graph& g, const Reporter& r) {
       for (size_t d = 0; same && d < stored.size(); ++d) same = stored[d] == kBatchDim || stored[d] == at_one.shape[d];
       if (!same)
         r.fail(entry_path("tensors", out) + ".shape", shape_str(stored) + " does not match " + shape_str(at_one.shape) +
-                                                           ", inferred at batch 1 from " + node_label(node));
+                                                          ", inferred at batch 1 from " + node_label(node));
     }
 }
 
@@ -234,7 +235,9 @@ class ModelParser {
   // `binary` holds model.bin's bytes. With a `mapping` (read_model maps the file) constants become views
   // into it; without one (parse_model) each constant gets a copy of its bytes.
   ModelParser(const std::string& source, BinaryView binary, std::shared_ptr<const void> mapping)
-      : r_(source), binary_(binary), mapping_(std::move(mapping)),
+      : r_(source),
+        binary_(binary),
+        mapping_(std::move(mapping)),
         binary_name_((fs::path(source).parent_path() / "model.bin").string()) {}
 
   Graph parse(const std::string& text) const {
@@ -249,8 +252,10 @@ class ModelParser {
     if (version > kFormatVersion)
       throw Error(r_.context() + " has format version " + std::to_string(version) + ", this octet reads version " +
                   std::to_string(kFormatVersion) + ": regenerate the model with this octet's octet-convert");
-    if (version < 1) r_.fail("version", std::to_string(version) + " is not a valid format version (versions start at 1)");
-    object(root, {"format", "version", "name", "inputs", "outputs", "tensors", "constants", "nodes"}, {"preprocess", "labels"});
+    if (version < 1)
+      r_.fail("version", std::to_string(version) + " is not a valid format version (versions start at 1)");
+    object(root, {"format", "version", "name", "inputs", "outputs", "tensors", "constants", "nodes"},
+           {"preprocess", "labels"});
 
     Graph g;
     g.name = string(root["name"]);
@@ -347,8 +352,12 @@ class ModelParser {
     for (size_t i = 0; i < f.value.size(); ++i) values.push_back(read(f.element(i)));
     return values;
   }
-  std::vector<std::string> strings(const Field& f) const { return list(f, [&](const Field& e) { return string(e); }); }
-  std::vector<float> reals(const Field& f) const { return list(f, [&](const Field& e) { return real(e); }); }
+  std::vector<std::string> strings(const Field& f) const {
+    return list(f, [&](const Field& e) { return string(e); });
+  }
+  std::vector<float> reals(const Field& f) const {
+    return list(f, [&](const Field& e) { return real(e); });
+  }
   std::vector<int64_t> integers(const Field& f, int64_t lo, int64_t hi) const {
     return list(f, [&](const Field& e) { return integer(e, lo, hi); });
   }
@@ -363,9 +372,8 @@ class ModelParser {
   DType dtype(const Field& f) const { return parse_dtype(string(f), r_.context() + ": " + f.path); }
 
   Shape shape(const Field& f, DType type, bool allow_batch) const {
-    Shape s = list(f, [&](const Field& d) {
-      return allow_batch && d.value == "N" ? kBatchDim : integer(d, 0, kInt64Max);
-    });
+    Shape s =
+        list(f, [&](const Field& d) { return allow_batch && d.value == "N" ? kBatchDim : integer(d, 0, kInt64Max); });
     check_shape(r_, s, type, allow_batch, f.path);
     return s;
   }
@@ -374,7 +382,8 @@ class ModelParser {
     object(f, {"scales", "zero_points", "axis"});
     QuantParams q;
     q.scales = reals(f["scales"]);
-    for (int64_t zp : integers(f["zero_points"], INT32_MIN, INT32_MAX)) q.zero_points.push_back(static_cast<int32_t>(zp));
+    for (int64_t zp : integers(f["zero_points"], INT32_MIN, INT32_MAX))
+      q.zero_points.push_back(static_cast<int32_t>(zp));
     q.axis = static_cast<int>(integer(f["axis"], -1, INT32_MAX));
     return q;
   }
@@ -403,13 +412,15 @@ class ModelParser {
       const std::string& name = item.key();
       Field c = f.entry(name);
       object(c, {"dtype", "shape", "offset", "bytes"}, {"quant"});
-      if (g.tensors.count(name)) r_.fail(c.path, "is also listed in tensors (a constant's quantization goes in its quant)");
+      if (g.tensors.count(name))
+        r_.fail(c.path, "is also listed in tensors (a constant's quantization goes in its quant)");
       Constant& constant = g.constants[name];
       constant.dtype = dtype(c["dtype"]);
       constant.shape = shape(c["shape"], constant.dtype, false);
       int64_t offset = integer(c["offset"], 0, kInt64Max), bytes = integer(c["bytes"], 0, kInt64Max);
       if (bytes > kInt64Max - offset)
-        r_.fail(c.path, "offset " + std::to_string(offset) + " + bytes " + std::to_string(bytes) + " overflows 64 bits");
+        r_.fail(c.path,
+                "offset " + std::to_string(offset) + " + bytes " + std::to_string(bytes) + " overflows 64 bits");
       if (offset + bytes > static_cast<int64_t>(binary_.size))
         r_.fail(c.path, "bytes [" + std::to_string(offset) + ", " + std::to_string(offset + bytes) +
                             ") extend past the end of " + binary_name_ + " (" + std::to_string(binary_.size) +
@@ -427,8 +438,9 @@ class ModelParser {
     // Made only now: before the layout check, many constants could name the same large range.
     for (const Blob& b : blobs) {
       const uint8_t* begin = binary_.data + b.offset;
-      g.constants[b.name].bytes = mapping_ ? std::make_shared<const ConstantBytes>(mapping_, begin, static_cast<size_t>(b.bytes))
-                                           : make_bytes(std::vector<uint8_t>(begin, begin + b.bytes));
+      g.constants[b.name].bytes =
+          mapping_ ? std::make_shared<const ConstantBytes>(mapping_, begin, static_cast<size_t>(b.bytes))
+                   : make_bytes(std::vector<uint8_t>(begin, begin + b.bytes));
     }
   }
 
@@ -445,7 +457,8 @@ class ModelParser {
       if (b.offset < running) {  // the previous blob, which starts at or before this one, ends after it starts
         const Blob& previous = blobs[i - 1];
         r_.fail(path, std::to_string(b.offset) + " overlaps " + entry_path("constants", previous.name) + " (bytes [" +
-                          std::to_string(previous.offset) + ", " + std::to_string(previous.offset + previous.bytes) + "))");
+                          std::to_string(previous.offset) + ", " + std::to_string(previous.offset + previous.bytes) +
+                          "))");
       }
       if (b.offset > running)
         r_.fail(path, std::to_string(b.offset) + " is not the running aligned size " + std::to_string(running) +
@@ -454,11 +467,11 @@ class ModelParser {
     }
     int64_t size = static_cast<int64_t>(binary_.size);
     if (size < running)
-      throw Error(binary_name_ + ": " + std::to_string(size) + " bytes, but the constants end at " + std::to_string(running) +
-                  " (padded to a multiple of 64): truncated file");
+      throw Error(binary_name_ + ": " + std::to_string(size) + " bytes, but the constants end at " +
+                  std::to_string(running) + " (padded to a multiple of 64): truncated file");
     if (size > running)
-      throw Error(binary_name_ + ": " + std::to_string(size - running) + " trailing bytes after the constants, which end at " +
-                  std::to_string(running));
+      throw Error(binary_name_ + ": " + std::to_string(size - running) +
+                  " trailing bytes after the constants, which end at " + std::to_string(running));
   }
 
   void read_inputs(const Field& f, Graph& g) const {
@@ -472,7 +485,8 @@ class ModelParser {
       std::string entry = entry_path("tensors", name);
       DType type = dtype(in["dtype"]);
       if (type != info.dtype)
-        r_.fail(in["dtype"].path, std::string(dtype_name(type)) + " differs from " + entry + ".dtype " + dtype_name(info.dtype));
+        r_.fail(in["dtype"].path,
+                std::string(dtype_name(type)) + " differs from " + entry + ".dtype " + dtype_name(info.dtype));
       Shape s = shape(in["shape"], type, true);
       // An input without elements (batch 0) gives a model nothing to run on: refused at load.
       if (std::count(s.begin(), s.end(), 0))
@@ -558,11 +572,16 @@ ordered_json attribute_json(const AttrValue& value) {
   return std::visit(
       [](const auto& v) -> ordered_json {
         using T = std::decay_t<decltype(v)>;
-        if constexpr (std::is_same_v<T, int64_t>) return {{"i", v}};
-        else if constexpr (std::is_same_v<T, float>) return {{"f", static_cast<double>(v)}};
-        else if constexpr (std::is_same_v<T, std::string>) return {{"s", v}};
-        else if constexpr (std::is_same_v<T, std::vector<int64_t>>) return {{"ints", v}};
-        else return {{"floats", floats_json(v)}};
+        if constexpr (std::is_same_v<T, int64_t>)
+          return {{"i", v}};
+        else if constexpr (std::is_same_v<T, float>)
+          return {{"f", static_cast<double>(v)}};
+        else if constexpr (std::is_same_v<T, std::string>)
+          return {{"s", v}};
+        else if constexpr (std::is_same_v<T, std::vector<int64_t>>)
+          return {{"ints", v}};
+        else
+          return {{"floats", floats_json(v)}};
       },
       value);
 }
@@ -652,15 +671,18 @@ std::shared_ptr<const MappedFile> map_file(const fs::path& path, const std::stri
 fs::path write_temporary(const fs::path& folder, const std::string& target, const void* data, size_t size) {
   std::string pattern = (folder / ("." + target + ".XXXXXX")).string();
   int fd = ::mkstemp(pattern.data());
-  if (fd < 0) throw Error((folder / target).string() + ": cannot create a temporary file beside it: " + std::strerror(errno));
+  if (fd < 0)
+    throw Error((folder / target).string() + ": cannot create a temporary file beside it: " + std::strerror(errno));
   const char* at = static_cast<const char*>(data);
   size_t left = size;
   int error = 0;
   while (left > 0 && !error) {
     ssize_t n = ::write(fd, at, left);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) error = n < 0 ? errno : EIO;
-    else at += n, left -= static_cast<size_t>(n);
+    if (n <= 0)
+      error = n < 0 ? errno : EIO;
+    else
+      at += n, left -= static_cast<size_t>(n);
   }
   if (!error && ::fsync(fd) != 0) error = errno;
   if (::close(fd) != 0 && !error) error = errno;
@@ -701,7 +723,8 @@ Graph read_model(const std::string& path) {
   fs::path json_path = fs::is_directory(status) ? fs::path(path) / "model.json" : fs::path(path);
   fs::path binary_path = json_path.parent_path() / "model.bin";
   auto text = read_file<std::string>(json_path, "the model description");
-  std::shared_ptr<const MappedFile> binary = map_file(binary_path, "the model weights (model.bin must sit beside model.json)");
+  std::shared_ptr<const MappedFile> binary =
+      map_file(binary_path, "the model weights (model.bin must sit beside model.json)");
   return ModelParser(json_path.string(), {binary->data, binary->size}, binary).parse(text);
 }
 
@@ -797,9 +820,11 @@ void write_model(const Graph& graph, const std::string& folder) {
   if (::rename(json_temp.c_str(), json.c_str()) != 0) {
     int error = errno;
     ::unlink(json_temp.c_str());
-    bool restored = had_bin ? !backup.empty() && ::rename(backup.c_str(), bin.c_str()) == 0 : ::unlink(bin.c_str()) == 0;
-    throw Error(json.string() + ": cannot replace: " + std::strerror(error) +
-                (restored ? " (the previous model is unchanged)" : " (model.bin was replaced; the folder is inconsistent)"));
+    bool restored =
+        had_bin ? !backup.empty() && ::rename(backup.c_str(), bin.c_str()) == 0 : ::unlink(bin.c_str()) == 0;
+    throw Error(
+        json.string() + ": cannot replace: " + std::strerror(error) +
+        (restored ? " (the previous model is unchanged)" : " (model.bin was replaced; the folder is inconsistent)"));
   }
   if (!backup.empty()) ::unlink(backup.c_str());
   sync_folder(dir);

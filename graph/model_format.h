@@ -28,8 +28,8 @@
 // dtype size. The file ends at the end of the last constant rounded up to 64 (zero padding): its size is
 // a multiple of 64, and shorter (truncated) or longer (trailing bytes) files are rejected.
 //
-// No tensor or constant may exceed kMaxTensorBytes (graph.h, 4 GiB, with N = 1), so shapes like [2^40, 2^40] are refused
-// before anything is allocated. The reader then checks the graph itself (ops, attributes, names, run order)
+// No tensor or constant may exceed kMaxTensorBytes (graph.h, 4 GiB, with N = 1), so shapes like [2^40, 2^40] are
+// refused before anything is allocated. The reader then checks the graph itself (ops, attributes, names, run order)
 // with validate_graph() and infer_shapes(graph, 1), and requires each stored node output shape to match the
 // inferred one. Every failure throws octet::Error naming the file and the field, e.g.
 //   model.json: constants["conv1.weight"].offset: 128 is not the running aligned size 64

@@ -10,9 +10,7 @@
 namespace octet {
 namespace {
 
-[[noreturn]] void fail(const Node& node, const std::string& what) {
-  throw Error(node_label(node) + ": " + what);
-}
+[[noreturn]] void fail(const Node& node, const std::string& what) { throw Error(node_label(node) + ": " + what); }
 
 void require_rank_at_least(const Node& node, const TensorInfo& t, size_t rank, const char* which) {
   if (t.shape.size() < rank)
@@ -32,7 +30,8 @@ void infer_same(const Node&, const std::vector<TensorInfo>& in, std::vector<Tens
 
 // Quantize: f32 -> u8/s8 with the output tensor's parameters; Dequantize: u8/s8 -> f32 with the input's.
 void infer_quantize(const Node& node, const std::vector<TensorInfo>& in, std::vector<TensorInfo>& out) {
-  if (in[0].dtype != DType::f32) fail(node, std::string("input is ") + dtype_name(in[0].dtype) + ", Quantize reads f32");
+  if (in[0].dtype != DType::f32)
+    fail(node, std::string("input is ") + dtype_name(in[0].dtype) + ", Quantize reads f32");
   out = {like(in[0], in[0].shape)};
   out[0].dtype = DType::u8;  // the stored output TensorInfo (u8 or s8, with its scale) overrides this
 }
@@ -49,7 +48,8 @@ void infer_dequantize(const Node& node, const std::vector<TensorInfo>& in, std::
 void infer_clip(const Node& node, const std::vector<TensorInfo>& in, std::vector<TensorInfo>& out) {
   const float low = node.attrs.get_float("min", -INFINITY), high = node.attrs.get_float("max", INFINITY);
   if (!(low <= high))
-    fail(node, "clip bounds min=" + std::to_string(low) + " and max=" + std::to_string(high) + " are not an interval (min must be <= max)");
+    fail(node, "clip bounds min=" + std::to_string(low) + " and max=" + std::to_string(high) +
+                   " are not an interval (min must be <= max)");
   out = {like(in[0], in[0].shape)};
 }
 
@@ -57,9 +57,11 @@ void infer_clip(const Node& node, const std::vector<TensorInfo>& in, std::vector
 // are refused at conversion and load rather than at Session creation.
 void check_linear_dtypes(const Node& node, const TensorInfo& data, const TensorInfo& weights, const char* weight_name) {
   if (data.dtype != DType::f32 && data.dtype != DType::u8 && data.dtype != DType::s8)
-    fail(node, std::string("input is ") + dtype_name(data.dtype) + "; " + node.op + " reads f32 (or u8/s8 when quantized)");
+    fail(node,
+         std::string("input is ") + dtype_name(data.dtype) + "; " + node.op + " reads f32 (or u8/s8 when quantized)");
   if (weights.dtype != DType::f32 && weights.dtype != DType::s8)
-    fail(node, std::string(weight_name) + " is " + dtype_name(weights.dtype) + "; " + node.op + " takes f32 weights (s8 when quantized)");
+    fail(node, std::string(weight_name) + " is " + dtype_name(weights.dtype) + "; " + node.op +
+                   " takes f32 weights (s8 when quantized)");
 }
 
 void infer_conv(const Node& node, const std::vector<TensorInfo>& in, std::vector<TensorInfo>& out) {
@@ -67,14 +69,18 @@ void infer_conv(const Node& node, const std::vector<TensorInfo>& in, std::vector
   const Shape& w = in[1].shape;
   require_rank_at_least(node, in[0], 3, "input X");
   if (shape_elements(x) == 0) fail(node, "input X " + shape_str(x) + " is empty");
-  if (w.size() != x.size()) fail(node, "weights W " + shape_str(w) + " and input X " + shape_str(x) + " differ in rank");
+  if (w.size() != x.size())
+    fail(node, "weights W " + shape_str(w) + " and input X " + shape_str(x) + " differ in rank");
   if (shape_elements(w) == 0)
-    fail(node, "weights W " + shape_str(w) + " are empty; a Conv needs at least one output channel, input channel and kernel element");
+    fail(node, "weights W " + shape_str(w) +
+                   " are empty; a Conv needs at least one output channel, input channel and kernel element");
   check_linear_dtypes(node, in[0], in[1], "weights W");
   int64_t group = node.attrs.get_int("group", 1);
-  if (group < 1 || x[1] % group != 0) fail(node, "attribute group=" + std::to_string(group) + " does not divide input channels " + std::to_string(x[1]));
+  if (group < 1 || x[1] % group != 0)
+    fail(node, "attribute group=" + std::to_string(group) + " does not divide input channels " + std::to_string(x[1]));
   if (w[1] * group != x[1])
-    fail(node, "weights W " + shape_str(w) + " expect " + std::to_string(w[1] * group) + " input channels, X has " + std::to_string(x[1]));
+    fail(node, "weights W " + shape_str(w) + " expect " + std::to_string(w[1] * group) + " input channels, X has " +
+                   std::to_string(x[1]));
   if (w[0] % group != 0) fail(node, "output channels " + std::to_string(w[0]) + " not divisible by group");
   if (in.size() > 2 && !in[2].shape.empty() && shape_elements(in[2].shape) != w[0])
     fail(node, "bias B " + shape_str(in[2].shape) + " does not match " + std::to_string(w[0]) + " output channels");
@@ -92,7 +98,8 @@ void infer_pool(const Node& node, const std::vector<TensorInfo>& in, std::vector
   require_rank_at_least(node, in[0], 3, "input X");
   std::vector<int64_t> kernel = node.attrs.get_ints("kernel_shape");
   if (kernel.size() != in[0].shape.size() - 2)
-    fail(node, "attribute kernel_shape has " + std::to_string(kernel.size()) + " values for input " + shape_str(in[0].shape));
+    fail(node,
+         "attribute kernel_shape has " + std::to_string(kernel.size()) + " values for input " + shape_str(in[0].shape));
   WindowGeometry g = window_geometry(node, in[0].shape, kernel);
   Shape y = {in[0].shape[0], in[0].shape[1]};
   y.insert(y.end(), g.output.begin(), g.output.end());
@@ -137,12 +144,14 @@ void infer_matmul(const Node& node, const std::vector<TensorInfo>& in, std::vect
   if (a.back() != b[b.size() - 2])
     fail(node, "inner dimensions differ: A " + shape_str(in[0].shape) + ", B " + shape_str(in[1].shape));
   if (shape_elements(a) == 0 || shape_elements(b) == 0)  // oneDNN's matmul divides by these sizes (SIGFPE)
-    fail(node, "A " + shape_str(in[0].shape) + " or B " + shape_str(in[1].shape) + " is empty; MatMul needs elements in both");
+    fail(node, "A " + shape_str(in[0].shape) + " or B " + shape_str(in[1].shape) +
+                   " is empty; MatMul needs elements in both");
   Shape batch = broadcast_shapes(node, Shape(a.begin(), a.end() - 2), Shape(b.begin(), b.end() - 2));
   Shape y = batch;
   if (!a1) y.push_back(a[a.size() - 2]);
   if (!b1) y.push_back(b.back());
-  if (in.size() > 2 && !in[2].shape.empty() && (b1 || shape_elements(in[2].shape) != b.back() || in[2].shape.back() != b.back()))
+  if (in.size() > 2 && !in[2].shape.empty() &&
+      (b1 || shape_elements(in[2].shape) != b.back() || in[2].shape.back() != b.back()))
     fail(node, "bias " + shape_str(in[2].shape) + " is not one value per output column of " + shape_str(in[1].shape));
   out = {like(in[0], y)};
 }
@@ -151,7 +160,8 @@ void infer_batchnorm(const Node& node, const std::vector<TensorInfo>& in, std::v
   require_rank_at_least(node, in[0], 2, "input X");
   for (size_t i = 1; i < 5; ++i)
     if (shape_elements(in[i].shape) != in[0].shape[1])
-      fail(node, "input " + std::to_string(i) + " " + shape_str(in[i].shape) + " does not have " + std::to_string(in[0].shape[1]) + " channels");
+      fail(node, "input " + std::to_string(i) + " " + shape_str(in[i].shape) + " does not have " +
+                     std::to_string(in[0].shape[1]) + " channels");
   out = {like(in[0], in[0].shape)};
 }
 
@@ -165,7 +175,8 @@ void infer_flatten(const Node& node, const std::vector<TensorInfo>& in, std::vec
   int64_t rank = static_cast<int64_t>(x.size());
   int64_t axis = node.attrs.get_int("axis", 1);
   if (axis < 0) axis += rank;
-  if (axis < 0 || axis > rank) fail(node, "attribute axis=" + std::to_string(node.attrs.get_int("axis", 1)) + " out of range for " + shape_str(x));
+  if (axis < 0 || axis > rank)
+    fail(node, "attribute axis=" + std::to_string(node.attrs.get_int("axis", 1)) + " out of range for " + shape_str(x));
   int64_t outer = 1, inner = 1;
   for (int64_t i = 0; i < rank; ++i) (i < axis ? outer : inner) *= x[i];
   out = {like(in[0], {outer, inner})};
@@ -180,7 +191,8 @@ void infer_reshape(const Node& node, const std::vector<TensorInfo>& in, std::vec
   for (size_t i = 0; i < target.size(); ++i) {
     int64_t d = target[i];
     if (d == 0 && !allowzero) {
-      if (i >= x.size()) fail(node, "shape[" + std::to_string(i) + "]=0 copies a dimension the input " + shape_str(x) + " lacks");
+      if (i >= x.size())
+        fail(node, "shape[" + std::to_string(i) + "]=0 copies a dimension the input " + shape_str(x) + " lacks");
       d = x[i];
     }
     if (d == -1) {
@@ -210,7 +222,8 @@ void infer_concat(const Node& node, const std::vector<TensorInfo>& in, std::vect
     if (t.shape.size() != y.size() || t.dtype != in[0].dtype) fail(node, "inputs differ in rank or dtype");
     for (size_t d = 0; d < y.size(); ++d)
       if (static_cast<int64_t>(d) != axis && t.shape[d] != in[0].shape[d])
-        fail(node, "input " + shape_str(t.shape) + " does not match " + shape_str(in[0].shape) + " outside axis " + std::to_string(axis));
+        fail(node, "input " + shape_str(t.shape) + " does not match " + shape_str(in[0].shape) + " outside axis " +
+                       std::to_string(axis));
     y[axis] += t.shape[axis];
   }
   out = {like(in[0], y)};
@@ -237,9 +250,11 @@ void infer_layer_norm(const Node& node, const std::vector<TensorInfo>& in, std::
 void infer_pad(const Node& node, const std::vector<TensorInfo>& in, std::vector<TensorInfo>& out) {
   const Shape& x = in[0].shape;
   std::vector<int64_t> pads = node.attrs.get_ints("pads");
-  if (pads.size() != 2 * x.size()) fail(node, "attribute pads has " + std::to_string(pads.size()) + " values for rank " + std::to_string(x.size()));
+  if (pads.size() != 2 * x.size())
+    fail(node, "attribute pads has " + std::to_string(pads.size()) + " values for rank " + std::to_string(x.size()));
   std::string mode = node.attrs.get_string("mode", "constant");
-  if (mode != "constant" && mode != "reflect" && mode != "edge") fail(node, "attribute mode='" + mode + "' is not constant, reflect or edge");
+  if (mode != "constant" && mode != "reflect" && mode != "edge")
+    fail(node, "attribute mode='" + mode + "' is not constant, reflect or edge");
   Shape y = x;
   for (size_t i = 0; i < x.size(); ++i) {
     y[i] = x[i] + pads[i] + pads[i + x.size()];
@@ -271,8 +286,10 @@ void infer_reduce_mean(const Node& node, const std::vector<TensorInfo>& in, std:
   Shape y;
   for (int64_t i = 0; i < rank; ++i) {
     bool reduced = std::binary_search(axes.begin(), axes.end(), i);
-    if (!reduced) y.push_back(x[i]);
-    else if (keep) y.push_back(1);
+    if (!reduced)
+      y.push_back(x[i]);
+    else if (keep)
+      y.push_back(1);
   }
   out = {like(in[0], y)};
 }
@@ -282,7 +299,8 @@ void infer_transpose(const Node& node, const std::vector<TensorInfo>& in, std::v
   std::vector<int64_t> perm = node.attrs.get_ints("perm");
   if (perm.empty())
     for (int64_t i = static_cast<int64_t>(x.size()) - 1; i >= 0; --i) perm.push_back(i);
-  if (perm.size() != x.size()) fail(node, "attribute perm has " + std::to_string(perm.size()) + " values for rank " + std::to_string(x.size()));
+  if (perm.size() != x.size())
+    fail(node, "attribute perm has " + std::to_string(perm.size()) + " values for rank " + std::to_string(x.size()));
   std::vector<int64_t> sorted = perm;
   std::sort(sorted.begin(), sorted.end());
   for (size_t i = 0; i < sorted.size(); ++i)
@@ -332,8 +350,10 @@ void infer_split(const Node& node, const std::vector<TensorInfo>& in, std::vecto
       fail(node, "dimension " + std::to_string(x[axis]) + " does not split into " + std::to_string(n) + " equal parts");
     split.assign(n, x[axis] / static_cast<int64_t>(n));
   }
-  if (split.size() != n) fail(node, "attribute split has " + std::to_string(split.size()) + " values for " + std::to_string(n) + " outputs");
-  if (std::accumulate(split.begin(), split.end(), int64_t{0}) != x[axis]) fail(node, "attribute split does not sum to the dimension");
+  if (split.size() != n)
+    fail(node, "attribute split has " + std::to_string(split.size()) + " values for " + std::to_string(n) + " outputs");
+  if (std::accumulate(split.begin(), split.end(), int64_t{0}) != x[axis])
+    fail(node, "attribute split does not sum to the dimension");
   out.clear();
   for (int64_t s : split) {
     Shape y = x;
@@ -370,8 +390,10 @@ void infer_unsqueeze(const Node& node, const std::vector<TensorInfo>& in, std::v
   Shape y;
   size_t next = 0;
   for (int64_t i = 0; i < rank; ++i) {
-    if (std::binary_search(axes.begin(), axes.end(), i)) y.push_back(1);
-    else y.push_back(x[next++]);
+    if (std::binary_search(axes.begin(), axes.end(), i))
+      y.push_back(1);
+    else
+      y.push_back(x[next++]);
   }
   out = {like(in[0], y)};
 }
@@ -401,7 +423,8 @@ Shape broadcast_shapes(const Node& node, const Shape& a, const Shape& b) {
   for (size_t i = 0; i < rank; ++i) {
     int64_t da = i < rank - a.size() ? 1 : a[i - (rank - a.size())];
     int64_t db = i < rank - b.size() ? 1 : b[i - (rank - b.size())];
-    if (da != db && da != 1 && db != 1) fail(node, "shapes " + shape_str(a) + " and " + shape_str(b) + " do not broadcast");
+    if (da != db && da != 1 && db != 1)
+      fail(node, "shapes " + shape_str(a) + " and " + shape_str(b) + " do not broadcast");
     y[i] = da == 1 ? db : da;
   }
   return y;
@@ -415,7 +438,8 @@ WindowGeometry window_geometry(const Node& node, const Shape& input, const std::
   g.dilations = node.attrs.get_ints("dilations", std::vector<int64_t>(n, 1));
   std::vector<int64_t> pads = node.attrs.get_ints("pads", std::vector<int64_t>(2 * n, 0));
   if (kernel.size() != n || g.strides.size() != n || g.dilations.size() != n || pads.size() != 2 * n)
-    fail(node, "kernel_shape/strides/dilations/pads do not match " + std::to_string(n) + " spatial dimensions of " + shape_str(input));
+    fail(node, "kernel_shape/strides/dilations/pads do not match " + std::to_string(n) + " spatial dimensions of " +
+                   shape_str(input));
   std::string auto_pad = node.attrs.get_string("auto_pad", "NOTSET");
   bool ceil_mode = node.attrs.get_int("ceil_mode", 0) != 0;
   g.pads_begin.assign(pads.begin(), pads.begin() + static_cast<long>(n));
@@ -454,7 +478,12 @@ WindowGeometry window_geometry(const Node& node, const Shape& input, const std::
 // converters/onnx/. Every family named here has an optimized and a reference kernel (tested).
 const std::vector<OpSchema>& op_schemas() {
   static const std::vector<OpSchema> table = {
-      {"Conv", "conv", 2, 4, 1, 1,
+      {"Conv",
+       "conv",
+       2,
+       4,
+       1,
+       1,
        {"kernel_shape", "strides", "dilations", "pads", "group", "auto_pad", "act", "act_alpha", "act_beta", "sum_act",
         "sum_act_alpha", "sum_act_beta"},
        infer_conv},
@@ -476,8 +505,22 @@ const std::vector<OpSchema>& op_schemas() {
       {"Mul", "binary", 2, 2, 1, 1, {}, infer_binary},
       {"Div", "binary", 2, 2, 1, 1, {}, infer_binary},
       {"LayerNormalization", "layer_norm", 1, 3, 1, 1, {"axis", "epsilon", "stash_type"}, infer_layer_norm},
-      {"MaxPool", "pool", 1, 1, 1, 1, {"kernel_shape", "strides", "dilations", "pads", "auto_pad", "ceil_mode", "storage_order"}, infer_pool},
-      {"AveragePool", "pool", 1, 1, 1, 1, {"kernel_shape", "strides", "pads", "auto_pad", "ceil_mode", "count_include_pad"}, infer_pool},
+      {"MaxPool",
+       "pool",
+       1,
+       1,
+       1,
+       1,
+       {"kernel_shape", "strides", "dilations", "pads", "auto_pad", "ceil_mode", "storage_order"},
+       infer_pool},
+      {"AveragePool",
+       "pool",
+       1,
+       1,
+       1,
+       1,
+       {"kernel_shape", "strides", "pads", "auto_pad", "ceil_mode", "count_include_pad"},
+       infer_pool},
       {"GlobalAveragePool", "pool", 1, 1, 1, 1, {}, infer_global_pool},
       {"Flatten", "copy", 1, 1, 1, 1, {"axis"}, infer_flatten},
       {"Reshape", "copy", 1, 1, 1, 1, {"shape", "allowzero"}, infer_reshape},
@@ -509,9 +552,11 @@ void validate_node(const Node& node) {
   if (!schema) throw Error(node_label(node) + ": unsupported op '" + node.op + "'");
   int n_in = static_cast<int>(node.inputs.size()), n_out = static_cast<int>(node.outputs.size());
   if (n_in < schema->min_inputs || n_in > schema->max_inputs)
-    fail(node, "has " + std::to_string(n_in) + " inputs, expects " + std::to_string(schema->min_inputs) + ".." + std::to_string(schema->max_inputs));
+    fail(node, "has " + std::to_string(n_in) + " inputs, expects " + std::to_string(schema->min_inputs) + ".." +
+                   std::to_string(schema->max_inputs));
   if (n_out < schema->min_outputs || n_out > schema->max_outputs)
-    fail(node, "has " + std::to_string(n_out) + " outputs, expects " + std::to_string(schema->min_outputs) + ".." + std::to_string(schema->max_outputs));
+    fail(node, "has " + std::to_string(n_out) + " outputs, expects " + std::to_string(schema->min_outputs) + ".." +
+                   std::to_string(schema->max_outputs));
   for (int i = 0; i < schema->min_inputs; ++i)
     if (node.inputs[i].empty()) fail(node, "required input " + std::to_string(i) + " is missing");
   for (const std::string& o : node.outputs)

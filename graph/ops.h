@@ -3,8 +3,9 @@
 //
 // Canonical attributes (operands that ONNX passes as constant inputs are attributes here):
 //   Conv        kernel_shape, strides, dilations, pads (begin..., end...), group; auto_pad resolved to pads.
-//               Fused post-ops: act, act_alpha, act_beta (act = relu|clip|leaky_relu|hard_sigmoid|hard_swish|gelu|"" applied to conv output);
-//               optional 4th input "sum" added after act, then sum_act, sum_act_alpha, sum_act_beta.
+//               Fused post-ops: act, act_alpha, act_beta (act = relu|clip|leaky_relu|hard_sigmoid|hard_swish|gelu|""
+//               applied to conv output); optional 4th input "sum" added after act, then sum_act, sum_act_alpha,
+//               sum_act_beta.
 //   Gemm        alpha, beta, transA, transB           MatMul      (none); optional 3rd input: bias [N] added
 //                                                     to every row (fused from MatMul + Add by the converter)
 //                                                     and act, act_alpha, act_beta as for Conv

@@ -11,13 +11,16 @@ namespace {
 // a ViT class token; Dequantize
 // expands quantized weights). Every other op's input 0 is the data it runs on: an activation, because the
 // converter folds nodes whose inputs are all constant, and a kernel given a constant there has no buffer.
-bool takes_constant_input0(const std::string& op) { return op == "Add" || op == "Mul" || op == "Dequantize" || op == "Concat"; }
+bool takes_constant_input0(const std::string& op) {
+  return op == "Add" || op == "Mul" || op == "Dequantize" || op == "Concat";
+}
 
 // Activations at the size limit of graph.h (kMaxTensorBytes) and graph inputs with elements.
 void check_activation_size(const std::string& what, const TensorInfo& t, int64_t batch) {
   if (capped_tensor_bytes(t.shape, t.dtype) < 0)
-    throw Error(what + " " + shape_str(t.shape) + " of " + dtype_name(t.dtype) + (batch != 1 ? " at batch " + std::to_string(batch) : "") +
-                " is larger than the limit of " + std::to_string(kMaxTensorBytes) + " bytes for one tensor (graph/FORMAT.md)");
+    throw Error(what + " " + shape_str(t.shape) + " of " + dtype_name(t.dtype) +
+                (batch != 1 ? " at batch " + std::to_string(batch) : "") + " is larger than the limit of " +
+                std::to_string(kMaxTensorBytes) + " bytes for one tensor (graph/FORMAT.md)");
 }
 
 }  // namespace
@@ -46,7 +49,8 @@ void validate_graph(const Graph& graph) {
       if (later_outputs.count(in))
         throw Error(node_label(node) + ": input " + std::to_string(i) + " '" + in +
                     "' is produced by a later node (cycle, or nodes not in run order)");
-      throw Error(node_label(node) + ": input " + std::to_string(i) + " '" + in + "' is not defined (dangling tensor name)");
+      throw Error(node_label(node) + ": input " + std::to_string(i) + " '" + in +
+                  "' is not defined (dangling tensor name)");
     }
     for (const std::string& o : node.outputs) {
       if (graph.is_constant(o) || !defined.insert(o).second)
@@ -59,7 +63,8 @@ void validate_graph(const Graph& graph) {
     if (!outputs.insert(o).second) throw Error("graph output '" + o + "' is listed twice");
   for (const std::string& o : graph.outputs)
     // A constant output (everything folded at conversion) is legal: the session fills it once at load.
-    if (!defined.count(o) && !graph.is_constant(o)) throw Error("graph output '" + o + "' is not produced by any node or input");
+    if (!defined.count(o) && !graph.is_constant(o))
+      throw Error("graph output '" + o + "' is not produced by any node or input");
 }
 
 std::map<std::string, TensorInfo> infer_shapes(const Graph& graph, int64_t batch) {

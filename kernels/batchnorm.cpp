@@ -23,7 +23,8 @@ BatchNormParams read_params(const KernelContext& ctx) {
   require_activation(ctx, 0);
   for (size_t i = 1; i < 5; ++i)
     if (!ctx.constants[i])
-      throw Error(node_label(ctx.node) + ": input " + std::to_string(i) + " (" + kOperandNames[i] + ") must be a constant");
+      throw Error(node_label(ctx.node) + ": input " + std::to_string(i) + " (" + kOperandNames[i] +
+                  ") must be a constant");
   return {ctx.constants[1]->as_floats(), ctx.constants[2]->as_floats(), ctx.constants[3]->as_floats(),
           ctx.constants[4]->as_floats(), ctx.node.attrs.get_float("epsilon", 1e-5f)};
 }
@@ -37,7 +38,8 @@ class DnnlBatchNorm : public DnnlKernel {
     int64_t channels = x.dims[1];
     memory::dims channel_dims(x.dims.size(), 1);  // [1, C, 1, ...]: broadcast over all but dim 1
     channel_dims[1] = channels;
-    memory::desc channel_md(channel_dims, memory::data_type::f32, dense_strides(Shape(channel_dims.begin(), channel_dims.end())));
+    memory::desc channel_md(channel_dims, memory::data_type::f32,
+                            dense_strides(Shape(channel_dims.begin(), channel_dims.end())));
     memory a(channel_md, engine_->engine), b(channel_md, engine_->engine);
     float* a_data = static_cast<float*>(a.get_data_handle());
     float* b_data = static_cast<float*>(b.get_data_handle());

@@ -58,8 +58,10 @@ class DnnlBinary : public DnnlKernel {
     memory::desc src0 = bind_operand(ctx, full, DNNL_ARG_SRC_0, rank, order);
     memory::desc src1 = bind_operand(ctx, other, DNNL_ARG_SRC_1, rank, order);
     const std::string& op = ctx.node.op;
-    algorithm alg = op == "Add" ? algorithm::binary_add : op == "Sub" ? algorithm::binary_sub
-                    : op == "Mul" ? algorithm::binary_mul : algorithm::binary_div;
+    algorithm alg = op == "Add"   ? algorithm::binary_add
+                    : op == "Sub" ? algorithm::binary_sub
+                    : op == "Mul" ? algorithm::binary_mul
+                                  : algorithm::binary_div;
     primitive_attr attr = base_attr();
     if (op == "Sub" && full == 1) {  // computed as input 1 - input 0
       post_ops ops;
@@ -73,12 +75,15 @@ class DnnlBinary : public DnnlKernel {
 
  private:
   // Input i as argument `arg`: its descriptor in the output's dim order (see the top of the file).
-  dnnl::memory::desc bind_operand(const KernelContext& ctx, size_t i, int arg, size_t rank, const std::vector<size_t>& order) {
+  dnnl::memory::desc bind_operand(const KernelContext& ctx, size_t i, int arg, size_t rank,
+                                  const std::vector<size_t>& order) {
     TensorDesc t = aligned(ctx.inputs[i], rank);
     const Constant* constant = ctx.constants[i];
     dnnl::memory::desc md = to_md(in_order(t, order, constant != nullptr));
-    if (constant) set_owned(arg, reorder_constant(*engine_, to_md(t), constant->bytes->data(), md));
-    else map_input(i, arg, md);
+    if (constant)
+      set_owned(arg, reorder_constant(*engine_, to_md(t), constant->bytes->data(), md));
+    else
+      map_input(i, arg, md);
     return md;
   }
 };
@@ -112,7 +117,8 @@ class ReferenceBinary : public PlainKernel {
 void check(const KernelContext& ctx) {
   require_types(ctx, 2, {DType::f32});
   const std::string& op = ctx.node.op;
-  if (op != "Add" && op != "Sub" && op != "Mul" && op != "Div") throw Error(node_label(ctx.node) + ": not Add, Sub, Mul or Div");
+  if (op != "Add" && op != "Sub" && op != "Mul" && op != "Div")
+    throw Error(node_label(ctx.node) + ": not Add, Sub, Mul or Div");
 }
 
 }  // namespace

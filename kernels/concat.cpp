@@ -25,8 +25,11 @@ class DnnlConcat : public DnnlKernel {
       srcs.push_back(to_md(ctx.inputs[i]));
       int arg = DNNL_ARG_MULTIPLE_SRC + static_cast<int>(i);
       // A constant part (ViT's class token before the patch embeddings) is copied once at Prepare.
-      if (ctx.constants[i]) set_owned(arg, reorder_constant(*engine_, to_md(dense_desc(ctx.inputs[i].dtype, ctx.inputs[i].dims)), ctx.constants[i]->bytes->data(), srcs.back()));
-      else map_input(i, arg, srcs.back());
+      if (ctx.constants[i])
+        set_owned(arg, reorder_constant(*engine_, to_md(dense_desc(ctx.inputs[i].dtype, ctx.inputs[i].dims)),
+                                        ctx.constants[i]->bytes->data(), srcs.back()));
+      else
+        map_input(i, arg, srcs.back());
     }
     dnnl::memory::desc dst = to_md(ctx.outputs[0]);
     dnnl::concat::primitive_desc pd(dst, axis, srcs, engine_->engine, base_attr());
@@ -38,7 +41,11 @@ class DnnlConcat : public DnnlKernel {
 class ReferenceConcat : public PlainKernel {
  public:
   explicit ReferenceConcat(const KernelContext& ctx)
-      : PlainKernel(ctx), axis_(read_axis(ctx)), srcs_(ctx.inputs), out_(ctx.outputs[0]), out_index_(out_.dims.size()) {}
+      : PlainKernel(ctx),
+        axis_(read_axis(ctx)),
+        srcs_(ctx.inputs),
+        out_(ctx.outputs[0]),
+        out_index_(out_.dims.size()) {}
 
   void run() override {
     size_t elem = dtype_size(out_.dtype);
@@ -65,6 +72,8 @@ class ReferenceConcat : public PlainKernel {
 }  // namespace
 
 std::unique_ptr<Kernel> make_concat(const KernelContext& ctx) { return std::make_unique<DnnlConcat>(ctx); }
-std::unique_ptr<Kernel> make_concat_reference(const KernelContext& ctx) { return std::make_unique<ReferenceConcat>(ctx); }
+std::unique_ptr<Kernel> make_concat_reference(const KernelContext& ctx) {
+  return std::make_unique<ReferenceConcat>(ctx);
+}
 
 }  // namespace octet::kernels

@@ -1,6 +1,6 @@
 // Conv: oneDNN convolution (optimized) and a direct loop (reference), both with the fused post-ops
-// the converter attaches: act (relu | clip | leaky_relu | hard_sigmoid | hard_swish | gelu) on the conv result, an optional residual sum
-// (input 3), then sum_act. Float, weight-only INT8 (s8 weights, f32 activations) and INT8 (u8/s8
+// the converter attaches: act (relu | clip | leaky_relu | hard_sigmoid | hard_swish | gelu) on the conv result, an
+// optional residual sum (input 3), then sum_act. Float, weight-only INT8 (s8 weights, f32 activations) and INT8 (u8/s8
 // activations, see quantized_linear.h). Weights and bias are constants, reordered once into the layout
 // oneDNN picks (format_tag::any: an explicit weights tag sends int8 convs to the far slower ref_int8; see
 // RESULTS.md, Design measurements).
@@ -76,8 +76,8 @@ class DnnlConv : public DnnlKernel {
     memory::desc weights_any(w_dims, weight_type, memory::format_tag::any);
     dt bias_type = spec_.has_bias ? to_dnnl(ctx.inputs[2].dtype) : dt::f32;
     memory::desc bias_md({spec_.out_channels}, bias_type, memory::format_tag::x);
-    memory::dims strides(g.strides.begin(), g.strides.end()), dilations, pad_l(g.pads_begin.begin(), g.pads_begin.end()),
-        pad_r(g.pads_end.begin(), g.pads_end.end());
+    memory::dims strides(g.strides.begin(), g.strides.end()), dilations,
+        pad_l(g.pads_begin.begin(), g.pads_begin.end()), pad_r(g.pads_end.begin(), g.pads_end.end());
     for (int64_t d : g.dilations) dilations.push_back(d - 1);  // oneDNN counts the gaps
 
     primitive_attr attr = base_attr();
@@ -91,8 +91,10 @@ class DnnlConv : public DnnlKernel {
     post_ops ops;
     spec_.act.append_to(ops);
     if (spec_.has_sum) {
-      if (q.sum_zp != 0) ops.append_sum(q.sum_scale, q.sum_zp);
-      else ops.append_sum(q.sum_scale);
+      if (q.sum_zp != 0)
+        ops.append_sum(q.sum_scale, q.sum_zp);
+      else
+        ops.append_sum(q.sum_scale);
     }
     spec_.sum_act.append_to(ops);
     attr.set_post_ops(ops);
@@ -111,7 +113,8 @@ class DnnlConv : public DnnlKernel {
     if (q.quantized) {
       set_owned(DNNL_ARG_WEIGHTS, packed_weights(*engine_, ctx.packed, w, weights_plain, pd.weights_desc()));
     } else {
-      set_owned(DNNL_ARG_WEIGHTS, float_weights_in(*engine_, ctx.packed, w, ctx.inputs[1].quant, weights_plain, pd.weights_desc(), node_label(ctx.node)));
+      set_owned(DNNL_ARG_WEIGHTS, float_weights_in(*engine_, ctx.packed, w, ctx.inputs[1].quant, weights_plain,
+                                                   pd.weights_desc(), node_label(ctx.node)));
     }
     if (spec_.has_bias)
       set_owned(DNNL_ARG_BIAS, reorder_constant(*engine_, bias_md, ctx.constants[2]->bytes->data(), bias_md));
@@ -211,7 +214,9 @@ class ReferenceConv : public Kernel {
       float y = static_cast<float>(acc);
       if (q.quantized) y *= q.output_scales.size() == 1 ? q.output_scales[0] : q.output_scales[static_cast<size_t>(oc)];
       y = spec_.act.apply(y);
-      if (sum_) y = spec_.sum_act.apply(y + q.sum_scale * static_cast<float>(load(sum_, sum_desc_.dtype, offset_of(sum_desc_, out)) - q.sum_zp));
+      if (sum_)
+        y = spec_.sum_act.apply(
+            y + q.sum_scale * static_cast<float>(load(sum_, sum_desc_.dtype, offset_of(sum_desc_, out)) - q.sum_zp));
       store(y, out_offset);
     });
   }
@@ -220,8 +225,12 @@ class ReferenceConv : public Kernel {
   void store(float y, int64_t offset) {
     switch (spec_.dst_dtype) {
       case DType::f32: static_cast<float*>(y_)[offset] = y; break;
-      case DType::u8: static_cast<uint8_t*>(y_)[offset] = static_cast<uint8_t>(requantize(y, spec_.quant.dst_zp, DType::u8)); break;
-      case DType::s8: static_cast<int8_t*>(y_)[offset] = static_cast<int8_t>(requantize(y, spec_.quant.dst_zp, DType::s8)); break;
+      case DType::u8:
+        static_cast<uint8_t*>(y_)[offset] = static_cast<uint8_t>(requantize(y, spec_.quant.dst_zp, DType::u8));
+        break;
+      case DType::s8:
+        static_cast<int8_t*>(y_)[offset] = static_cast<int8_t>(requantize(y, spec_.quant.dst_zp, DType::s8));
+        break;
       default: throw Error("conv reference cannot write this dtype");
     }
   }
@@ -243,7 +252,8 @@ std::unique_ptr<Kernel> make_conv(const KernelContext& ctx) {
   // Real classifiers have neither (the converter fuses a sum only into a conv without act), so such
   // nodes run the reference loop rather than risk a wrong answer.
   ConvSpec spec = read_spec(ctx);
-  if (spec.act.kind() != FusedActivation::none && spec.has_sum && spec.sum_act.kind() != FusedActivation::none) return make_conv_reference(ctx);
+  if (spec.act.kind() != FusedActivation::none && spec.has_sum && spec.sum_act.kind() != FusedActivation::none)
+    return make_conv_reference(ctx);
   for (size_t i = 0; i < spec.geometry.kernel.size(); ++i) {
     int64_t extent = (spec.geometry.kernel[i] - 1) * spec.geometry.dilations[i] + 1;
     if (spec.geometry.pads_begin[i] >= extent || spec.geometry.pads_end[i] >= extent) return make_conv_reference(ctx);

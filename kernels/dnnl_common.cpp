@@ -101,8 +101,10 @@ void DnnlKernel::bind(const std::vector<void*>& inputs, const std::vector<void*>
 }
 
 void DnnlKernel::run() {
-  dnnl_status_t status = dnnl_primitive_execute(primitive_.get(), engine_->stream.get(), static_cast<int>(exec_args_.size()), exec_args_.data());
-  if (status != dnnl_success) throw Error("oneDNN failed to execute " + impl_ + " (status " + std::to_string(static_cast<int>(status)) + ")");
+  dnnl_status_t status = dnnl_primitive_execute(primitive_.get(), engine_->stream.get(),
+                                                static_cast<int>(exec_args_.size()), exec_args_.data());
+  if (status != dnnl_success)
+    throw Error("oneDNN failed to execute " + impl_ + " (status " + std::to_string(static_cast<int>(status)) + ")");
 }
 
 void reorder_into(Engine::Impl& engine, const dnnl::memory::desc& source, const void* data, dnnl::memory& dst) {
@@ -133,20 +135,23 @@ int view_dim_of_axis(const dnnl::memory::desc& view, const Shape& stored_shape, 
 
 }  // namespace
 
-dnnl::memory float_weights_in(Engine::Impl& engine, PackedWeights* packed, const Constant& constant, const QuantParams& quant,
-                              const dnnl::memory::desc& stored, const dnnl::memory::desc& target, const std::string& context) {
+dnnl::memory float_weights_in(Engine::Impl& engine, PackedWeights* packed, const Constant& constant,
+                              const QuantParams& quant, const dnnl::memory::desc& stored,
+                              const dnnl::memory::desc& target, const std::string& context) {
   if (constant.dtype == DType::f32) return packed_weights(engine, packed, constant, stored, target);
   // The scales are part of what is packed: they name the packed form along with the constant.
   const std::string scales(reinterpret_cast<const char*>(quant.scales.data()), quant.scales.size() * sizeof(float));
   if (constant.dtype == DType::s8 && !quant.scales.empty()) {
     int mask = -1;
-    if (quant.scales.size() == 1) mask = 0;
+    if (quant.scales.size() == 1)
+      mask = 0;
     else if (quant.axis >= 0 && quant.axis < static_cast<int>(constant.shape.size()) &&
              constant.shape[static_cast<size_t>(quant.axis)] == static_cast<int64_t>(quant.scales.size())) {
       int d = view_dim_of_axis(stored, constant.shape, quant.axis);
       if (d >= 0) mask = 1 << d;
     }
-    bool symmetric = std::all_of(quant.zero_points.begin(), quant.zero_points.end(), [](int32_t zp) { return zp == 0; });
+    bool symmetric =
+        std::all_of(quant.zero_points.begin(), quant.zero_points.end(), [](int32_t zp) { return zp == 0; });
     if (mask >= 0 && symmetric) {
       return packed_constant(engine, packed, constant, "dequantized" + scales, target, [&](dnnl::memory& dst) {
         dnnl::memory::desc source = stored;  // the same plain strided layout, holding s8
@@ -166,8 +171,9 @@ dnnl::memory float_weights_in(Engine::Impl& engine, PackedWeights* packed, const
   });
 }
 
-dnnl::memory packed_constant(Engine::Impl& engine, PackedWeights* packed, const Constant& constant, const std::string& variant,
-                             const dnnl::memory::desc& target, const std::function<void(dnnl::memory&)>& fill) {
+dnnl::memory packed_constant(Engine::Impl& engine, PackedWeights* packed, const Constant& constant,
+                             const std::string& variant, const dnnl::memory::desc& target,
+                             const std::function<void(dnnl::memory&)>& fill) {
   if (!packed) {
     dnnl::memory dst(target, engine.engine);
     fill(dst);
@@ -192,7 +198,8 @@ dnnl::memory packed_weights(Engine::Impl& engine, PackedWeights* packed, const C
                          [&](dnnl::memory& dst) { reorder_into(engine, source, constant.bytes->data(), dst); });
 }
 
-std::shared_ptr<const void> PackedWeights::get(const std::string& key, size_t bytes, const std::function<void(void*)>& fill) {
+std::shared_ptr<const void> PackedWeights::get(const std::string& key, size_t bytes,
+                                               const std::function<void(void*)>& fill) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = buffers_.find(key);
   if (it != buffers_.end()) return it->second;

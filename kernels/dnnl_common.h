@@ -62,8 +62,9 @@ dnnl::memory reorder_constant(Engine::Impl& engine, const dnnl::memory::desc& so
 
 // Memory in `target` layout for a packed form of `constant`, filled by `fill`: shared through `packed` (one
 // copy per Model, keyed by the constant, `target` and `variant`) when given, else owned by the memory.
-dnnl::memory packed_constant(Engine::Impl& engine, PackedWeights* packed, const Constant& constant, const std::string& variant,
-                             const dnnl::memory::desc& target, const std::function<void(dnnl::memory&)>& fill);
+dnnl::memory packed_constant(Engine::Impl& engine, PackedWeights* packed, const Constant& constant,
+                             const std::string& variant, const dnnl::memory::desc& target,
+                             const std::function<void(dnnl::memory&)>& fill);
 // A constant's weights reordered from their dense `source` description into `target`, shared as above.
 dnnl::memory packed_weights(Engine::Impl& engine, PackedWeights* packed, const Constant& constant,
                             const dnnl::memory::desc& source, const dnnl::memory::desc& target);
@@ -72,7 +73,8 @@ dnnl::memory packed_weights(Engine::Impl& engine, PackedWeights* packed, const C
 // arrangement the primitive sees (dims and strides; a transposed or grouped view). s8 constants (weight-only
 // INT8) are dequantized by the reorder itself when their scales run along one dim of that view, so no float
 // copy of the whole tensor is made at load; other arrangements go through float_weights.
-dnnl::memory float_weights_in(Engine::Impl& engine, PackedWeights* packed, const Constant& constant, const QuantParams& quant,
-                              const dnnl::memory::desc& stored, const dnnl::memory::desc& target, const std::string& context);
+dnnl::memory float_weights_in(Engine::Impl& engine, PackedWeights* packed, const Constant& constant,
+                              const QuantParams& quant, const dnnl::memory::desc& stored,
+                              const dnnl::memory::desc& target, const std::string& context);
 
 }  // namespace octet::kernels

@@ -1,5 +1,6 @@
-// Relu, LeakyRelu, Clip, Sigmoid, HardSigmoid, HardSwish, Gelu, Erf, Sqrt, Pow: oneDNN eltwise_forward (optimized) and a loop over logical indices
-// (reference). Clip bounds are attributes; an absent bound is +-infinity, so it never clips.
+// Relu, LeakyRelu, Clip, Sigmoid, HardSigmoid, HardSwish, Gelu, Erf, Sqrt, Pow: oneDNN eltwise_forward (optimized) and
+// a loop over logical indices (reference). Clip bounds are attributes; an absent bound is +-infinity, so it never
+// clips.
 #include <algorithm>
 #include <cmath>
 #include <optional>
@@ -45,7 +46,8 @@ EltwiseOp read_op(const KernelContext& ctx) {
   if (node.op == "Relu") return {{algorithm::eltwise_relu, 0.0f, 0.0f}, {}};
   if (node.op == "LeakyRelu") return {{algorithm::eltwise_relu, node.attrs.get_float("alpha", 0.01f), 0.0f}, {}};
   if (node.op == "Clip")
-    return {{algorithm::eltwise_clip_v2, node.attrs.get_float("min", -INFINITY), node.attrs.get_float("max", INFINITY)}, {}};
+    return {{algorithm::eltwise_clip_v2, node.attrs.get_float("min", -INFINITY), node.attrs.get_float("max", INFINITY)},
+            {}};
   if (node.op == "Sigmoid") return {{algorithm::eltwise_logistic, 0.0f, 0.0f}, {}};
   if (node.op == "HardSigmoid")
     return {{algorithm::eltwise_linear, node.attrs.get_float("alpha", 0.2f), node.attrs.get_float("beta", 0.5f)},
@@ -53,7 +55,8 @@ EltwiseOp read_op(const KernelContext& ctx) {
   if (node.op == "HardSwish") return {{algorithm::eltwise_hardswish, 0.0f, 0.0f}, {}};
   if (node.op == "Gelu") {
     std::string approximate = node.attrs.get_string("approximate", "none");
-    if (approximate != "none") throw Error(node_label(node) + ": attribute approximate='" + approximate + "' is not supported (only 'none')");
+    if (approximate != "none")
+      throw Error(node_label(node) + ": attribute approximate='" + approximate + "' is not supported (only 'none')");
     return {{algorithm::eltwise_gelu_erf, 0.0f, 0.0f}, {}};
   }
   if (node.op == "Sqrt") return {{algorithm::eltwise_sqrt, 0.0f, 0.0f}, {}};
@@ -95,15 +98,18 @@ class DenseEltwise : public PlainKernel {
 class ReferenceEltwise : public PlainKernel {
  public:
   explicit ReferenceEltwise(const KernelContext& ctx, std::string implementation = "reference")
-      : PlainKernel(ctx), op_(read_op(ctx)), in_(ctx.inputs[0]), out_(ctx.outputs[0]), implementation_(std::move(implementation)) {}
+      : PlainKernel(ctx),
+        op_(read_op(ctx)),
+        in_(ctx.inputs[0]),
+        out_(ctx.outputs[0]),
+        implementation_(std::move(implementation)) {}
   std::string implementation() const override { return implementation_; }
 
   void run() override {
     const float* x = input<float>(0);
     float* y = output<float>(0);
-    for_each_index(in_, [&](const std::vector<int64_t>& idx, int64_t offset) {
-      y[offset_of(out_, idx)] = op_.apply(x[offset]);
-    });
+    for_each_index(
+        in_, [&](const std::vector<int64_t>& idx, int64_t offset) { y[offset_of(out_, idx)] = op_.apply(x[offset]); });
   }
 
  private:
@@ -128,6 +134,8 @@ std::unique_ptr<Kernel> make_eltwise(const KernelContext& ctx) {
   return std::make_unique<DnnlEltwise>(ctx, op, md);
 }
 
-std::unique_ptr<Kernel> make_eltwise_reference(const KernelContext& ctx) { return std::make_unique<ReferenceEltwise>(ctx); }
+std::unique_ptr<Kernel> make_eltwise_reference(const KernelContext& ctx) {
+  return std::make_unique<ReferenceEltwise>(ctx);
+}
 
 }  // namespace octet::kernels

@@ -35,13 +35,17 @@ struct Activation {
       case FusedActivation::hard_swish:
       case FusedActivation::gelu:
         if (dst_scale != 1.0f) ops.append_eltwise(1.0f, algorithm::eltwise_linear, dst_scale, 0.0f);
-        ops.append_eltwise(back, spec.kind == FusedActivation::gelu ? algorithm::eltwise_gelu_erf : algorithm::eltwise_hardswish, 0.0f, 0.0f);
+        ops.append_eltwise(
+            back, spec.kind == FusedActivation::gelu ? algorithm::eltwise_gelu_erf : algorithm::eltwise_hardswish, 0.0f,
+            0.0f);
         return;
     }
   }
 };
 
-inline Activation read_activation(const Node& node, const std::string& slot) { return {read_fused_activation(node, slot), 1.0f}; }
+inline Activation read_activation(const Node& node, const std::string& slot) {
+  return {read_fused_activation(node, slot), 1.0f};
+}
 
 // `a` for an output of scale `dst_scale` (1 for float): clip bounds divided by it, the others told the scale.
 inline Activation scaled_activation(Activation a, float dst_scale) {

@@ -21,19 +21,21 @@ GatherSpec read_spec(const KernelContext& ctx) {
   const Node& node = ctx.node;
   const TensorDesc& data = ctx.inputs[0];
   GatherSpec spec;
-  spec.axis = static_cast<size_t>(normalize_axis(node, node.attrs.get_int("axis", 0), static_cast<int64_t>(data.dims.size())));
+  spec.axis =
+      static_cast<size_t>(normalize_axis(node, node.attrs.get_int("axis", 0), static_cast<int64_t>(data.dims.size())));
   const Constant* indices = ctx.constants[1];
   if (!indices) throw Error(node_label(node) + ": input 1 (indices) must be a constant");
   if (indices->dtype != DType::s64 && indices->dtype != DType::s32)
-    throw Error(node_label(node) + ": input 1 (indices) has dtype " + dtype_name(indices->dtype) + ", expected s64 or s32");
+    throw Error(node_label(node) + ": input 1 (indices) has dtype " + dtype_name(indices->dtype) +
+                ", expected s64 or s32");
   spec.indices = indices->as_ints();
   spec.indices_shape = indices->shape;
   int64_t dim = data.dims[spec.axis];
   for (size_t j = 0; j < spec.indices.size(); ++j) {
     int64_t& i = spec.indices[j];
     if (i < -dim || i >= dim)
-      throw Error(node_label(node) + ": indices[" + std::to_string(j) + "] = " + std::to_string(i) + " is out of range for axis " +
-                  std::to_string(spec.axis) + " of size " + std::to_string(dim));
+      throw Error(node_label(node) + ": indices[" + std::to_string(j) + "] = " + std::to_string(i) +
+                  " is out of range for axis " + std::to_string(spec.axis) + " of size " + std::to_string(dim));
     if (i < 0) i += dim;
   }
   return spec;
@@ -42,7 +44,10 @@ GatherSpec read_spec(const KernelContext& ctx) {
 class ReferenceGather : public PlainKernel {
  public:
   explicit ReferenceGather(const KernelContext& ctx)
-      : PlainKernel(ctx), spec_(read_spec(ctx)), in_(ctx.inputs[0]), out_(ctx.outputs[0]),
+      : PlainKernel(ctx),
+        spec_(read_spec(ctx)),
+        in_(ctx.inputs[0]),
+        out_(ctx.outputs[0]),
         indices_(dense_desc(DType::s64, spec_.indices_shape)) {}
 
   void run() override {
@@ -83,7 +88,8 @@ std::unique_ptr<Kernel> make_gather(const KernelContext& ctx) {
   StridedCopy copy(dtype_size(in.dtype), dims, src_strides, dst_strides);
   TensorDesc positions = out;  // the output's indices dims: where each gathered slice goes
   positions.dims.assign(spec.indices_shape.begin(), spec.indices_shape.end());
-  positions.strides.assign(out.strides.begin() + static_cast<long>(axis), out.strides.begin() + static_cast<long>(axis + q));
+  positions.strides.assign(out.strides.begin() + static_cast<long>(axis),
+                           out.strides.begin() + static_cast<long>(axis + q));
   auto kernel = std::make_unique<StridedCopyKernel>(ctx);
   size_t j = 0;
   for_each_index(positions, [&](const std::vector<int64_t>&, int64_t dst_offset) {
@@ -92,6 +98,8 @@ std::unique_ptr<Kernel> make_gather(const KernelContext& ctx) {
   return kernel;
 }
 
-std::unique_ptr<Kernel> make_gather_reference(const KernelContext& ctx) { return std::make_unique<ReferenceGather>(ctx); }
+std::unique_ptr<Kernel> make_gather_reference(const KernelContext& ctx) {
+  return std::make_unique<ReferenceGather>(ctx);
+}
 
 }  // namespace octet::kernels

@@ -2,8 +2,8 @@
 // (or one) scale. This is the FP32 classifier of the mixed strategy: its inputs and outputs stay float, its
 // weights are stored as s8. oneDNN 2.6 has no f32 x s8 matmul, so the oneDNN path would dequantize B into an
 // f32 copy four times the size (for ResNet-50's fc alone enough to break a session's memory target; see
-// RESULTS.md, Design measurements) and stream it every run. Here B stays s8 ([N,K], rows contiguous) and is widened in registers, which also
-// reads a quarter of the bytes: the classifier is a GEMV at batch 1, bound by memory.
+// RESULTS.md, Design measurements) and stream it every run. Here B stays s8 ([N,K], rows contiguous) and is widened in
+// registers, which also reads a quarter of the bytes: the classifier is a GEMV at batch 1, bound by memory.
 //
 // The AVX-512 dot product is chosen at Prepare when the CPU has it; otherwise a plain loop runs. Both
 // accumulate in float; results differ from the reference Gemm (which accumulates in double) by rounding only.
@@ -63,7 +63,8 @@ class WeightOnlyGemv : public Kernel {
     // Rows of N contiguous K: copied as is for transB = 1, transposed once here otherwise. Shared by the
     // Model's sessions through ctx.packed.
     PackedWeights* packed = ctx.packed ? ctx.packed : &own_;
-    std::string key = std::to_string(reinterpret_cast<uintptr_t>(b.bytes->data())) + ":gemv_s8:" + std::to_string(trans_b);
+    std::string key =
+        std::to_string(reinterpret_cast<uintptr_t>(b.bytes->data())) + ":gemv_s8:" + std::to_string(trans_b);
     weights_ = packed->get(key, static_cast<size_t>(n_ * k_), [&](void* p) {
       int8_t* rows = static_cast<int8_t*>(p);
       const int8_t* src = b.data<int8_t>();
@@ -71,12 +72,14 @@ class WeightOnlyGemv : public Kernel {
         for (int64_t k = 0; k < k_; ++k) rows[n * k_ + k] = trans_b ? src[n * k_ + k] : src[k * n_ + n];
     });
     scales_.resize(static_cast<size_t>(n_));
-    for (int64_t n = 0; n < n_; ++n) scales_[static_cast<size_t>(n)] = q.scales.size() == 1 ? q.scales[0] : q.scales[static_cast<size_t>(n)];
+    for (int64_t n = 0; n < n_; ++n)
+      scales_[static_cast<size_t>(n)] = q.scales.size() == 1 ? q.scales[0] : q.scales[static_cast<size_t>(n)];
     bias_.assign(static_cast<size_t>(n_), 0.0f);
     if (node.inputs.size() > 2 && !node.inputs[2].empty()) {
       const Constant& c = *ctx.constants[2];
       float beta = node.attrs.get_float("beta", 1.0f);
-      for (int64_t n = 0; n < n_; ++n) bias_[static_cast<size_t>(n)] = beta * c.data<float>()[c.elements() == 1 ? 0 : n];
+      for (int64_t n = 0; n < n_; ++n)
+        bias_[static_cast<size_t>(n)] = beta * c.data<float>()[c.elements() == 1 ? 0 : n];
     }
     dot_ = __builtin_cpu_supports("avx512f") ? dot_avx512 : dot_plain;
   }
@@ -92,11 +95,14 @@ class WeightOnlyGemv : public Kernel {
       float* y = y_ + m * n_;
 #pragma omp parallel for schedule(static)
       for (int64_t n = 0; n < n_; ++n)
-        y[n] = dot_(x, static_cast<const int8_t*>(weights_.get()) + n * k_, k_) * scales_[static_cast<size_t>(n)] + bias_[static_cast<size_t>(n)];
+        y[n] = dot_(x, static_cast<const int8_t*>(weights_.get()) + n * k_, k_) * scales_[static_cast<size_t>(n)] +
+               bias_[static_cast<size_t>(n)];
     }
   }
 
-  std::string implementation() const override { return dot_ == dot_avx512 ? "octet_gemv_s8:avx512" : "octet_gemv_s8:plain"; }
+  std::string implementation() const override {
+    return dot_ == dot_avx512 ? "octet_gemv_s8:avx512" : "octet_gemv_s8:plain";
+  }
 
  private:
   int64_t m_ = 0, k_ = 0, n_ = 0;
@@ -114,14 +120,16 @@ bool dense_2d(const TensorDesc& d) { return d.dims.size() == 2 && d.strides == d
 
 std::unique_ptr<Kernel> make_weight_only_gemv(const KernelContext& ctx) {
   const Node& node = ctx.node;
-  if (node.op != "Gemm" || !ctx.constants[1] || ctx.inputs[1].dtype != DType::s8 || ctx.inputs[0].dtype != DType::f32) return nullptr;
+  if (node.op != "Gemm" || !ctx.constants[1] || ctx.inputs[1].dtype != DType::s8 || ctx.inputs[0].dtype != DType::f32)
+    return nullptr;
   if (node.attrs.get_int("transA", 0) != 0 || node.attrs.get_float("alpha", 1.0f) != 1.0f) return nullptr;
   if (!dense_2d(ctx.inputs[0]) || !dense_2d(ctx.outputs[0]) || ctx.outputs[0].dtype != DType::f32) return nullptr;
   const bool trans_b = node.attrs.get_int("transB", 0) != 0;
   const int64_t n = ctx.outputs[0].dims[1];
   // Scales: one, or one per output column (axis 0 of a [N,K] B, axis 1 of a [K,N] B); symmetric.
   const QuantParams& q = ctx.inputs[1].quant;
-  if (!(q.scales.size() == 1 || (static_cast<int64_t>(q.scales.size()) == n && q.axis == (trans_b ? 0 : 1)))) return nullptr;
+  if (!(q.scales.size() == 1 || (static_cast<int64_t>(q.scales.size()) == n && q.axis == (trans_b ? 0 : 1))))
+    return nullptr;
   for (int32_t zp : q.zero_points)
     if (zp != 0) return nullptr;
   if (node.inputs.size() > 2 && !node.inputs[2].empty()) {  // C: a constant f32 bias of N values or one

@@ -85,8 +85,8 @@ class PackedWeights {
 // Everything Prepare needs for one node.
 struct KernelContext {
   const Node& node;
-  std::vector<TensorDesc> inputs;              // one per node input ("" inputs get an empty desc)
-  std::vector<const Constant*> constants;      // per input: the constant's data, or nullptr for activations
+  std::vector<TensorDesc> inputs;          // one per node input ("" inputs get an empty desc)
+  std::vector<const Constant*> constants;  // per input: the constant's data, or nullptr for activations
   std::vector<TensorDesc> outputs;
   Engine& engine;
   Implementation implementation = Implementation::optimized;

@@ -33,12 +33,13 @@ LayerNormSpec read_spec(const KernelContext& ctx) {
     if (i >= node.inputs.size() || node.inputs[i].empty()) continue;
     const Constant* c = ctx.constants[i];
     if (!c || c->dtype != DType::f32)
-      throw Error(node_label(node) + ": input " + std::to_string(i) + (i == 1 ? " 'Scale'" : " 'B'") + " must be an f32 constant");
+      throw Error(node_label(node) + ": input " + std::to_string(i) + (i == 1 ? " 'Scale'" : " 'B'") +
+                  " must be an f32 constant");
     std::vector<float> values = c->as_floats();
     if (static_cast<int64_t>(values.size()) == 1) values.assign(static_cast<size_t>(s.inner), values[0]);
     if (static_cast<int64_t>(values.size()) != s.inner)
-      throw Error(node_label(node) + ": input " + std::to_string(i) + " has " + std::to_string(values.size()) + " values for " +
-                  std::to_string(s.inner) + " normalized elements");
+      throw Error(node_label(node) + ": input " + std::to_string(i) + " has " + std::to_string(values.size()) +
+                  " values for " + std::to_string(s.inner) + " normalized elements");
     (i == 1 ? s.scale : s.bias) = std::move(values);
   }
   if (s.scale.empty()) s.scale.assign(static_cast<size_t>(s.inner), 1.0f);
@@ -54,12 +55,14 @@ std::optional<dnnl::memory::desc> lines_md(const TensorDesc& t, int64_t inner) {
     if (t.dims[d] != 1 && t.strides[d] != expected) return std::nullopt;
     expected *= t.dims[d];
   }
-  return dnnl::memory::desc({t.elements() / std::max<int64_t>(inner, 1), inner}, to_dnnl(t.dtype), dnnl::memory::format_tag::ab);
+  return dnnl::memory::desc({t.elements() / std::max<int64_t>(inner, 1), inner}, to_dnnl(t.dtype),
+                            dnnl::memory::format_tag::ab);
 }
 
 class DnnlLayerNorm : public DnnlKernel {
  public:
-  DnnlLayerNorm(const KernelContext& ctx, const LayerNormSpec& s, const dnnl::memory::desc& md) : DnnlKernel(ctx.engine) {
+  DnnlLayerNorm(const KernelContext& ctx, const LayerNormSpec& s, const dnnl::memory::desc& md)
+      : DnnlKernel(ctx.engine) {
     using namespace dnnl;
     auto flags = normalization_flags::use_scale | normalization_flags::use_shift;
     layer_normalization_forward::desc desc(prop_kind::forward_inference, md, s.epsilon, flags);

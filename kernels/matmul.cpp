@@ -20,13 +20,15 @@ void require_float(const KernelContext& ctx) {
   for (size_t i = 0; i < ctx.inputs.size(); ++i) {
     if (ctx.node.inputs[i].empty() || ctx.inputs[i].dtype == DType::f32) continue;
     if (i == 1 && ctx.constants[1] && ctx.inputs[1].dtype == DType::s8) continue;
-    throw Error(node_label(ctx.node) + ": input " + std::to_string(i) + " is " + dtype_name(ctx.inputs[i].dtype) + ", a float Gemm/MatMul reads f32");
+    throw Error(node_label(ctx.node) + ": input " + std::to_string(i) + " is " + dtype_name(ctx.inputs[i].dtype) +
+                ", a float Gemm/MatMul reads f32");
   }
 }
 
 // The f32 values of a constant B (dequantized when stored as s8).
 std::vector<float> constant_b(const KernelContext& ctx) {
-  return ctx.constants[1] ? float_weights(*ctx.constants[1], ctx.inputs[1].quant, node_label(ctx.node)) : std::vector<float>{};
+  return ctx.constants[1] ? float_weights(*ctx.constants[1], ctx.inputs[1].quant, node_label(ctx.node))
+                          : std::vector<float>{};
 }
 
 // A 2-D view of `desc`, transposed when `transpose` is set (swapping dims and strides).
@@ -77,9 +79,15 @@ class DnnlMatmul : public DnnlKernel {
     memory::desc a_md = to_md(v.a), c_md = to_md(v.c);
     memory::desc b_md = to_md(v.b);
     const Constant* b_const = ctx.constants[1];
-    memory::desc b_any = b_const ? memory::desc(to_dims(v.b.dims), memory::data_type::f32, memory::format_tag::any) : b_md;
+    memory::desc b_any =
+        b_const ? memory::desc(to_dims(v.b.dims), memory::data_type::f32, memory::format_tag::any) : b_md;
     // The view's md describes B's dense stored layout; its values may need dequantizing first.
-    memory::desc b_stored = b_const ? to_md([&] { TensorDesc d = v.b; d.dtype = DType::f32; return d; }()) : b_md;
+    memory::desc b_stored = b_const ? to_md([&] {
+      TensorDesc d = v.b;
+      d.dtype = DType::f32;
+      return d;
+    }())
+                                    : b_md;
 
     primitive_attr attr = base_attr();
     bool c_is_bias = c_view && ctx.constants[2] && beta != 0 && alpha != 0;
@@ -95,14 +103,16 @@ class DnnlMatmul : public DnnlKernel {
     read_activation(ctx.node, "act").append_to(ops);  // a MatMul's fused activation (float: dst scale 1)
     attr.set_post_ops(ops);
     memory::desc bias_md;
-    if (c_is_bias) bias_md = memory::desc(to_dims(c_view->dims), memory::data_type::f32, to_dims(dense_strides(c_view->dims)));
+    if (c_is_bias)
+      bias_md = memory::desc(to_dims(c_view->dims), memory::data_type::f32, to_dims(dense_strides(c_view->dims)));
     matmul::desc desc = c_is_bias ? matmul::desc(a_md, b_any, bias_md, c_md) : matmul::desc(a_md, b_any, c_md);
     matmul::primitive_desc pd(desc, attr, engine_->engine);
     set_primitive(matmul(pd), pd);
 
     map_input(0, DNNL_ARG_SRC, a_md);
     if (b_const) {
-      set_owned(DNNL_ARG_WEIGHTS, float_weights_in(*engine_, ctx.packed, *b_const, ctx.inputs[1].quant, b_stored, pd.weights_desc(), node_label(ctx.node)));
+      set_owned(DNNL_ARG_WEIGHTS, float_weights_in(*engine_, ctx.packed, *b_const, ctx.inputs[1].quant, b_stored,
+                                                   pd.weights_desc(), node_label(ctx.node)));
     } else {
       map_input(1, DNNL_ARG_WEIGHTS, b_md);
     }
@@ -115,14 +125,18 @@ class DnnlMatmul : public DnnlKernel {
     if (c_is_post_op) map_input(2, DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, to_md(*c_view));
     map_output(0, DNNL_ARG_DST, c_md);
   }
-
 };
 
 // Plain loops over the equal-rank views; batch dims of size 1 broadcast.
 class ReferenceMatmul : public Kernel {
  public:
   ReferenceMatmul(const KernelContext& ctx, const MatmulViews& v, float alpha, float beta, const TensorDesc* c_view)
-      : v_(v), alpha_(alpha), beta_(beta), has_c_(c_view != nullptr), b_const_(ctx.constants[1]), b_values_(constant_b(ctx)),
+      : v_(v),
+        alpha_(alpha),
+        beta_(beta),
+        has_c_(c_view != nullptr),
+        b_const_(ctx.constants[1]),
+        b_values_(constant_b(ctx)),
         act_(read_activation(ctx.node, "act")) {
     // Constants arrive dense and C's broadcast dims have stride 0 (gemm_c_view), so views index them all.
     if (c_view) c_view_ = *c_view;
@@ -192,7 +206,8 @@ struct QuantizedGemm {
 QuantizedGemm read_quantized_gemm(const KernelContext& ctx) {
   const Node& node = ctx.node;
   QuantizedGemm g;
-  if (node.attrs.get_int("transA", 0) != 0 || node.attrs.get_float("alpha", 1) != 1.0f || node.attrs.get_float("beta", 1) != 1.0f)
+  if (node.attrs.get_int("transA", 0) != 0 || node.attrs.get_float("alpha", 1) != 1.0f ||
+      node.attrs.get_float("beta", 1) != 1.0f)
     throw Error(node_label(node) + ": a quantized Gemm needs transA=0, alpha=1, beta=1");
   if (!ctx.constants[1]) throw Error(node_label(node) + ": a quantized Gemm needs constant weights B");
   g.a = ctx.inputs[0];
@@ -205,7 +220,8 @@ QuantizedGemm read_quantized_gemm(const KernelContext& ctx) {
   if (node.inputs.size() > 2 && !node.inputs[2].empty()) {
     g.bias = ctx.constants[2];
     if (!g.bias || g.bias->elements() != n || (g.bias->dtype != DType::s32 && g.bias->dtype != DType::f32))
-      throw Error(node_label(node) + ": a quantized Gemm needs C to be a constant s32 or f32 bias of " + std::to_string(n) + " values");
+      throw Error(node_label(node) + ": a quantized Gemm needs C to be a constant s32 or f32 bias of " +
+                  std::to_string(n) + " values");
   }
   return g;
 }
@@ -253,15 +269,22 @@ class ReferenceQuantizedGemm : public Kernel {
         double acc = 0;
         for (int64_t k = 0; k < k_dim; ++k) {
           int64_t a_off = m * g_.a.strides[0] + k * g_.a.strides[1];
-          double a = (g_.a.dtype == DType::u8 ? double(static_cast<const uint8_t*>(a_)[a_off]) : double(static_cast<const int8_t*>(a_)[a_off])) - q.src_zp;
+          double a = (g_.a.dtype == DType::u8 ? double(static_cast<const uint8_t*>(a_)[a_off])
+                                              : double(static_cast<const int8_t*>(a_)[a_off])) -
+                     q.src_zp;
           acc += a * b[k * g_.b.strides[0] + n * g_.b.strides[1]];
         }
         if (g_.bias) acc += g_.bias->dtype == DType::s32 ? g_.bias->data<int32_t>()[n] : g_.bias->data<float>()[n];
-        float y = g_.act.apply(static_cast<float>(acc) * (q.output_scales.size() == 1 ? q.output_scales[0] : q.output_scales[static_cast<size_t>(n)]));
+        float y =
+            g_.act.apply(static_cast<float>(acc) *
+                         (q.output_scales.size() == 1 ? q.output_scales[0] : q.output_scales[static_cast<size_t>(n)]));
         int64_t y_off = m * g_.y.strides[0] + n * g_.y.strides[1];
-        if (g_.y.dtype == DType::f32) static_cast<float*>(y_)[y_off] = y;
-        else if (g_.y.dtype == DType::u8) static_cast<uint8_t*>(y_)[y_off] = static_cast<uint8_t>(requantize(y, q.dst_zp, DType::u8));
-        else static_cast<int8_t*>(y_)[y_off] = static_cast<int8_t>(requantize(y, q.dst_zp, DType::s8));
+        if (g_.y.dtype == DType::f32)
+          static_cast<float*>(y_)[y_off] = y;
+        else if (g_.y.dtype == DType::u8)
+          static_cast<uint8_t*>(y_)[y_off] = static_cast<uint8_t>(requantize(y, q.dst_zp, DType::u8));
+        else
+          static_cast<int8_t*>(y_)[y_off] = static_cast<int8_t>(requantize(y, q.dst_zp, DType::s8));
       }
     }
   }
@@ -272,7 +295,9 @@ class ReferenceQuantizedGemm : public Kernel {
   void* y_ = nullptr;
 };
 
-bool is_quantized_input(const KernelContext& ctx) { return ctx.inputs[0].dtype == DType::u8 || ctx.inputs[0].dtype == DType::s8; }
+bool is_quantized_input(const KernelContext& ctx) {
+  return ctx.inputs[0].dtype == DType::u8 || ctx.inputs[0].dtype == DType::s8;
+}
 
 template <typename Impl>
 std::unique_ptr<Kernel> make_gemm_kernel(const KernelContext& ctx) {
@@ -345,12 +370,14 @@ std::unique_ptr<Kernel> as_gemm(const KernelContext& ctx, Make make) {
 
 std::unique_ptr<Kernel> make_matmul(const KernelContext& ctx) {
   if (auto gemm = as_gemm(ctx, make_gemm)) return gemm;
-  if (ctx.node.inputs.size() > 2) throw Error(node_label(ctx.node) + ": a MatMul with a bias needs a 2-D constant B and evenly strided rows of A");
+  if (ctx.node.inputs.size() > 2)
+    throw Error(node_label(ctx.node) + ": a MatMul with a bias needs a 2-D constant B and evenly strided rows of A");
   return make_matmul_kernel<DnnlMatmul>(ctx);
 }
 std::unique_ptr<Kernel> make_matmul_reference(const KernelContext& ctx) {
   if (auto gemm = as_gemm(ctx, make_gemm_reference)) return gemm;
-  if (ctx.node.inputs.size() > 2) throw Error(node_label(ctx.node) + ": a MatMul with a bias needs a 2-D constant B and evenly strided rows of A");
+  if (ctx.node.inputs.size() > 2)
+    throw Error(node_label(ctx.node) + ": a MatMul with a bias needs a 2-D constant B and evenly strided rows of A");
   return make_matmul_kernel<ReferenceMatmul>(ctx);
 }
 

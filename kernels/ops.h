@@ -8,27 +8,28 @@ namespace octet::kernels {
 
 using KernelFactory = std::unique_ptr<Kernel> (*)(const KernelContext&);
 
-#define OCTET_KERNEL_FAMILY(name)                                  \
-  std::unique_ptr<Kernel> make_##name(const KernelContext& ctx);   \
+#define OCTET_KERNEL_FAMILY(name)                                \
+  std::unique_ptr<Kernel> make_##name(const KernelContext& ctx); \
   std::unique_ptr<Kernel> make_##name##_reference(const KernelContext& ctx);
 
-OCTET_KERNEL_FAMILY(conv)         // conv.cpp: Conv (+ fused act, sum)
-OCTET_KERNEL_FAMILY(gemm)         // matmul.cpp: Gemm
-OCTET_KERNEL_FAMILY(matmul)       // matmul.cpp: MatMul
-OCTET_KERNEL_FAMILY(eltwise)      // eltwise.cpp: Relu, LeakyRelu, Clip, Sigmoid, HardSigmoid, HardSwish, Gelu, Erf, Sqrt, Pow
-OCTET_KERNEL_FAMILY(binary)       // binary.cpp: Add, Sub, Mul, Div
-OCTET_KERNEL_FAMILY(layer_norm)   // layer_norm.cpp: LayerNormalization
-OCTET_KERNEL_FAMILY(pool)         // pool.cpp: MaxPool, AveragePool, GlobalAveragePool
-OCTET_KERNEL_FAMILY(batchnorm)    // batchnorm.cpp: BatchNormalization
-OCTET_KERNEL_FAMILY(softmax)      // softmax.cpp: Softmax
-OCTET_KERNEL_FAMILY(reduce)       // reduce.cpp: ReduceMean
-OCTET_KERNEL_FAMILY(concat)       // concat.cpp: Concat
-OCTET_KERNEL_FAMILY(copy)         // shape_ops.cpp: Identity, Reshape, Flatten, Squeeze, Unsqueeze
-OCTET_KERNEL_FAMILY(transpose)    // shape_ops.cpp: Transpose
-OCTET_KERNEL_FAMILY(slice)        // slice.cpp: Slice, Split
-OCTET_KERNEL_FAMILY(pad)          // pad.cpp: Pad
-OCTET_KERNEL_FAMILY(gather)       // gather.cpp: Gather
-OCTET_KERNEL_FAMILY(quantize)     // quantize.cpp: Quantize, Dequantize
+OCTET_KERNEL_FAMILY(conv)    // conv.cpp: Conv (+ fused act, sum)
+OCTET_KERNEL_FAMILY(gemm)    // matmul.cpp: Gemm
+OCTET_KERNEL_FAMILY(matmul)  // matmul.cpp: MatMul
+OCTET_KERNEL_FAMILY(
+    eltwise)  // eltwise.cpp: Relu, LeakyRelu, Clip, Sigmoid, HardSigmoid, HardSwish, Gelu, Erf, Sqrt, Pow
+OCTET_KERNEL_FAMILY(binary)      // binary.cpp: Add, Sub, Mul, Div
+OCTET_KERNEL_FAMILY(layer_norm)  // layer_norm.cpp: LayerNormalization
+OCTET_KERNEL_FAMILY(pool)        // pool.cpp: MaxPool, AveragePool, GlobalAveragePool
+OCTET_KERNEL_FAMILY(batchnorm)   // batchnorm.cpp: BatchNormalization
+OCTET_KERNEL_FAMILY(softmax)     // softmax.cpp: Softmax
+OCTET_KERNEL_FAMILY(reduce)      // reduce.cpp: ReduceMean
+OCTET_KERNEL_FAMILY(concat)      // concat.cpp: Concat
+OCTET_KERNEL_FAMILY(copy)        // shape_ops.cpp: Identity, Reshape, Flatten, Squeeze, Unsqueeze
+OCTET_KERNEL_FAMILY(transpose)   // shape_ops.cpp: Transpose
+OCTET_KERNEL_FAMILY(slice)       // slice.cpp: Slice, Split
+OCTET_KERNEL_FAMILY(pad)         // pad.cpp: Pad
+OCTET_KERNEL_FAMILY(gather)      // gather.cpp: Gather
+OCTET_KERNEL_FAMILY(quantize)    // quantize.cpp: Quantize, Dequantize
 
 #undef OCTET_KERNEL_FAMILY
 
@@ -88,9 +89,13 @@ class PlainKernel : public Kernel {
 
  protected:
   template <typename T = void>
-  const T* input(size_t i) const { return static_cast<const T*>(inputs_[i]); }
+  const T* input(size_t i) const {
+    return static_cast<const T*>(inputs_[i]);
+  }
   template <typename T = void>
-  T* output(size_t i) const { return static_cast<T*>(outputs_[i]); }
+  T* output(size_t i) const {
+    return static_cast<T*>(outputs_[i]);
+  }
   void* scratch() const { return scratch_; }
 
  private:

@@ -23,17 +23,22 @@ PadSpec read_spec(const KernelContext& ctx) {
   const Shape &x = ctx.inputs[0].dims, &y = ctx.outputs[0].dims;
   PadSpec spec;
   std::string mode = node.attrs.get_string("mode", "constant");
-  if (mode == "reflect") spec.mode = PadMode::reflect;
-  else if (mode == "edge") spec.mode = PadMode::edge;
-  else if (mode != "constant") throw Error(node_label(node) + ": attribute mode='" + mode + "' is not constant, reflect or edge");
+  if (mode == "reflect")
+    spec.mode = PadMode::reflect;
+  else if (mode == "edge")
+    spec.mode = PadMode::edge;
+  else if (mode != "constant")
+    throw Error(node_label(node) + ": attribute mode='" + mode + "' is not constant, reflect or edge");
   spec.value = node.attrs.get_float("value", 0.0f);
   std::vector<int64_t> pads = node.attrs.get_ints("pads");
   if (pads.size() != 2 * x.size())
-    throw Error(node_label(node) + ": attribute pads has " + std::to_string(pads.size()) + " values for rank " + std::to_string(x.size()));
+    throw Error(node_label(node) + ": attribute pads has " + std::to_string(pads.size()) + " values for rank " +
+                std::to_string(x.size()));
   spec.begin.assign(pads.begin(), pads.begin() + static_cast<long>(x.size()));
   for (size_t d = 0; d < x.size(); ++d)
     if (spec.mode != PadMode::constant && x[d] == 0 && y[d] > 0)
-      throw Error(node_label(node) + ": attribute mode='" + mode + "' cannot pad the empty dimension " + std::to_string(d));
+      throw Error(node_label(node) + ": attribute mode='" + mode + "' cannot pad the empty dimension " +
+                  std::to_string(d));
   return spec;
 }
 
@@ -71,17 +76,22 @@ class PadKernel : public PlainKernel {
     const int64_t* source = sources_.data() + table_start_[d];
     int64_t n = out_.dims[d], xs = in_.strides[d], ys = out_.strides[d];
     for (int64_t o = 0; o < n; ++o) {
-      if (d + 1 == rank) y[o * ys] = source[o] < 0 ? spec_.value : x[source[o] * xs];
-      else if (source[o] < 0) fill(d + 1, y + o * ys);
-      else pad_dim(d + 1, x + source[o] * xs, y + o * ys);
+      if (d + 1 == rank)
+        y[o * ys] = source[o] < 0 ? spec_.value : x[source[o] * xs];
+      else if (source[o] < 0)
+        fill(d + 1, y + o * ys);
+      else
+        pad_dim(d + 1, x + source[o] * xs, y + o * ys);
     }
   }
 
   void fill(size_t d, float* y) const {
     int64_t n = out_.dims[d], ys = out_.strides[d];
     for (int64_t o = 0; o < n; ++o) {
-      if (d + 1 == out_.dims.size()) y[o * ys] = spec_.value;
-      else fill(d + 1, y + o * ys);
+      if (d + 1 == out_.dims.size())
+        y[o * ys] = spec_.value;
+      else
+        fill(d + 1, y + o * ys);
     }
   }
 

@@ -68,9 +68,11 @@ PoolSpec read_spec(const KernelContext& ctx) {
   } else {
     if (quantized && (quant.axis != -1 || quant.scales.size() != 1 || quant.zero_points.size() != 1))
       throw Error(node_label(node) + ": " + node.op + " on dtype " + dtype_name(ctx.inputs[0].dtype) +
-                  " needs per-tensor quantization parameters (one scale, one zero point) on input 0, got " + quant_str(quant));
+                  " needs per-tensor quantization parameters (one scale, one zero point) on input 0, got " +
+                  quant_str(quant));
     include_pad = node.attrs.get_int("count_include_pad", 0) != 0;
-    spec.algorithm = include_pad ? dnnl::algorithm::pooling_avg_include_padding : dnnl::algorithm::pooling_avg_exclude_padding;
+    spec.algorithm =
+        include_pad ? dnnl::algorithm::pooling_avg_include_padding : dnnl::algorithm::pooling_avg_exclude_padding;
   }
   // GlobalAveragePool: one window over all spatial dims (no strides or pads attributes, so the defaults).
   std::vector<int64_t> kernel = node.op == "GlobalAveragePool" ? std::vector<int64_t>(x.begin() + 2, x.end())

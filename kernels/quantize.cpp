@@ -48,15 +48,18 @@ QuantizeSpec read_spec(const KernelContext& ctx) {
   const std::string real_name = spec.quantize ? "input 0" : "output 0";
   const std::string quantized_name = spec.quantize ? "output 0" : "input 0";
   if (real.dtype != DType::f32)
-    throw Error(label + ": " + real_name + " has dtype " + dtype_name(real.dtype) + ", " + node.op + " needs f32 there");
+    throw Error(label + ": " + real_name + " has dtype " + dtype_name(real.dtype) + ", " + node.op +
+                " needs f32 there");
   if (quantized.dtype != DType::u8 && quantized.dtype != DType::s8)
     throw Error(label + ": " + quantized_name + " has dtype " + dtype_name(quantized.dtype) + ", " + node.op +
                 " needs u8 or s8 there");
   if (in.dims != out.dims)
-    throw Error(label + ": input 0 " + shape_str(in.dims) + " and output 0 " + shape_str(out.dims) + " differ in shape");
+    throw Error(label + ": input 0 " + shape_str(in.dims) + " and output 0 " + shape_str(out.dims) +
+                " differ in shape");
 
   const QuantParams& params = quantized.quant;
-  if (!params.present()) throw Error(label + ": " + quantized_name + " has no quantization parameters (scale, zero point)");
+  if (!params.present())
+    throw Error(label + ": " + quantized_name + " has no quantization parameters (scale, zero point)");
   if (params.axis != -1 || params.scales.size() != 1 || params.zero_points.size() != 1)
     throw Error(label + ": " + quantized_name + " quantization must be per tensor (one scale, one zero point), got " +
                 std::to_string(params.scales.size()) + " scales, " + std::to_string(params.zero_points.size()) +
@@ -72,7 +75,8 @@ QuantizeSpec read_spec(const KernelContext& ctx) {
   const IntRange range = quantized_range(spec.quantized);
   if (spec.zero_point < range.min || spec.zero_point > range.max)
     throw Error(label + ": " + quantized_name + " zero point " + std::to_string(spec.zero_point) + " is outside the " +
-                dtype_name(spec.quantized) + " range [" + std::to_string(range.min) + ", " + std::to_string(range.max) + "]");
+                dtype_name(spec.quantized) + " range [" + std::to_string(range.min) + ", " + std::to_string(range.max) +
+                "]");
   return spec;
 }
 
@@ -90,8 +94,10 @@ class DnnlQuantize : public DnnlKernel {
     // see RESULTS.md, Design measurements).
     const bool flat = ctx.inputs[0].strides == ctx.outputs[0].strides && is_dense(ctx.inputs[0]);
     const memory::dims flat_dims = {ctx.inputs[0].elements()};
-    const memory::desc src = flat ? memory::desc(flat_dims, to_dnnl(ctx.inputs[0].dtype), memory::format_tag::a) : to_md(ctx.inputs[0]);
-    const memory::desc dst = flat ? memory::desc(flat_dims, to_dnnl(ctx.outputs[0].dtype), memory::format_tag::a) : to_md(ctx.outputs[0]);
+    const memory::desc src =
+        flat ? memory::desc(flat_dims, to_dnnl(ctx.inputs[0].dtype), memory::format_tag::a) : to_md(ctx.inputs[0]);
+    const memory::desc dst =
+        flat ? memory::desc(flat_dims, to_dnnl(ctx.outputs[0].dtype), memory::format_tag::a) : to_md(ctx.outputs[0]);
     post_ops ops;
     if (spec.quantize) {
       const IntRange range = quantized_range(spec.quantized);
@@ -137,8 +143,10 @@ class ReferenceQuantize : public PlainKernel {
       : PlainKernel(ctx), spec_(read_spec(ctx)), in_(ctx.inputs[0]), out_(ctx.outputs[0]) {}
 
   void run() override {
-    if (spec_.quantized == DType::u8) convert<uint8_t>();
-    else convert<int8_t>();
+    if (spec_.quantized == DType::u8)
+      convert<uint8_t>();
+    else
+      convert<int8_t>();
   }
 
  private:

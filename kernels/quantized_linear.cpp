@@ -14,12 +14,16 @@ bool is_int8(DType d) { return d == DType::u8 || d == DType::s8; }
 void per_tensor(const Node& node, const TensorDesc& desc, const std::string& what, float& scale, int32_t& zp) {
   const QuantParams& q = desc.quant;
   if (q.scales.size() != 1 || q.zero_points.size() > 1)
-    throw Error(node_label(node) + ": " + what + " needs one per-tensor scale and zero point, has " + std::to_string(q.scales.size()) + " scales");
+    throw Error(node_label(node) + ": " + what + " needs one per-tensor scale and zero point, has " +
+                std::to_string(q.scales.size()) + " scales");
   scale = q.scales[0];
   zp = q.zero_points.empty() ? 0 : q.zero_points[0];
-  if (!(scale > 0) || !std::isfinite(scale)) throw Error(node_label(node) + ": " + what + " scale " + std::to_string(scale) + " is not positive and finite");
+  if (!(scale > 0) || !std::isfinite(scale))
+    throw Error(node_label(node) + ": " + what + " scale " + std::to_string(scale) + " is not positive and finite");
   IntRange range = quantized_range(desc.dtype);
-  if (zp < range.min || zp > range.max) throw Error(node_label(node) + ": " + what + " zero point " + std::to_string(zp) + " is outside the " + dtype_name(desc.dtype) + " range");
+  if (zp < range.min || zp > range.max)
+    throw Error(node_label(node) + ": " + what + " zero point " + std::to_string(zp) + " is outside the " +
+                dtype_name(desc.dtype) + " range");
 }
 
 }  // namespace
@@ -32,25 +36,32 @@ LinearQuant read_linear_quant(const KernelContext& ctx, int64_t out_channels, in
   LinearQuant q;
   if (!is_int8(src.dtype)) {
     if (src.dtype != DType::f32 || dst.dtype != DType::f32)
-      throw Error(node_label(node) + ": input is " + dtype_name(src.dtype) + " and output " + dtype_name(dst.dtype) + "; a float layer reads and writes f32");
+      throw Error(node_label(node) + ": input is " + dtype_name(src.dtype) + " and output " + dtype_name(dst.dtype) +
+                  "; a float layer reads and writes f32");
     return q;  // float, or weight-only INT8 (weights dequantized by float_weights)
   }
-  if (weights.dtype != DType::s8) throw Error(node_label(node) + ": quantized input needs s8 weights, got " + dtype_name(weights.dtype));
-  if (!is_int8(dst.dtype) && dst.dtype != DType::f32) throw Error(node_label(node) + ": output dtype " + dtype_name(dst.dtype) + " is not u8, s8 or f32");
+  if (weights.dtype != DType::s8)
+    throw Error(node_label(node) + ": quantized input needs s8 weights, got " + dtype_name(weights.dtype));
+  if (!is_int8(dst.dtype) && dst.dtype != DType::f32)
+    throw Error(node_label(node) + ": output dtype " + dtype_name(dst.dtype) + " is not u8, s8 or f32");
   q.quantized = true;
   per_tensor(node, src, "input 0", q.src_scale, q.src_zp);
   const std::vector<float>& w_scales = weights.quant.scales;
   if (w_scales.size() != 1 && static_cast<int64_t>(w_scales.size()) != out_channels)
-    throw Error(node_label(node) + ": weights have " + std::to_string(w_scales.size()) + " scales for " + std::to_string(out_channels) + " output channels");
+    throw Error(node_label(node) + ": weights have " + std::to_string(w_scales.size()) + " scales for " +
+                std::to_string(out_channels) + " output channels");
   for (float s : weights.quant.scales)
-    if (!(s > 0) || !std::isfinite(s)) throw Error(node_label(node) + ": weight scale " + std::to_string(s) + " is not positive and finite");
+    if (!(s > 0) || !std::isfinite(s))
+      throw Error(node_label(node) + ": weight scale " + std::to_string(s) + " is not positive and finite");
   for (int32_t zp : weights.quant.zero_points)
     if (zp != 0) throw Error(node_label(node) + ": weights must be symmetric (zero point 0)");
   if (is_int8(dst.dtype)) per_tensor(node, dst, "output", q.dst_scale, q.dst_zp);
   for (float s : w_scales) q.output_scales.push_back(q.src_scale * s / q.dst_scale);
   if (sum_input >= 0 && static_cast<size_t>(sum_input) < node.inputs.size() && !node.inputs[sum_input].empty()) {
     const TensorDesc& sum = ctx.inputs[sum_input];
-    if (sum.dtype != dst.dtype) throw Error(node_label(node) + ": residual input is " + dtype_name(sum.dtype) + ", output " + dtype_name(dst.dtype) + "; they must match");
+    if (sum.dtype != dst.dtype)
+      throw Error(node_label(node) + ": residual input is " + dtype_name(sum.dtype) + ", output " +
+                  dtype_name(dst.dtype) + "; they must match");
     float sum_scale = 1;
     if (is_int8(sum.dtype)) per_tensor(node, sum, "residual input", sum_scale, q.sum_zp);
     q.sum_scale = sum_scale / q.dst_scale;
@@ -60,7 +71,8 @@ LinearQuant read_linear_quant(const KernelContext& ctx, int64_t out_channels, in
 
 std::vector<float> float_weights(const Constant& weights, const QuantParams& quant, const std::string& context) {
   if (weights.dtype == DType::f32) return weights.as_floats();
-  if (weights.dtype != DType::s8) throw Error(context + ": weights are " + dtype_name(weights.dtype) + ", expected f32 or s8");
+  if (weights.dtype != DType::s8)
+    throw Error(context + ": weights are " + dtype_name(weights.dtype) + ", expected f32 or s8");
   // Per-channel scales run along quant.axis: element i belongs to channel (i / inner) % channels.
   int64_t n = weights.elements(), channels = 1, inner = 1;
   if (quant.scales.size() != 1) {
@@ -69,7 +81,8 @@ std::vector<float> float_weights(const Constant& weights, const QuantParams& qua
     channels = weights.shape[static_cast<size_t>(quant.axis)];
     for (size_t d = static_cast<size_t>(quant.axis) + 1; d < weights.shape.size(); ++d) inner *= weights.shape[d];
     if (static_cast<int64_t>(quant.scales.size()) != channels)
-      throw Error(context + ": s8 weights have " + std::to_string(quant.scales.size()) + " scales for " + std::to_string(channels) + " channels");
+      throw Error(context + ": s8 weights have " + std::to_string(quant.scales.size()) + " scales for " +
+                  std::to_string(channels) + " channels");
   }
   std::vector<float> out(static_cast<size_t>(n));
   const int8_t* w = weights.data<int8_t>();

@@ -16,13 +16,13 @@
 namespace octet::kernels {
 
 struct LinearQuant {
-  bool quantized = false;            // u8/s8 activations x s8 weights
+  bool quantized = false;  // u8/s8 activations x s8 weights
   float src_scale = 1;
   int32_t src_zp = 0;
   std::vector<float> output_scales;  // per output channel (size 1: per tensor)
   float dst_scale = 1;               // 1 for a float dst
   int32_t dst_zp = 0;
-  float sum_scale = 1;               // residual scale / dst_scale
+  float sum_scale = 1;  // residual scale / dst_scale
   int32_t sum_zp = 0;
 };
 

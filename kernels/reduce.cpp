@@ -57,9 +57,9 @@ std::vector<DimGroup> physical_groups(const TensorDesc& in, const TensorDesc& vi
 }
 
 // oneDNN 2.6's reduction has jit code only for reduced dims innermost in memory; anything else runs its
-// ref:any, orders of magnitude slower (see RESULTS.md, Design measurements). So the primitive sees the physical groups: [kept] reduced kept (a spatial mean
-// of NHWC, a mean over tokens) is a 1-D average pool of layout nwc, whose jit handles it; other patterns
-// are a reduction of the groups (jit when the reduced groups are innermost).
+// ref:any, orders of magnitude slower (see RESULTS.md, Design measurements). So the primitive sees the physical groups:
+// [kept] reduced kept (a spatial mean of NHWC, a mean over tokens) is a 1-D average pool of layout nwc, whose jit
+// handles it; other patterns are a reduction of the groups (jit when the reduced groups are innermost).
 class DnnlReduceMean : public DnnlKernel {
  public:
   explicit DnnlReduceMean(const KernelContext& ctx) : DnnlKernel(ctx.engine) {
@@ -71,8 +71,10 @@ class DnnlReduceMean : public DnnlKernel {
     if (pool) {
       const DimGroup &r = g[n - 2], &c = g[n - 1];
       DimGroup batch = n == 3 ? g[0] : DimGroup{1, r.in_stride * r.dim, c.out_stride * c.dim, false};
-      src = memory::desc({batch.dim, c.dim, r.dim}, memory::data_type::f32, {batch.in_stride, c.in_stride, r.in_stride});
-      dst = memory::desc({batch.dim, c.dim, 1}, memory::data_type::f32, {batch.out_stride, c.out_stride, c.out_stride * c.dim});
+      src =
+          memory::desc({batch.dim, c.dim, r.dim}, memory::data_type::f32, {batch.in_stride, c.in_stride, r.in_stride});
+      dst = memory::desc({batch.dim, c.dim, 1}, memory::data_type::f32,
+                         {batch.out_stride, c.out_stride, c.out_stride * c.dim});
       pooling_v2_forward::desc desc(prop_kind::forward_inference, algorithm::pooling_avg_exclude_padding, src, dst, {1},
                                     {r.dim}, {0}, {0}, {0});
       pooling_v2_forward::primitive_desc pd(desc, base_attr(), engine_->engine);
@@ -114,10 +116,12 @@ class ReferenceReduceMean : public PlainKernel {
     const float* x = input<float>(0);
     float* y = output<float>(0);
     std::fill(sums_.begin(), sums_.end(), 0.0);
-    for_each_index(in_, [&](const std::vector<int64_t>& idx, int64_t offset) { sums_[offset_of(sum_index_, idx)] += x[offset]; });
+    for_each_index(
+        in_, [&](const std::vector<int64_t>& idx, int64_t offset) { sums_[offset_of(sum_index_, idx)] += x[offset]; });
     double count = static_cast<double>(in_.elements() / std::max<int64_t>(1, out_.elements()));
     size_t n = 0;
-    for_each_index(out_, [&](const std::vector<int64_t>&, int64_t offset) { y[offset] = static_cast<float>(sums_[n++] / count); });
+    for_each_index(
+        out_, [&](const std::vector<int64_t>&, int64_t offset) { y[offset] = static_cast<float>(sums_[n++] / count); });
   }
 
  private:
@@ -134,6 +138,8 @@ std::unique_ptr<Kernel> make_reduce(const KernelContext& ctx) {
   return std::make_unique<DnnlReduceMean>(ctx);
 }
 
-std::unique_ptr<Kernel> make_reduce_reference(const KernelContext& ctx) { return std::make_unique<ReferenceReduceMean>(ctx); }
+std::unique_ptr<Kernel> make_reduce_reference(const KernelContext& ctx) {
+  return std::make_unique<ReferenceReduceMean>(ctx);
+}
 
 }  // namespace octet::kernels

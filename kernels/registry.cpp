@@ -15,11 +15,12 @@ struct KernelFamily {
   KernelFactory reference;
 };
 
-#define FAMILY(family) {#family, make_##family, make_##family##_reference}
+#define FAMILY(family) \
+  { #family, make_##family, make_##family##_reference }
 const KernelFamily kKernelFamilies[] = {
-    FAMILY(conv),   FAMILY(gemm),   FAMILY(matmul),    FAMILY(batchnorm), FAMILY(eltwise), FAMILY(binary),
-    FAMILY(pool),   FAMILY(copy),   FAMILY(concat),    FAMILY(softmax),   FAMILY(pad),     FAMILY(reduce),
-    FAMILY(transpose), FAMILY(slice), FAMILY(gather), FAMILY(quantize), FAMILY(layer_norm),
+    FAMILY(conv),      FAMILY(gemm),  FAMILY(matmul), FAMILY(batchnorm), FAMILY(eltwise),    FAMILY(binary),
+    FAMILY(pool),      FAMILY(copy),  FAMILY(concat), FAMILY(softmax),   FAMILY(pad),        FAMILY(reduce),
+    FAMILY(transpose), FAMILY(slice), FAMILY(gather), FAMILY(quantize),  FAMILY(layer_norm),
 };
 #undef FAMILY
 

@@ -8,7 +8,8 @@ namespace {
 class DnnlReorder : public DnnlKernel {
  public:
   DnnlReorder(const TensorDesc& src, const TensorDesc& dst, Engine& engine) : DnnlKernel(engine) {
-    if (src.dims != dst.dims) throw Error("reorder between different shapes " + shape_str(src.dims) + " and " + shape_str(dst.dims));
+    if (src.dims != dst.dims)
+      throw Error("reorder between different shapes " + shape_str(src.dims) + " and " + shape_str(dst.dims));
     dnnl::memory::desc src_md = to_md(src), dst_md = to_md(dst);
     dnnl::reorder::primitive_desc pd(engine_->engine, src_md, engine_->engine, dst_md, base_attr());
     set_primitive(dnnl::reorder(pd), pd);

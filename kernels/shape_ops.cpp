@@ -174,12 +174,17 @@ bool common_dims(const TensorDesc& a, const TensorDesc& b, Shape& dims, Strides&
     size_t i_end = i + 1, j_end = j + 1;
     int64_t pa = va[i].dim, pb = vb[j].dim;
     while (pa != pb) {
-      if (pa < pb) pa *= va[i_end++].dim;
-      else pb *= vb[j_end++].dim;
+      if (pa < pb)
+        pa *= va[i_end++].dim;
+      else
+        pb *= vb[j_end++].dim;
     }
-    if (mergeable(va, i, i_end)) split_group(vb, j, j_end, va[i_end - 1].stride, dims, b_strides, a_strides);
-    else if (mergeable(vb, j, j_end)) split_group(va, i, i_end, vb[j_end - 1].stride, dims, a_strides, b_strides);
-    else return false;
+    if (mergeable(va, i, i_end))
+      split_group(vb, j, j_end, va[i_end - 1].stride, dims, b_strides, a_strides);
+    else if (mergeable(vb, j, j_end))
+      split_group(va, i, i_end, vb[j_end - 1].stride, dims, a_strides, b_strides);
+    else
+      return false;
     i = i_end;
     j = j_end;
   }

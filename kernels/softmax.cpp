@@ -65,6 +65,8 @@ std::unique_ptr<Kernel> make_softmax(const KernelContext& ctx) {
   return std::make_unique<DnnlSoftmax>(ctx);
 }
 
-std::unique_ptr<Kernel> make_softmax_reference(const KernelContext& ctx) { return std::make_unique<ReferenceSoftmax>(ctx); }
+std::unique_ptr<Kernel> make_softmax_reference(const KernelContext& ctx) {
+  return std::make_unique<ReferenceSoftmax>(ctx);
+}
 
 }  // namespace octet::kernels

@@ -109,7 +109,8 @@ std::vector<int> labels_from_file(const std::vector<std::string>& image_paths, c
       throw Error(where + "'" + index + "' is not a class index (a non-negative integer)");
     const auto inserted = label_of_name.emplace(name, std::make_pair(std::stoi(index), number));
     if (!inserted.second)
-      throw Error(where + "'" + name + "' is already labelled on line " + std::to_string(inserted.first->second.second));
+      throw Error(where + "'" + name + "' is already labelled on line " +
+                  std::to_string(inserted.first->second.second));
   }
   std::vector<int> labels;
   for (const std::string& path : image_paths) {
@@ -195,8 +196,8 @@ namespace {
 void require_finite(const float* logits, size_t n, const std::string& image, const char* which) {
   for (size_t c = 0; c < n; ++c)
     if (!std::isfinite(logits[c]))
-      throw Error(image + ": the " + std::string(which) + "'s output " + std::to_string(c) + " is " + std::to_string(logits[c]) +
-                  " (not finite); its weights or scales are broken");
+      throw Error(image + ": the " + std::string(which) + "'s output " + std::to_string(c) + " is " +
+                  std::to_string(logits[c]) + " (not finite); its weights or scales are broken");
 }
 
 }  // namespace
@@ -206,7 +207,8 @@ EvaluationResult evaluate(std::shared_ptr<const Model> model, std::shared_ptr<co
                           const std::function<void(size_t done, size_t total)>& progress) {
   if (images.empty()) throw Error("evaluate: no images");
   if (!labels.empty() && labels.size() != images.size())
-    throw Error("evaluate: " + std::to_string(labels.size()) + " labels for " + std::to_string(images.size()) + " images");
+    throw Error("evaluate: " + std::to_string(labels.size()) + " labels for " + std::to_string(images.size()) +
+                " images");
   const SessionOptions options{1, threads, false};
   Session session(model, options);
   std::unique_ptr<Session> reference_session = reference ? std::make_unique<Session>(reference, options) : nullptr;
@@ -263,8 +265,7 @@ EvaluationResult evaluate(std::shared_ptr<const Model> model, std::shared_ptr<co
 }
 
 std::string evaluation_json(const EvaluationResult& r) {
-  std::string json = "{\"images\": " + std::to_string(r.images) +
-                     ", \"top1\": " + json_number(r.top1, r.has_labels) +
+  std::string json = "{\"images\": " + std::to_string(r.images) + ", \"top1\": " + json_number(r.top1, r.has_labels) +
                      ", \"top5\": " + json_number(r.top5, r.has_labels) +
                      ", \"top1_agreement\": " + json_number(r.top1_agreement, r.has_reference) +
                      ", \"mean_kl\": " + json_number(r.mean_kl, r.has_reference) +
@@ -302,8 +303,6 @@ std::string evaluation_table(const EvaluationResult& r) {
 
 namespace {
 
-
-
 bool has_image_extension(const fs::path& path) {
   std::string extension = path.extension().string();
   for (char& c : extension) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -334,8 +333,7 @@ std::vector<std::string> images_in_list(const fs::path& list) {
 
 }  // namespace
 
-std::vector<std::string> list_images(const std::string& dir_or_list, size_t count, size_t stride,
-                                                 size_t offset) {
+std::vector<std::string> list_images(const std::string& dir_or_list, size_t count, size_t stride, size_t offset) {
   if (stride == 0) throw Error("image list: the stride must be at least 1");
   std::error_code error;
   const fs::file_status status = fs::status(dir_or_list, error);

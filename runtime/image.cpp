@@ -1,5 +1,5 @@
-// Image decoding (libjpeg-turbo for JPEG, stb_image for PNG and BMP; nothing else is read) and PIL/torchvision-style preprocessing;
-// the contract is in octet/image.h.
+// Image decoding (libjpeg-turbo for JPEG, stb_image for PNG and BMP; nothing else is read) and PIL/torchvision-style
+// preprocessing; the contract is in octet/image.h.
 #include "octet/image.h"
 
 #include <algorithm>
@@ -118,7 +118,8 @@ void check_spec(const PreprocessSpec& spec, const std::string& context) {
     fail("scale " + std::to_string(spec.scale) + " is not a positive finite number");
   for (int c = 0; c < 3; ++c) {
     const std::string index = "[" + std::to_string(c) + "] ";
-    if (!std::isfinite(spec.mean[size_t(c)])) fail("mean" + index + std::to_string(spec.mean[size_t(c)]) + " is not finite");
+    if (!std::isfinite(spec.mean[size_t(c)]))
+      fail("mean" + index + std::to_string(spec.mean[size_t(c)]) + " is not finite");
     if (!(std::isfinite(spec.std[size_t(c)]) && spec.std[size_t(c)] != 0))
       fail("std" + index + std::to_string(spec.std[size_t(c)]) + " is not a finite nonzero number");
   }
@@ -140,7 +141,8 @@ void preprocess_checked(const Image& image, const PreprocessSpec& spec, float* o
   // Only the cropped window of the resized image is computed.
   const std::vector<Taps> column_taps =
       axis_taps(spec.resize, image.width, resized_w, crop_start(resized_w, crop_w), crop_w);
-  const std::vector<Taps> row_taps = axis_taps(spec.resize, image.height, resized_h, crop_start(resized_h, crop_h), crop_h);
+  const std::vector<Taps> row_taps =
+      axis_taps(spec.resize, image.height, resized_h, crop_start(resized_h, crop_h), crop_h);
 
   // Horizontal pass first, as PIL, over the source rows the vertical pass reads.
   int first_row = image.height, end_row = 0;
@@ -157,7 +159,8 @@ void preprocess_checked(const Image& image, const PreprocessSpec& spec, float* o
       const Taps& t = column_taps[size_t(x)];
       for (int c = 0; c < 3; ++c) {
         float sum = 0;
-        for (size_t k = 0; k < t.weights.size(); ++k) sum += t.weights[k] * source[(size_t(t.first) + k) * 3 + size_t(c)];
+        for (size_t k = 0; k < t.weights.size(); ++k)
+          sum += t.weights[k] * source[(size_t(t.first) + k) * 3 + size_t(c)];
         target[size_t(x) * 3 + size_t(c)] = round_to_8_bits(sum);
       }
     }
@@ -174,8 +177,9 @@ void preprocess_checked(const Image& image, const PreprocessSpec& spec, float* o
         const int source_channel = bgr ? 2 - c : c;
         float sum = 0;
         for (size_t k = 0; k < t.weights.size(); ++k)
-          sum += t.weights[k] * horizontal[((size_t(t.first - first_row) + k) * size_t(crop_w) + size_t(x)) * 3 +
-                                           size_t(source_channel)];
+          sum +=
+              t.weights[k] *
+              horizontal[((size_t(t.first - first_row) + k) * size_t(crop_w) + size_t(x)) * 3 + size_t(source_channel)];
         const float value = (round_to_8_bits(sum) * spec.scale - spec.mean[size_t(c)]) / spec.std[size_t(c)];
         const size_t pixel = size_t(y) * size_t(crop_w) + size_t(x);
         out[nchw ? size_t(c) * plane + pixel : pixel * 3 + size_t(c)] = value;
@@ -217,8 +221,9 @@ Image decode_image_memory(const uint8_t* data, size_t size, const std::string& n
     // stb may fail without a reason (a 16-bit PNG whose 16-bit buffer it cannot allocate): say what it read.
     const char* reason = stbi_failure_reason();
     if (reason && *reason) throw Error(decoder_failure(name));
-    throw Error(name + ": cannot decode image: the decoder failed without a reason on a " + std::to_string(std::abs(width)) +
-                "x" + std::to_string(std::abs(height)) + (stbi_is_16_bit_from_memory(data, length) ? " 16-bit" : "") +
+    throw Error(name + ": cannot decode image: the decoder failed without a reason on a " +
+                std::to_string(std::abs(width)) + "x" + std::to_string(std::abs(height)) +
+                (stbi_is_16_bit_from_memory(data, length) ? " 16-bit" : "") +
                 " image (too large for memory, or corrupt data)");
   }
   check_image_dimensions(width, height, name);  // the decoder read the same header, but never trust a second parse
@@ -249,7 +254,7 @@ void load_image_into(const Model& model, const std::string& path, Tensor input, 
   const PreprocessSpec spec = preprocess_spec(model);
   check_spec(spec, path + ": ");
   const Shape sample = spec.layout == Layout::nchw ? Shape{3, spec.crop_height, spec.crop_width}
-                                             : Shape{spec.crop_height, spec.crop_width, 3};
+                                                   : Shape{spec.crop_height, spec.crop_width, 3};
   if (input.shape.size() != 4 || !std::equal(sample.begin(), sample.end(), input.shape.begin() + 1))
     throw Error(path + ": input \"" + input.name + "\" is " + shape_str(input.shape) +
                 " but the model's preprocessing makes samples of " + shape_str(sample));

@@ -42,7 +42,7 @@ struct Session::Impl {
   kernels::Engine engine;
   std::map<std::string, kernels::TensorDesc> descs;  // arena tensors and user I/O buffers
   std::vector<Step> steps;
-  std::deque<Node> synthetic_nodes;  // nodes of steps that are not graph nodes (stable addresses)
+  std::deque<Node> synthetic_nodes;                        // nodes of steps that are not graph nodes (stable addresses)
   std::map<std::string, std::vector<float>> user_buffers;  // dense f32 input/output buffers, by "<io>:name"
   std::vector<Tensor> inputs, outputs;
   AlignedBuffer arena, scratch;
@@ -61,21 +61,29 @@ void Session::Impl::prepare() {
   std::map<std::string, TensorInfo> infos = infer_shapes(graph, options.batch);
   for (const auto& kv : infos) {
     kernels::TensorDesc& desc = descs[kv.first];
-    desc = graph.is_constant(kv.first) ? kernels::dense_desc(kv.second.dtype, kv.second.shape) : kernels::activation_desc(kv.second);
+    desc = graph.is_constant(kv.first) ? kernels::dense_desc(kv.second.dtype, kv.second.shape)
+                                       : kernels::activation_desc(kv.second);
     desc.quant = kv.second.quant;
   }
   // Graph inputs arrive in dense row-major f32 user buffers and are reordered into the arena layout.
   for (const std::string& name : graph.inputs) {
     const kernels::TensorDesc& arena_desc = descs.at(name);
-    if (arena_desc.dtype != DType::f32) throw Error("graph input '" + name + "' is " + dtype_name(arena_desc.dtype) + ", octet feeds f32 inputs");
+    if (arena_desc.dtype != DType::f32)
+      throw Error("graph input '" + name + "' is " + dtype_name(arena_desc.dtype) + ", octet feeds f32 inputs");
     kernels::TensorDesc user = kernels::dense_desc(DType::f32, arena_desc.dims);
     descs[input_key(name)] = user;
-    steps.push_back({kernels::create_reorder(user, arena_desc, engine), "input " + name, "Reorder", {input_key(name)}, {name}});
+    steps.push_back(
+        {kernels::create_reorder(user, arena_desc, engine), "input " + name, "Reorder", {input_key(name)}, {name}});
   }
   for (const Node& node : graph.nodes) {
-    kernels::KernelContext ctx{node, {}, {}, {}, engine,
-                               options.reference_kernels ? kernels::Implementation::reference : kernels::Implementation::optimized,
-                               model->packed_weights_.get()};
+    kernels::KernelContext ctx{
+        node,
+        {},
+        {},
+        {},
+        engine,
+        options.reference_kernels ? kernels::Implementation::reference : kernels::Implementation::optimized,
+        model->packed_weights_.get()};
     for (const std::string& in : node.inputs) {
       ctx.inputs.push_back(in.empty() ? kernels::TensorDesc{} : descs.at(in));
       ctx.constants.push_back(in.empty() ? nullptr : graph.find_constant(in));
@@ -94,23 +102,27 @@ void Session::Impl::prepare() {
     if (graph.is_constant(name)) {
       // A fully folded output: filled once here, run() never touches it.
       const Constant& c = *graph.find_constant(name);
-      if (c.dtype != DType::f32) throw Error("graph output '" + name + "' is a constant " + dtype_name(c.dtype) + " tensor");
+      if (c.dtype != DType::f32)
+        throw Error("graph output '" + name + "' is a constant " + dtype_name(c.dtype) + " tensor");
       user_buffers[output_key(name)] = c.as_floats();
       continue;
     }
     if (arena_desc.quant.present()) {
       // A quantized output (calibration and bias correction read intermediate u8 tensors) is dequantized
       // into the float user buffer by the Dequantize kernel itself.
-      const Node& node = synthetic_nodes.emplace_back(Node{"output " + name, "Dequantize", {name}, {output_key(name)}, {}});
+      const Node& node =
+          synthetic_nodes.emplace_back(Node{"output " + name, "Dequantize", {name}, {output_key(name)}, {}});
       kernels::KernelContext ctx{node, {arena_desc}, {nullptr}, {user}, engine, kernels::Implementation::optimized};
       steps.push_back({kernels::create_kernel(ctx), node.name, node.op, node.inputs, node.outputs});
       continue;
     }
-    steps.push_back({kernels::create_reorder(arena_desc, user, engine), "output " + name, "Reorder", {name}, {output_key(name)}});
+    steps.push_back(
+        {kernels::create_reorder(arena_desc, user, engine), "output " + name, "Reorder", {name}, {output_key(name)}});
   }
   for (const auto& kv : descs) {
     bool user = kv.first.rfind("input:", 0) == 0 || kv.first.rfind("output:", 0) == 0;
-    if (user && !user_buffers.count(kv.first)) user_buffers[kv.first].assign(static_cast<size_t>(kv.second.elements()), 0.0f);
+    if (user && !user_buffers.count(kv.first))
+      user_buffers[kv.first].assign(static_cast<size_t>(kv.second.elements()), 0.0f);
   }
   for (const std::string& name : graph.inputs)
     inputs.push_back({name, descs.at(name).dims, user_buffers.at(input_key(name)).data()});
@@ -176,13 +188,14 @@ Session::Session(std::shared_ptr<const Model> model, SessionOptions options) : i
   // OpenMP takes any count and fails inside its own allocator far above the machine (libgomp segfaulted at
   // 100000 threads): more threads than kMaxThreads is refused rather than attempted.
   if (options.threads < 0 || options.threads > kMaxThreads)
-    throw Error("threads must be 0 (all cores) to " + std::to_string(kMaxThreads) + ", got " + std::to_string(options.threads));
+    throw Error("threads must be 0 (all cores) to " + std::to_string(kMaxThreads) + ", got " +
+                std::to_string(options.threads));
   // Only a symbolic batch dimension (N) follows options.batch; a model exported with a fixed one cannot.
   for (const std::string& name : model->graph().inputs) {
     const Shape& shape = model->graph().tensor(name).shape;
     if (options.batch != 1 && (shape.empty() || shape[0] != kBatchDim))
-      throw Error("batch " + std::to_string(options.batch) + " requested, but input '" + name + "' has the fixed shape " +
-                  shape_str(shape) + " (no symbolic batch dimension N)");
+      throw Error("batch " + std::to_string(options.batch) + " requested, but input '" + name +
+                  "' has the fixed shape " + shape_str(shape) + " (no symbolic batch dimension N)");
   }
   impl_->model = std::move(model);
   impl_->options = options;
@@ -229,7 +242,9 @@ Tensor Session::output(size_t index) const {
   if (index >= impl_->outputs.size()) throw Error("output index " + std::to_string(index) + " out of range");
   return impl_->outputs[index];
 }
-Tensor Session::output(const std::string& name) const { return impl_->outputs[find_index(impl_->outputs, name, "output")]; }
+Tensor Session::output(const std::string& name) const {
+  return impl_->outputs[find_index(impl_->outputs, name, "output")];
+}
 size_t Session::num_inputs() const { return impl_->inputs.size(); }
 size_t Session::num_outputs() const { return impl_->outputs.size(); }
 int64_t Session::batch() const { return impl_->options.batch; }

@@ -22,9 +22,9 @@
 #include <tuple>
 
 #include "octet/image.h"
+#include "support/process.h"
 #include "tests/converted_mobilenet.h"
 #include "tests/known_bugs.h"
-#include "support/process.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -80,7 +80,8 @@ TEST_CASE("truncated model files are refused, naming the file" * doctest::test_s
     const std::string json_text = read_text(fs::path(model) / "model.json");
     const std::string binary = read_text(fs::path(model) / "model.bin");
     // Cut points: empty, inside the first value, at the middle, just before the end.
-    for (size_t cut : {size_t(0), size_t(1), size_t(100), json_text.size() / 3, json_text.size() / 2, json_text.size() - 2}) {
+    for (size_t cut :
+         {size_t(0), size_t(1), size_t(100), json_text.size() / 3, json_text.size() / 2, json_text.size() - 2}) {
       const std::string error = load_error(scratch_model("cut-json", json_text.substr(0, cut), binary));
       CAPTURE(cut);
       CHECK(contains(error, "cut-json/model.json: invalid JSON: "));
@@ -99,14 +100,16 @@ TEST_CASE("truncated model files are refused, naming the file" * doctest::test_s
   fs::remove(kScratch / "no-bin" / "model.bin");
   CHECK(contains(load_error((kScratch / "no-bin").string()),
                  "no-bin/model.bin: cannot open the model weights (model.bin must sit beside model.json)"));
-  CHECK(load_error((kScratch / "nowhere").string()) == (kScratch / "nowhere").string() + ": no such model folder or model.json file");
+  CHECK(load_error((kScratch / "nowhere").string()) ==
+        (kScratch / "nowhere").string() + ": no such model folder or model.json file");
   // model.bin is memory-mapped: something that is not a regular file is refused before mapping.
   fs::create_directories(kScratch / "dir-bin" / "model.bin");
   write_text(kScratch / "dir-bin" / "model.json", read_text(fs::path(fp32_model()) / "model.json"));
   CHECK(contains(load_error((kScratch / "dir-bin").string()), "dir-bin/model.bin: cannot read the model weights"));
 }
 
-TEST_CASE("model.json corrupted byte by byte loads or is refused with octet::Error, never anything else" * doctest::test_suite("models")) {
+TEST_CASE("model.json corrupted byte by byte loads or is refused with octet::Error, never anything else" *
+          doctest::test_suite("models")) {
   // Random single-byte changes of the INT8 model: most break the JSON or a check; those that survive are
   // still valid models (e.g. a digit of a float changed). load_error lets any other exception escape but
   // the known bugs'.
@@ -128,7 +131,9 @@ TEST_CASE("model.json corrupted byte by byte loads or is refused with octet::Err
   CHECK(load_error(scratch_model("corrupt-bin", json_text, binary_changed)) == "loaded");
 }
 
-TEST_CASE("INT8 quantization parameters that are zero, negative or out of range are refused at load, naming the tensor" * doctest::test_suite("models")) {
+TEST_CASE(
+    "INT8 quantization parameters that are zero, negative or out of range are refused at load, naming the tensor" *
+    doctest::test_suite("models")) {
   const json good = json::parse(read_text(fs::path(int8_model()) / "model.json"));
   const std::string binary = read_text(fs::path(int8_model()) / "model.bin");
   // The first quantized activation and the first quantized constant (per-channel s8 weights).
@@ -163,7 +168,8 @@ TEST_CASE("INT8 quantization parameters that are zero, negative or out of range 
   for (const Case& c : cases) {
     json doc = good;
     doc[c.section][c.tensor]["quant"][c.field][c.index] = c.value;
-    const std::string path = std::string(c.section) + "[\"" + c.tensor + "\"].quant." + c.field + "[" + std::to_string(c.index) + "]";
+    const std::string path =
+        std::string(c.section) + "[\"" + c.tensor + "\"].quant." + c.field + "[" + std::to_string(c.index) + "]";
     const std::string error = load_error(scratch_model("bad-quant", doc.dump(1), binary));
     CAPTURE(error);
     CHECK(contains(error, "bad-quant/model.json: " + path + ": " + c.error));
@@ -174,7 +180,8 @@ TEST_CASE("Session misuse is refused with the names it knows" * doctest::test_su
   const auto model = octet::Model::load(fp32_model());
   octet::Session session(model, {1, 1, false});
   CHECK_THROWS_WITH_AS(session.input("nope"), "model has no input named 'nope' (it has: input_1)", octet::Error);
-  CHECK_THROWS_WITH_AS(session.output("nope"), doctest::Contains("model has no output named 'nope' (it has: "), octet::Error);
+  CHECK_THROWS_WITH_AS(session.output("nope"), doctest::Contains("model has no output named 'nope' (it has: "),
+                       octet::Error);
   CHECK_THROWS_WITH_AS(session.input(1), "input index 1 out of range", octet::Error);
   CHECK_THROWS_WITH_AS(session.output(size_t(-1)), doctest::Contains(" out of range"), octet::Error);
   CHECK_THROWS_WITH_AS(octet::Session(model, {0, 1, false}), "batch size must be at least 1, got 0", octet::Error);
@@ -212,7 +219,8 @@ TEST_CASE("a batch other than 1 for a model whose input has a fixed batch is ref
   CHECK(consistent);
 }
 
-TEST_CASE("NaN and Inf inputs are not checked by run(); INT8 quantizes NaN exactly as -Inf" * doctest::test_suite("models")) {
+TEST_CASE("NaN and Inf inputs are not checked by run(); INT8 quantizes NaN exactly as -Inf" *
+          doctest::test_suite("models")) {
   // The outputs of `model` for the shared image with `value` (NaN, +-Inf) in every element of its first
   // channel, or for the plain image (no value).
   const std::string image = octet::testing::sample_images(1)[0];
@@ -226,7 +234,9 @@ TEST_CASE("NaN and Inf inputs are not checked by run(); INT8 quantizes NaN exact
     const octet::Tensor output = session.output(0);
     return std::vector<float>(output.data, output.data + output.elements());
   };
-  auto all = [](const std::vector<float>& values, bool (*test)(float)) { return std::all_of(values.begin(), values.end(), test); };
+  auto all = [](const std::vector<float>& values, bool (*test)(float)) {
+    return std::all_of(values.begin(), values.end(), test);
+  };
   auto same_bits = [](const std::vector<float>& a, const std::vector<float>& b) {
     return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
   };
@@ -274,7 +284,8 @@ TEST_CASE("images without pixels or with huge headers are refused from the heade
   const std::vector<uint8_t> empty_png = png_header(0, 5);
   CHECK_THROWS_WITH_AS(octet::decode_image_memory(empty_png.data(), empty_png.size(), "empty.png"),
                        doctest::Contains("empty.png: cannot decode image: "), octet::Error);
-  std::vector<uint8_t> bmp = {'B', 'M', 54, 0, 0, 0, 0, 0, 0, 0, 54, 0, 0, 0, 40, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 1, 0, 24, 0};
+  std::vector<uint8_t> bmp = {'B', 'M', 54, 0, 0, 0, 0, 0, 0, 0, 54, 0, 0, 0,  40,
+                              0,   0,   0,  4, 0, 0, 0, 0, 0, 0, 0,  1, 0, 24, 0};
   bmp.resize(54, 0);
   CHECK_THROWS_WITH_AS(octet::decode_image_memory(bmp.data(), bmp.size(), "empty.bmp"),
                        doctest::Contains("empty.bmp: "), octet::Error);

@@ -95,5 +95,6 @@ TEST_CASE("a Session moves: into a vector and by assignment, its buffers and out
   sessions.back() = std::move(moved);
   std::memcpy(sessions.back().input(0).data, samples[1].input.data(), samples[1].input.size() * sizeof(float));
   sessions.back().run();
-  CHECK(std::memcmp(sessions.back().output(0).data, samples[1].output.data(), samples[1].output.size() * sizeof(float)) == 0);
+  CHECK(std::memcmp(sessions.back().output(0).data, samples[1].output.data(),
+                    samples[1].output.size() * sizeof(float)) == 0);
 }

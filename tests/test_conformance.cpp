@@ -13,12 +13,12 @@
 namespace {
 
 // The ops the foundation covers (Constant, Shape, Dropout and Identity disappear at conversion).
-const std::set<std::string> kOps = {"Conv", "Gemm", "MatMul", "BatchNormalization", "Relu", "LeakyRelu", "Clip",
-                                    "Sigmoid", "Add", "Mul", "MaxPool", "AveragePool", "GlobalAveragePool", "Flatten",
-                                    "Reshape", "Concat", "Softmax", "Identity", "Dropout", "Constant", "Pad",
-                                    "ReduceMean", "Transpose", "Slice", "Split", "Squeeze", "Unsqueeze",
-                                    // modern classifiers (MobileNet v3, ViT, ConvNeXt)
-                                    "HardSigmoid", "HardSwish", "Erf", "Sub", "Div", "Sqrt", "Pow", "LayerNormalization"};
+const std::set<std::string> kOps = {
+    "Conv", "Gemm", "MatMul", "BatchNormalization", "Relu", "LeakyRelu", "Clip", "Sigmoid", "Add", "Mul", "MaxPool",
+    "AveragePool", "GlobalAveragePool", "Flatten", "Reshape", "Concat", "Softmax", "Identity", "Dropout", "Constant",
+    "Pad", "ReduceMean", "Transpose", "Slice", "Split", "Squeeze", "Unsqueeze",
+    // modern classifiers (MobileNet v3, ViT, ConvNeXt)
+    "HardSigmoid", "HardSwish", "Erf", "Sub", "Div", "Sqrt", "Pow", "LayerNormalization"};
 
 // Tests of these ops that exercise what an inference runtime for float image models does not do.
 const std::map<std::string, std::string> kNotApplicable = {
@@ -82,7 +82,8 @@ bool is_not_applicable(const std::string& name, std::string* why = nullptr) {
 
 TEST_CASE("ONNX backend node tests for the supported ops pass") {
   namespace fs = std::filesystem;
-  REQUIRE_MESSAGE(fs::is_directory(OCTET_ONNX_NODE_TESTS), "missing " OCTET_ONNX_NODE_TESTS " (apt install libonnx-testdata)");
+  REQUIRE_MESSAGE(fs::is_directory(OCTET_ONNX_NODE_TESTS),
+                  "missing " OCTET_ONNX_NODE_TESTS " (apt install libonnx-testdata)");
   std::vector<std::string> applicable;
   std::set<std::string> ops_covered;
   int not_applicable = 0;

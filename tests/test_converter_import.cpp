@@ -10,9 +10,9 @@
 #include <fstream>
 
 #include "converters/onnx/import.h"
-#include "octet/octet.h"
 #include "graph/ops.h"
 #include "graph/shape_inference.h"
+#include "octet/octet.h"
 #include "support/random.h"
 
 using namespace octet;
@@ -68,8 +68,10 @@ struct ModelBuilder {
     type->set_elem_type(elem_type);
     ::onnx::TensorShapeProto* dims = type->mutable_shape();
     for (int64_t d : shape) {
-      if (d == kBatchDim) dims->add_dim()->set_dim_param("N");
-      else dims->add_dim()->set_dim_value(d);
+      if (d == kBatchDim)
+        dims->add_dim()->set_dim_param("N");
+      else
+        dims->add_dim()->set_dim_value(d);
     }
   }
   void output(const std::string& name) { graph->add_output()->set_name(name); }
@@ -92,7 +94,7 @@ struct ModelBuilder {
   }
 
   ::onnx::NodeProto& node(const std::string& op, const std::vector<std::string>& inputs,
-                        const std::vector<std::string>& outputs, const std::string& name = "") {
+                          const std::vector<std::string>& outputs, const std::string& name = "") {
     ::onnx::NodeProto* n = graph->add_node();
     n->set_op_type(op);
     n->set_name(name);
@@ -110,7 +112,8 @@ struct ModelBuilder {
   // Saved under the current test's name, so an error message shows which test wrote the file.
   Graph import(const octet::onnx::ImportOptions& options = {}) const {
     std::string file_name = doctest::getContextOptions()->currentTest->m_name;
-    std::replace_if(file_name.begin(), file_name.end(), [](char c) { return !std::isalnum(static_cast<unsigned char>(c)); }, '_');
+    std::replace_if(
+        file_name.begin(), file_name.end(), [](char c) { return !std::isalnum(static_cast<unsigned char>(c)); }, '_');
     return octet::onnx::import_onnx(save(file_name + ".onnx"), options);
   }
 };
@@ -271,7 +274,8 @@ TEST_CASE("a 1x1 Conv before GlobalAveragePool runs after the pool, on one pixel
   REQUIRE(got.size() == 6);
   check_floats(got, want);
   // With an activation between the Conv and the pool the mean no longer commutes: nothing moves.
-  CHECK(ops_of(pointwise_conv_then_pool(true).import()) == std::vector<std::string>{"Conv", "Conv", "GlobalAveragePool", "Flatten"});
+  CHECK(ops_of(pointwise_conv_then_pool(true).import()) ==
+        std::vector<std::string>{"Conv", "Conv", "GlobalAveragePool", "Flatten"});
 }
 
 TEST_CASE("residual Add with broadcasting stays an Add") {
@@ -460,7 +464,8 @@ TEST_CASE("Dropout in training mode is an error") {
   training.add_int32_data(1);
   m.node("Dropout", {"x", "", "training"}, {"y"}, "drop");
   m.output("y");
-  CHECK(import_error(m).find("node 'drop' (Dropout): input 2 'training_mode' must be a constant false") != std::string::npos);
+  CHECK(import_error(m).find("node 'drop' (Dropout): input 2 'training_mode' must be a constant false") !=
+        std::string::npos);
 }
 
 TEST_CASE("Softmax before opset 13 converts only when equivalent") {
@@ -491,7 +496,8 @@ TEST_CASE("errors name the file, the node and the field") {
     m.node("Relu", {"s"}, {"computed"});
     m.node("Reshape", {"x", "computed"}, {"y"}, "reshape");
     m.output("y");
-    CHECK(import_error(m).find("node 'reshape' (Reshape): input 1 'shape' must be a constant (octet needs static shapes)") !=
+    CHECK(import_error(m).find(
+              "node 'reshape' (Reshape): input 1 'shape' must be a constant (octet needs static shapes)") !=
           std::string::npos);
   }
   SUBCASE("integer graph input, unless bound") {
@@ -513,7 +519,8 @@ TEST_CASE("errors name the file, the node and the field") {
       m.input("x", {1});
       m.node("Relu", {"x"}, {"y"});
       m.output("y");
-      CHECK(import_error(m).find("uses opset " + std::to_string(opset) + " of the default ONNX domain") != std::string::npos);
+      CHECK(import_error(m).find("uses opset " + std::to_string(opset) + " of the default ONNX domain") !=
+            std::string::npos);
     }
   }
   SUBCASE("node of another domain") {
@@ -569,7 +576,8 @@ TEST_CASE("errors name the file, the node and the field") {
     CHECK_THROWS_WITH_AS(octet::onnx::import_onnx(missing), doctest::Contains("missing.onnx"), Error);
     std::string corrupt = (scratch_dir() / "corrupt.onnx").string();
     std::ofstream(corrupt) << "this is not a protobuf";
-    CHECK_THROWS_WITH_AS(octet::onnx::import_onnx(corrupt), doctest::Contains("corrupt.onnx: not a valid ONNX model"), Error);
+    CHECK_THROWS_WITH_AS(octet::onnx::import_onnx(corrupt), doctest::Contains("corrupt.onnx: not a valid ONNX model"),
+                         Error);
   }
 }
 
@@ -681,7 +689,8 @@ TEST_CASE("shared model mobilenet_v1_025: BN folded, Clip (ReLU6) fused" * docte
 TEST_CASE("shared model darknet_tiny: BN folded, LeakyRelu fused" * doctest::test_suite("models")) {
   Graph graph = import_shared("darknet_tiny");
   CHECK(graph.tensor(graph.inputs.at(0)).shape == Shape{1, 3, 224, 224});
-  CHECK(op_counts(graph) == std::map<std::string, int>{{"Conv", 16}, {"MaxPool", 4}, {"GlobalAveragePool", 1}, {"Flatten", 1}});
+  CHECK(op_counts(graph) ==
+        std::map<std::string, int>{{"Conv", 16}, {"MaxPool", 4}, {"GlobalAveragePool", 1}, {"Flatten", 1}});
   int leaky = 0;
   for (const Node& node : graph.nodes)
     if (node.attrs.get_string("act", "") == "leaky_relu") {

@@ -10,8 +10,8 @@
 #include "converters/quant/calibration.h"
 #include "converters/quant/convert.h"
 #include "converters/quant/equalization.h"
-#include "octet/evaluation.h"
 #include "graph/quantization.h"
+#include "octet/evaluation.h"
 #include "support/graphs.h"
 
 namespace {
@@ -22,13 +22,11 @@ const std::string kSamples = std::string(OCTET_SHARED_DIR) + "/data/imagenet-sam
 // conv_a's output channels have gains 1, 10, 0.1 and 3, so with one activation scale channel 2 gets about
 // 1/100 of channel 1's levels; conv_b weighs channel 2 up (20) to make it count.
 octet::Graph two_convs(const std::string& act = "leaky_relu") {
-  octet::Graph graph = octet::testing::fp32_graph("two_convs", {"image"}, {"output"},
-      {{"image", {3, 16, 16}},
-       {"a", {4, 16, 16}},
-       {"pooled", {4, 8, 8}},
-       {"output", {2, 8, 8}}});
-  graph.constants["conv_a/w"] = octet::Constant::from_floats({4, 3, 1, 1}, {1, -0.5f, -0.5f,  //
-                                                                            -5, 10, -5,        //
+  octet::Graph graph = octet::testing::fp32_graph(
+      "two_convs", {"image"}, {"output"},
+      {{"image", {3, 16, 16}}, {"a", {4, 16, 16}}, {"pooled", {4, 8, 8}}, {"output", {2, 8, 8}}});
+  graph.constants["conv_a/w"] = octet::Constant::from_floats({4, 3, 1, 1}, {1, -0.5f, -0.5f,       //
+                                                                            -5, 10, -5,            //
                                                                             -0.05f, -0.05f, 0.1f,  //
                                                                             3, 0, -3});
   graph.constants["conv_a/b"] = octet::Constant::from_floats({4}, {0.1f, -1, 0.01f, 0.5f});
@@ -62,10 +60,13 @@ std::vector<std::string> images(size_t offset) { return octet::list_images(kSamp
 
 std::vector<float> outputs(const octet::Graph& graph, const std::vector<std::string>& files) {
   std::vector<float> all;
-  octet::quant::run_on_images(graph, {"output"}, files, [&](const std::string&, octet::Session& session) {
-    octet::Tensor t = session.output(0);
-    all.insert(all.end(), t.data, t.data + t.elements());
-  }, nullptr);
+  octet::quant::run_on_images(
+      graph, {"output"}, files,
+      [&](const std::string&, octet::Session& session) {
+        octet::Tensor t = session.output(0);
+        all.insert(all.end(), t.data, t.data + t.elements());
+      },
+      nullptr);
   return all;
 }
 
@@ -123,13 +124,15 @@ TEST_CASE("equalization keeps the FP32 outputs and gives the scales the formula 
       for (size_t c = 0; c < 4; ++c) {
         double scale = after[c] / before[c];
         CHECK(wb[c] == doctest::Approx(original.constants.at("conv_b/w").as_floats()[c] / scale).epsilon(1e-5));
-        CHECK(after[c] / (column[c] / scale) == doctest::Approx(after[0] / (column[0] / (after[0] / before[0]))).epsilon(1e-4));
+        CHECK(after[c] / (column[c] / scale) ==
+              doctest::Approx(after[0] / (column[0] / (after[0] / before[0]))).epsilon(1e-4));
       }
     }
   }
 }
 
-TEST_CASE("equalization brings the INT8 model closer to FP32 when channel ranges differ 100x" * doctest::test_suite("models")) {
+TEST_CASE("equalization brings the INT8 model closer to FP32 when channel ranges differ 100x" *
+          doctest::test_suite("models")) {
   const octet::Graph fp32 = two_convs();
   const std::vector<std::string> calibration = images(0), others = images(5);
   const std::vector<float> reference = outputs(fp32, others);
@@ -146,25 +149,29 @@ TEST_CASE("equalization brings the INT8 model closer to FP32 when channel ranges
   CHECK(sqnr_equalized > sqnr_plain + 10);
 }
 
-TEST_CASE("--equalize auto keeps equalization for a clear gain on the calibration images, not otherwise" * doctest::test_suite("models")) {
+TEST_CASE("--equalize auto keeps equalization for a clear gain on the calibration images, not otherwise" *
+          doctest::test_suite("models")) {
   const std::vector<std::string> calibration = images(0);
   octet::quant::QuantizeOptions automatic;  // the default: alpha 0.5, kept only if better
   REQUIRE(automatic.equalize_only_if_better);
   octet::quant::ConvertReport report;
   octet::quant::quantize_model(two_convs(), calibration, automatic, true, nullptr, &report);
-  MESSAGE("ranges 100x apart: " << report.equalization.sqnr_without_db << " dB without, " << report.equalization.sqnr_with_db << " dB with");
+  MESSAGE("ranges 100x apart: " << report.equalization.sqnr_without_db << " dB without, "
+                                << report.equalization.sqnr_with_db << " dB with");
   CHECK(report.equalization.compared);
   CHECK(report.equalization.kept);
   CHECK(report.equalization.sqnr_with_db >= report.equalization.sqnr_without_db + octet::quant::kEqualizationMinGainDb);
 
   // Four equal channels and conv_b's columns equally large: the scales are all 1, nothing is gained.
   octet::Graph even = two_convs();
-  even.constants["conv_a/w"] = octet::Constant::from_floats({4, 3, 1, 1}, {1, -0.5f, -0.5f, 1, -0.5f, -0.5f, 1, -0.5f, -0.5f, 1, -0.5f, -0.5f});
+  even.constants["conv_a/w"] =
+      octet::Constant::from_floats({4, 3, 1, 1}, {1, -0.5f, -0.5f, 1, -0.5f, -0.5f, 1, -0.5f, -0.5f, 1, -0.5f, -0.5f});
   even.constants["conv_a/b"] = octet::Constant::from_floats({4}, {0, 0, 0, 0});
   even.constants["conv_b/w"] = octet::Constant::from_floats({2, 4, 1, 1}, {1, -1, 0.5f, 1, -0.5f, 1, -1, 1});
   octet::quant::ConvertReport even_report;
   octet::quant::quantize_model(even, calibration, automatic, true, nullptr, &even_report);
-  MESSAGE("even ranges: " << even_report.equalization.sqnr_without_db << " dB without, " << even_report.equalization.sqnr_with_db << " dB with");
+  MESSAGE("even ranges: " << even_report.equalization.sqnr_without_db << " dB without, "
+                          << even_report.equalization.sqnr_with_db << " dB with");
   CHECK(even_report.equalization.compared);
   CHECK_FALSE(even_report.equalization.kept);
 }

@@ -13,8 +13,8 @@
 #include <sstream>
 
 #include "converters/quant/calibration.h"
-#include "octet/evaluation.h"
 #include "graph/quantization.h"
+#include "octet/evaluation.h"
 #include "support/process.h"
 
 namespace fs = std::filesystem;
@@ -36,7 +36,6 @@ std::string write_scratch(const std::string& name, const std::string& text) {
   std::ofstream(path) << text;
   return path;
 }
-
 
 std::vector<std::string> read_lines(const std::string& path) {
   std::ifstream in(path);
@@ -65,8 +64,8 @@ Run run(const std::vector<std::string>& command) { return octet::testing::run_pr
 // Converts a shared ONNX model to FP32 under the scratch folder, once per test run.
 std::string convert(const std::string& model, const std::string& preset, const std::string& labels) {
   const std::string output = (kScratch / (model + "_fp32")).string();
-  const Run result = run({OCTET_CONVERT, kShared + "/models/" + model + "/model.onnx", "-o", output, "--preset",
-                          preset, "--labels", labels});
+  const Run result = run({OCTET_CONVERT, kShared + "/models/" + model + "/model.onnx", "-o", output, "--preset", preset,
+                          "--labels", labels});
   REQUIRE_MESSAGE(result.exit_code == 0, result.err);
   return output;
 }
@@ -105,7 +104,8 @@ TEST_CASE("labels_from_wnid maps file names to the model's own class order" * do
   CHECK(darknet[0] == 449);
   CHECK(read_lines(kDarknetWnids)[size_t(darknet[1])] == "n01440764");
 
-  const std::string unknown = error_of([] { octet::labels_from_wnid({"/x/n99999999_nothing.JPEG"}, {"n01440764 tench"}); });
+  const std::string unknown =
+      error_of([] { octet::labels_from_wnid({"/x/n99999999_nothing.JPEG"}, {"n01440764 tench"}); });
   CHECK(unknown.find("/x/n99999999_nothing.JPEG") != std::string::npos);
   CHECK(unknown.find("n99999999") != std::string::npos);
   const std::string no_labels = error_of([] { octet::labels_from_wnid({"/x/n01440764_tench.JPEG"}, {}); });
@@ -124,10 +124,12 @@ TEST_CASE("labels_from_file reads 'filename index' lines") {
   for (const char* bad : {"a.jpg 3\nb.jpg three\n", "a.jpg 3\nb.jpg\n", "a.jpg 3\nb.jpg -1\n", "a.jpg 3\na.jpg 4\n"}) {
     CAPTURE(bad);
     const std::string file = write_scratch("labels_bad.txt", bad);
-    CHECK(error_of([&] { octet::labels_from_file({"/x/a.jpg"}, file); }).find("labels_bad.txt:2:") != std::string::npos);
+    CHECK(error_of([&] { octet::labels_from_file({"/x/a.jpg"}, file); }).find("labels_bad.txt:2:") !=
+          std::string::npos);
   }
-  CHECK(error_of([] { octet::labels_from_file({"a.jpg"}, "/nonexistent/labels.txt"); }).find("/nonexistent/labels.txt") !=
-        std::string::npos);
+  CHECK(error_of([] {
+          octet::labels_from_file({"a.jpg"}, "/nonexistent/labels.txt");
+        }).find("/nonexistent/labels.txt") != std::string::npos);
 }
 
 TEST_CASE("label names and wnid resolution" * doctest::test_suite("models")) {
@@ -235,7 +237,8 @@ TEST_CASE("evaluate: FP32 MobileNet against itself" * doctest::test_suite("model
   CHECK(r.top5 >= r.top1);
   CHECK(r.top1 >= 0.3);  // 57.6% on all 1000 shared images; 20 of them cannot all be wrong
 
-  CHECK(error_of([&] { octet::evaluate(model, nullptr, images, {1000}, 1, nullptr); }).find("label") != std::string::npos);
+  CHECK(error_of([&] { octet::evaluate(model, nullptr, images, {1000}, 1, nullptr); }).find("label") !=
+        std::string::npos);
   CHECK(error_of([&] { octet::evaluate(model, nullptr, {images[0]}, {1000}, 1, nullptr); }).find(images[0]) !=
         std::string::npos);
 }

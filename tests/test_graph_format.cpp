@@ -80,7 +80,8 @@ Graph sample_graph() {
 
 bool same_bits(float a, float b) { return std::memcmp(&a, &b, sizeof a) == 0; }
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](float x, float y) { return same_bits(x, y); });
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [](float x, float y) { return same_bits(x, y); });
 }
 
 void check_same_quant(const octet::QuantParams& a, const octet::QuantParams& b) {
@@ -122,9 +123,12 @@ void check_same_graph(const Graph& a, const Graph& b) {
       CAPTURE(attr);
       const octet::AttrValue& other = y.attrs.values.at(attr);
       REQUIRE(value.index() == other.index());
-      if (const auto* f = std::get_if<float>(&value)) CHECK(same_bits(*f, std::get<float>(other)));
-      else if (const auto* fs = std::get_if<std::vector<float>>(&value)) CHECK(same_bits(*fs, std::get<std::vector<float>>(other)));
-      else CHECK(value == other);
+      if (const auto* f = std::get_if<float>(&value))
+        CHECK(same_bits(*f, std::get<float>(other)));
+      else if (const auto* fs = std::get_if<std::vector<float>>(&value))
+        CHECK(same_bits(*fs, std::get<std::vector<float>>(other)));
+      else
+        CHECK(value == other);
     }
   }
   const octet::Preprocess &p = a.preprocess, &q = b.preprocess;
@@ -202,7 +206,8 @@ TEST_CASE("model.bin layout errors") {
   const int64_t max = std::numeric_limits<int64_t>::max();
   check_rejected({
       {"truncated inside a blob", [](json&, Bytes& b) { b.resize(98); },
-       "m/model.json: constants[\"conv1.weight\"]: bytes [64, 100) extend past the end of m/model.bin (98 bytes): truncated file"},
+       "m/model.json: constants[\"conv1.weight\"]: bytes [64, 100) extend past the end of m/model.bin (98 bytes): "
+       "truncated file"},
       {"truncated padding", [](json&, Bytes& b) { b.resize(110); },
        "m/model.bin: 110 bytes, but the constants end at 128 (padded to a multiple of 64): truncated file"},
       {"trailing bytes", [](json&, Bytes& b) { b.resize(200); },
@@ -217,7 +222,10 @@ TEST_CASE("model.bin layout errors") {
        "m/model.json: constants[\"conv1.weight\"].bytes: 35 does not match shape [4,1,3,3] of s8 (36 bytes)"},
       {"offset + bytes overflow", [max](json& j, Bytes&) { weight(j)["offset"] = max - 8; },
        "m/model.json: constants[\"conv1.weight\"]: offset 9223372036854775799 + bytes 36 overflows 64 bits"},
-      {"huge constant shape", [](json& j, Bytes&) { weight(j)["shape"] = {int64_t{1} << 40, int64_t{1} << 40}; },
+      {"huge constant shape",
+       [](json& j, Bytes&) {
+         weight(j)["shape"] = {int64_t{1} << 40, int64_t{1} << 40};
+       },
        "m/model.json: constants[\"conv1.weight\"].shape: [1099511627776,1099511627776] of s8 is larger than the limit"},
       {"batch dimension in a constant", [](json& j, Bytes&) { weight(j)["shape"][0] = "N"; },
        "m/model.json: constants[\"conv1.weight\"].shape[0]: expected an integer, got \"N\""},
@@ -226,9 +234,11 @@ TEST_CASE("model.bin layout errors") {
 
 TEST_CASE("model.json structure errors") {
   check_rejected({
-      {"wrong format name", [](json& j, Bytes&) { j["format"] = "onnx"; }, "m/model.json: format: \"onnx\" is not \"octet\""},
+      {"wrong format name", [](json& j, Bytes&) { j["format"] = "onnx"; },
+       "m/model.json: format: \"onnx\" is not \"octet\""},
       {"newer version", [](json& j, Bytes&) { j["version"] = 2; },
-       "m/model.json has format version 2, this octet reads version 1: regenerate the model with this octet's octet-convert"},
+       "m/model.json has format version 2, this octet reads version 1: regenerate the model with this octet's "
+       "octet-convert"},
       {"version below 1", [](json& j, Bytes&) { j["version"] = 0; },
        "m/model.json: version: 0 is not a valid format version"},
       {"missing required key", [](json& j, Bytes&) { j["nodes"][0].erase("outputs"); },
@@ -242,19 +252,34 @@ TEST_CASE("model.json structure errors") {
        "m/model.json: tensors[\"x\"].dtype: unknown dtype 'f16'"},
       {"negative dimension", [](json& j, Bytes&) { j["tensors"]["x"]["shape"][2] = -5; },
        "m/model.json: tensors[\"x\"].shape[2]: -5 is below the minimum 0"},
-      {"huge shape", [](json& j, Bytes&) { j["tensors"]["x"]["shape"] = {"N", int64_t{1} << 40, int64_t{1} << 40}; },
+      {"huge shape",
+       [](json& j, Bytes&) {
+         j["tensors"]["x"]["shape"] = {"N", int64_t{1} << 40, int64_t{1} << 40};
+       },
        "m/model.json: tensors[\"x\"].shape: [N,1099511627776,1099511627776] of f32 is larger than the limit"},
       {"input disagrees with its tensor", [](json& j, Bytes&) { j["inputs"][0]["shape"][1] = 3; },
        "m/model.json: inputs[0].shape: [N,3,5,5] differs from tensors[\"x\"].shape [N,1,5,5]"},
-      {"ambiguous attribute", [](json& j, Bytes&) { j["nodes"][0]["attrs"]["group"] = {{"i", 1}, {"f", 1.0}}; },
+      {"ambiguous attribute",
+       [](json& j, Bytes&) {
+         j["nodes"][0]["attrs"]["group"] = {{"i", 1}, {"f", 1.0}};
+       },
        "m/model.json: nodes[0].attrs[\"group\"]: expected exactly one of the keys i, f, s, ints, floats"},
-      {"float outside f32", [](json& j, Bytes&) { j["nodes"][0]["attrs"]["act_alpha"] = {{"f", 1e39}}; },
+      {"float outside f32",
+       [](json& j, Bytes&) {
+         j["nodes"][0]["attrs"]["act_alpha"] = {{"f", 1e39}};
+       },
        "m/model.json: nodes[0].attrs[\"act_alpha\"].f: 1e+39 is outside the f32 range"},
       {"preprocess std of zero", [](json& j, Bytes&) { j["preprocess"]["std"][1] = 0; },
        "m/model.json: preprocess.std[1]: 0 is not a finite nonzero number"},
-      {"preprocess crop size", [](json& j, Bytes&) { j["preprocess"]["crop"] = {0, 5}; },
+      {"preprocess crop size",
+       [](json& j, Bytes&) {
+         j["preprocess"]["crop"] = {0, 5};
+       },
        "m/model.json: preprocess.crop[0]: 0 is not positive"},
-      {"constant also in tensors", [](json& j, Bytes&) { j["tensors"]["conv1.bias"] = {{"dtype", "f32"}, {"shape", {4}}}; },
+      {"constant also in tensors",
+       [](json& j, Bytes&) {
+         j["tensors"]["conv1.bias"] = {{"dtype", "f32"}, {"shape", {4}}};
+       },
        "m/model.json: constants[\"conv1.bias\"]: is also listed in tensors"},
   });
 }
@@ -275,21 +300,35 @@ TEST_CASE("graph structure errors") {
   check_rejected({
       {"unknown op", [](json& j, Bytes&) { j["nodes"][1]["op"] = "Swish"; },
        "m/model.json: node 'relu1' (Swish): unsupported op 'Swish'"},
-      {"unknown attribute", [](json& j, Bytes&) { j["nodes"][0]["attrs"]["dilation_rate"] = {{"ints", {1, 1}}}; },
+      {"unknown attribute",
+       [](json& j, Bytes&) {
+         j["nodes"][0]["attrs"]["dilation_rate"] = {{"ints", {1, 1}}};
+       },
        "m/model.json: node 'conv1' (Conv): unknown attribute 'dilation_rate'"},
       {"node reads a later output", [](json& j, Bytes&) { std::swap(j["nodes"][0], j["nodes"][1]); },
-       "m/model.json: node 'relu1' (Relu): input 0 'conv1.out' is produced by a later node (cycle, or nodes not in run order)"},
+       "m/model.json: node 'relu1' (Relu): input 0 'conv1.out' is produced by a later node (cycle, or nodes not in run "
+       "order)"},
       {"dangling input", [](json& j, Bytes&) { j["nodes"][1]["inputs"][0] = "nope"; },
        "m/model.json: node 'relu1' (Relu): input 0 'nope' is not defined (dangling tensor name)"},
       {"duplicate output", [](json& j, Bytes&) { j["nodes"][1]["outputs"][0] = "conv1.out"; },
        "m/model.json: node 'relu1' (Relu): output 'conv1.out' is produced more than once"},
       {"node output without a tensors entry", [](json& j, Bytes&) { j["tensors"].erase("relu1.out"); },
        "m/model.json: node 'relu1' (Relu): output 'relu1.out' has no entry in tensors"},
-      {"tensor nothing produces", [](json& j, Bytes&) { j["tensors"]["ghost"] = {{"dtype", "f32"}, {"shape", {1}}}; },
+      {"tensor nothing produces",
+       [](json& j, Bytes&) {
+         j["tensors"]["ghost"] = {{"dtype", "f32"}, {"shape", {1}}};
+       },
        "m/model.json: tensors[\"ghost\"]: is neither a graph input nor a node output"},
-      {"stored shape disagrees with inference", [](json& j, Bytes&) { j["tensors"]["conv1.out"]["shape"] = {"N", 4, 3, 3}; },
-       "m/model.json: tensors[\"conv1.out\"].shape: [N,4,3,3] does not match [1,4,5,5], inferred at batch 1 from node 'conv1' (Conv)"},
-      {"shape error at load", [](json& j, Bytes&) { j["nodes"][0]["attrs"]["group"] = {{"i", 3}}; },
+      {"stored shape disagrees with inference",
+       [](json& j, Bytes&) {
+         j["tensors"]["conv1.out"]["shape"] = {"N", 4, 3, 3};
+       },
+       "m/model.json: tensors[\"conv1.out\"].shape: [N,4,3,3] does not match [1,4,5,5], inferred at batch 1 from node "
+       "'conv1' (Conv)"},
+      {"shape error at load",
+       [](json& j, Bytes&) {
+         j["nodes"][0]["attrs"]["group"] = {{"i", 3}};
+       },
        "m/model.json: node 'conv1' (Conv): attribute group=3 does not divide input channels 1"},
   });
 }
@@ -297,8 +336,12 @@ TEST_CASE("graph structure errors") {
 TEST_CASE("quantization parameter errors") {
   check_rejected({
       {"per-channel scale count", [](json& j, Bytes&) { weight(j)["quant"]["scales"].erase(0); },
-       "m/model.json: constants[\"conv1.weight\"].quant.scales: 3 values, per-channel quantization along axis 0 of [4,1,3,3] needs 4"},
-      {"per-tensor zero point count", [](json& j, Bytes&) { j["tensors"]["relu1.out"]["quant"]["zero_points"] = {1, 2}; },
+       "m/model.json: constants[\"conv1.weight\"].quant.scales: 3 values, per-channel quantization along axis 0 of "
+       "[4,1,3,3] needs 4"},
+      {"per-tensor zero point count",
+       [](json& j, Bytes&) {
+         j["tensors"]["relu1.out"]["quant"]["zero_points"] = {1, 2};
+       },
        "m/model.json: tensors[\"relu1.out\"].quant.zero_points: 2 values, per-tensor quantization needs 1"},
       {"negative scale", [](json& j, Bytes&) { j["tensors"]["relu1.out"]["quant"]["scales"][0] = -0.5; },
        "m/model.json: tensors[\"relu1.out\"].quant.scales[0]: -0.5 is not a positive finite number"},
@@ -319,11 +362,13 @@ TEST_CASE("read_model file errors") {
   octet::write_model(sample_graph(), folder.string());
   fs::remove(folder / "model.bin");
   CHECK_THROWS_WITH_AS(octet::read_model(folder.string()),
-                       doctest::Contains(((folder / "model.bin").string() + ": cannot open the model weights").c_str()), octet::Error);
-  fs::remove(folder / "model.json");
-  CHECK_THROWS_WITH_AS(octet::read_model(folder.string()),
-                       doctest::Contains(((folder / "model.json").string() + ": cannot open the model description").c_str()),
+                       doctest::Contains(((folder / "model.bin").string() + ": cannot open the model weights").c_str()),
                        octet::Error);
+  fs::remove(folder / "model.json");
+  CHECK_THROWS_WITH_AS(
+      octet::read_model(folder.string()),
+      doctest::Contains(((folder / "model.json").string() + ": cannot open the model description").c_str()),
+      octet::Error);
 }
 
 TEST_CASE("write_model refuses graphs read_model would reject") {
@@ -331,7 +376,8 @@ TEST_CASE("write_model refuses graphs read_model would reject") {
   graph.nodes[0].attrs.set("act_alpha", std::numeric_limits<float>::infinity());
   CHECK_THROWS_WITH_AS(
       octet::serialize_model(graph),
-      doctest::Contains("cannot write model 'tiny': node 'conv1' (Conv): attribute 'act_alpha' holds a non-finite float"),
+      doctest::Contains(
+          "cannot write model 'tiny': node 'conv1' (Conv): attribute 'act_alpha' holds a non-finite float"),
       octet::Error);
   graph = sample_graph();
   graph.tensors.erase("logits");
@@ -343,7 +389,8 @@ TEST_CASE("write_model refuses graphs read_model would reject") {
   graph.constants["conv1.bias"] = octet::Constant::from_floats({4}, {1.0f});
   CHECK_THROWS_WITH_AS(
       octet::serialize_model(graph),
-      doctest::Contains("cannot write model 'tiny': constants[\"conv1.bias\"]: holds 4 bytes, shape [4] of f32 needs 16"),
+      doctest::Contains(
+          "cannot write model 'tiny': constants[\"conv1.bias\"]: holds 4 bytes, shape [4] of f32 needs 16"),
       octet::Error);
 }
 

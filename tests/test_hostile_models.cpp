@@ -85,105 +85,140 @@ struct HostileCase {
 
 const std::vector<HostileCase>& hostile_cases() {
   static const std::vector<HostileCase> cases = {
-      {"ConstantOfShape without inputs", [] {
+      {"ConstantOfShape without inputs",
+       [] {
          Onnx m = small_conv();
          m.node("ConstantOfShape", {}, {"k"}, "fill");
          return m;
-       }, "node 'fill' (ConstantOfShape): has 0 inputs, expects 1"},
-      {"Shape without inputs", [] {
+       },
+       "node 'fill' (ConstantOfShape): has 0 inputs, expects 1"},
+      {"Shape without inputs",
+       [] {
          Onnx m = small_conv();
          m.node("Shape", {}, {"s"}, "shape");
          return m;
-       }, "node 'shape' (Shape): has 0 inputs, expects 1"},
-      {"Dropout without inputs", [] {
+       },
+       "node 'shape' (Shape): has 0 inputs, expects 1"},
+      {"Dropout without inputs",
+       [] {
          Onnx m = small_conv();
          m.node("Dropout", {}, {"d"}, "drop");
          return m;
-       }, "node 'drop' (Dropout): has 0 inputs, expects 1..3"},
-      {"opset-11 Softmax without inputs", [] {
+       },
+       "node 'drop' (Dropout): has 0 inputs, expects 1..3"},
+      {"opset-11 Softmax without inputs",
+       [] {
          Onnx m(11);
          m.input("x", {1, 4});
          m.node("Softmax", {}, {"y"}, "softmax");
          m.output("y");
          return m;
-       }, "node 'softmax' (Softmax): has 0 inputs, expects 1"},
-      {"Gather with one input", [] {
+       },
+       "node 'softmax' (Softmax): has 0 inputs, expects 1"},
+      {"Gather with one input",
+       [] {
          Onnx m = small_conv();
          m.ints("k", {2}, {1, 2});
          m.node("Gather", {"k"}, {"g"}, "gather");
          return m;
-       }, "node 'gather' (Gather): has 1 inputs, expects 2"},
-      {"int64 Div of INT64_MIN by -1", [] {
+       },
+       "node 'gather' (Gather): has 1 inputs, expects 2"},
+      {"int64 Div of INT64_MIN by -1",
+       [] {
          Onnx m = small_conv();
          m.ints("lowest", {1}, {std::numeric_limits<int64_t>::min()});
          m.ints("minus_one", {1}, {-1});
          m.node("Div", {"lowest", "minus_one"}, {"q"}, "div");
          return m;
-       }, "node 'div' (Div): -9223372036854775808 Div -1 overflows int64"},
-      {"int64 Mul overflowing", [] {
+       },
+       "node 'div' (Div): -9223372036854775808 Div -1 overflows int64"},
+      {"int64 Mul overflowing",
+       [] {
          Onnx m = small_conv();
          m.ints("big", {1}, {int64_t{1} << 62});
          m.node("Mul", {"big", "big"}, {"p"}, "mul");
          return m;
-       }, "node 'mul' (Mul): 4611686018427387904 Mul 4611686018427387904 overflows int64"},
-      {"initializer declaring 2^62 floats with no data", [] {
+       },
+       "node 'mul' (Mul): 4611686018427387904 Mul 4611686018427387904 overflows int64"},
+      {"initializer declaring 2^62 floats with no data",
+       [] {
          Onnx m = small_conv();
          m.floats("huge", {int64_t{1} << 62}, 0);
          m.ints("index", {1}, {0});
          m.node("Gather", {"huge", "index"}, {"g"}, "gather");
          return m;
-       }, "initializer 'huge': shape [4611686018427387904] of f32 is larger than the limit of 4294967296 bytes"},
-      {"ConstantOfShape of [100000,100000] (40 GB)", [] {
+       },
+       "initializer 'huge': shape [4611686018427387904] of f32 is larger than the limit of 4294967296 bytes"},
+      {"ConstantOfShape of [100000,100000] (40 GB)",
+       [] {
          Onnx m = small_conv();
          m.ints("shape", {2}, {100000, 100000});
          m.node("ConstantOfShape", {"shape"}, {"k"}, "fill");
          return m;
-       }, "node 'fill' (ConstantOfShape): folding would make a constant of shape [100000,100000] of f32, over the limit"},
-      {"ConstantOfShape of [20000,20000] (1.6 GB)", [] {
+       },
+       "node 'fill' (ConstantOfShape): folding would make a constant of shape [100000,100000] of f32, over the limit"},
+      {"ConstantOfShape of [20000,20000] (1.6 GB)",
+       [] {
          Onnx m = small_conv();
          m.ints("shape", {2}, {20000, 20000});
          m.node("ConstantOfShape", {"shape"}, {"k"}, "fill");
          return m;
-       }, "node 'fill' (ConstantOfShape): folding would make a constant of shape [20000,20000] of f32, over the limit"},
-      {"graph input also an initializer", [] {
+       },
+       "node 'fill' (ConstantOfShape): folding would make a constant of shape [20000,20000] of f32, over the limit"},
+      {"graph input also an initializer",
+       [] {
          Onnx m = small_conv({1, 2, 4, 4});
          m.floats("x", {1, 2, 4, 4}, 32);
          return m;
-       }, "graph input 'x' is also an initializer"},
-      {"Conv on a constant", [] {
+       },
+       "graph input 'x' is also an initializer"},
+      {"Conv on a constant",
+       [] {
          Onnx m = small_conv();
          m.floats("image", {1, 2, 4, 4}, 32);
          Onnx::attribute(m.node("Conv", {"image", "w"}, {"c2"}, "const_conv"), "pads", {1, 1, 1, 1});
          m.node("Add", {"y", "c2"}, {"z"}, "add");
          m.graph->mutable_output(0)->set_name("z");
          return m;
-       }, "node 'const_conv' (Conv): input 0 'image' is a constant"},
-      {"batch 0", [] { return small_conv({0, 2, 4, 4}); }, "graph input 'x' has shape [0,2,4,4], which holds no elements (batch 0?)"},
-      {"Gemm with 0 outputs (0 classes)", [] {
+       },
+       "node 'const_conv' (Conv): input 0 'image' is a constant"},
+      {"batch 0",
+       [] {
+         return small_conv({0, 2, 4, 4});
+       },
+       "graph input 'x' has shape [0,2,4,4], which holds no elements (batch 0?)"},
+      {"Gemm with 0 outputs (0 classes)",
+       [] {
          Onnx m;
          m.input("x", {-1, 4});
          m.floats("w", {0, 4}, 0);
          Onnx::attribute(m.node("Gemm", {"x", "w"}, {"y"}, "classifier"), "transB", int64_t{1});
          m.output("y");
          return m;
-       }, "node 'classifier' (Gemm): B [0,4] is empty (0 outputs of 4 inputs)"},
-      {"Conv with 0 output channels", [] {
+       },
+       "node 'classifier' (Gemm): B [0,4] is empty (0 outputs of 4 inputs)"},
+      {"Conv with 0 output channels",
+       [] {
          Onnx m;
          m.input("x", {-1, 2, 4, 4});
          m.floats("w", {0, 2, 3, 3}, 0);
          m.node("Conv", {"x", "w"}, {"y"}, "conv");
          m.output("y");
          return m;
-       }, "node 'conv' (Conv): weights W [0,2,3,3] are empty"},
-      {"Clip with min > max", [] {
+       },
+       "node 'conv' (Conv): weights W [0,2,3,3] are empty"},
+      {"Clip with min > max",
+       [] {
          Onnx m = small_conv();
          m.floats("lo", {}, 1, 2.0f);
          m.floats("hi", {}, 1, 1.0f);
          m.node("Clip", {"y", "lo", "hi"}, {"clipped"}, "clip");
          m.graph->mutable_output(0)->set_name("clipped");
          return m;
-       }, "node 'clip' (Clip): clip bounds min=2.000000 and max=1.000000 are not an interval"},
-      {"Conv weights of int64", [] {
+       },
+       "node 'clip' (Clip): clip bounds min=2.000000 and max=1.000000 are not an interval"},
+      {"Conv weights of int64",
+       [] {
          Onnx m;
          m.input("x", {-1, 2, 4, 4});
          std::vector<int64_t> ones(54, 1);
@@ -191,10 +226,17 @@ const std::vector<HostileCase>& hostile_cases() {
          m.node("Conv", {"x", "w"}, {"y"}, "conv");
          m.output("y");
          return m;
-       }, "node 'conv' (Conv): weights W is s64; Conv takes f32 weights (s8 when quantized)"},
-      {"input of 12 GB", [] { return small_conv({-1, 2, 40000, 40000}); },
+       },
+       "node 'conv' (Conv): weights W is s64; Conv takes f32 weights (s8 when quantized)"},
+      {"input of 12 GB",
+       [] {
+         return small_conv({-1, 2, 40000, 40000});
+       },
        "graph input 'x' [1,2,40000,40000] of f32 is larger than the limit of 4294967296 bytes"},
-      {"input of 256 GB", [] { return small_conv({-1, 2, 200000, 160000}); },
+      {"input of 256 GB",
+       [] {
+         return small_conv({-1, 2, 200000, 160000});
+       },
        "graph input 'x' [1,2,200000,160000] of f32 is larger than the limit"},
   };
   return cases;
@@ -224,7 +266,8 @@ std::string edited_model(const std::string& name, const std::function<void(nlohm
   nlohmann::json j = nlohmann::json::parse(read_text(fs::path(small_model_folder()) / "model.json"));
   edit(j);
   std::ofstream(folder / "model.json") << j.dump(1);
-  fs::copy_file(fs::path(small_model_folder()) / "model.bin", folder / "model.bin", fs::copy_options::overwrite_existing);
+  fs::copy_file(fs::path(small_model_folder()) / "model.bin", folder / "model.bin",
+                fs::copy_options::overwrite_existing);
   return folder.string();
 }
 
@@ -274,26 +317,30 @@ TEST_CASE("an empty file or a folder as the ONNX model is named as such") {
 TEST_CASE("models the runtime cannot run are refused at Model::load, naming the input or node") {
   REQUIRE(load_error(small_model_folder()) == "loaded");
   // What the converter wrote before for a graph input that is also an initializer.
-  CHECK(contains(load_error(edited_model("no-inputs", [](nlohmann::json& j) {
-          j["inputs"] = nlohmann::json::array();
-          j["tensors"].erase("x");
-        })),
-        "inputs: is empty; a model needs at least one input"));
-  CHECK(contains(load_error(edited_model("batch-0", [](nlohmann::json& j) {
-          j["inputs"][0]["shape"] = {0, 2, 4, 4};
-          j["tensors"]["x"]["shape"] = {0, 2, 4, 4};
-        })),
-        "inputs[0].shape: [0,2,4,4] holds no elements; a model input needs at least one (batch 0?)"));
-  CHECK(contains(load_error(edited_model("huge-input", [](nlohmann::json& j) {
-          j["inputs"][0]["shape"] = {"N", 2, 40000, 40000};
-          j["tensors"]["x"]["shape"] = {"N", 2, 40000, 40000};
-        })),
-        "larger than the limit of 4294967296 bytes"));
-  CHECK(contains(load_error(edited_model("conv-on-constant", [](nlohmann::json& j) {
-          for (auto& node : j["nodes"])
-            if (node["op"] == "Conv") node["inputs"][0] = "w";
-        })),
-        "node 'conv' (Conv): input 0 'w' is a constant"));
+  CHECK(contains(load_error(edited_model("no-inputs",
+                                         [](nlohmann::json& j) {
+                                           j["inputs"] = nlohmann::json::array();
+                                           j["tensors"].erase("x");
+                                         })),
+                 "inputs: is empty; a model needs at least one input"));
+  CHECK(contains(load_error(edited_model("batch-0",
+                                         [](nlohmann::json& j) {
+                                           j["inputs"][0]["shape"] = {0, 2, 4, 4};
+                                           j["tensors"]["x"]["shape"] = {0, 2, 4, 4};
+                                         })),
+                 "inputs[0].shape: [0,2,4,4] holds no elements; a model input needs at least one (batch 0?)"));
+  CHECK(contains(load_error(edited_model("huge-input",
+                                         [](nlohmann::json& j) {
+                                           j["inputs"][0]["shape"] = {"N", 2, 40000, 40000};
+                                           j["tensors"]["x"]["shape"] = {"N", 2, 40000, 40000};
+                                         })),
+                 "larger than the limit of 4294967296 bytes"));
+  CHECK(contains(load_error(edited_model("conv-on-constant",
+                                         [](nlohmann::json& j) {
+                                           for (auto& node : j["nodes"])
+                                             if (node["op"] == "Conv") node["inputs"][0] = "w";
+                                         })),
+                 "node 'conv' (Conv): input 0 'w' is a constant"));
 }
 
 TEST_CASE("Session refuses thread counts and batches it cannot serve, with octet::Error") {
@@ -308,7 +355,8 @@ TEST_CASE("Session refuses thread counts and batches it cannot serve, with octet
   };
   CHECK(contains(error({1, -100, false}), "threads must be 0 (all cores) to 1024, got -100"));
   CHECK(contains(error({1, 100000, false}), "threads must be 0 (all cores) to 1024, got 100000"));
-  CHECK(contains(error({1000000000, 1, false}), "graph input 'x' [1000000000,2,4,4] of f32 at batch 1000000000 is larger than the limit"));
+  CHECK(contains(error({1000000000, 1, false}),
+                 "graph input 'x' [1000000000,2,4,4] of f32 at batch 1000000000 is larger than the limit"));
   CHECK(contains(error({int64_t{1} << 62, 1, false}), "at batch 4611686018427387904 is larger than the limit"));
   CHECK(error({2, 1, false}) == "created");
 }
@@ -331,17 +379,21 @@ TEST_CASE("tool flags out of range exit 1 with a message, never a signal") {
       {{OCTET_CONVERT, "x.onnx", "-o", (kScratch / "o").string(), "--calibrate", ""}, "--calibrate: is empty"},
       {{OCTET_CONVERT, "x.onnx", "-o", (kScratch / "o").string(), "--calibrate", "d", "--calib-count", "-1"},
        "--calib-count: Value -1 not in range"},
-      {{OCTET_CONVERT, "x.onnx", "-o", (kScratch / "o").string(), "--calibrate", "d", "--calib-count", "18446744073709551616"},
+      {{OCTET_CONVERT, "x.onnx", "-o", (kScratch / "o").string(), "--calibrate", "d", "--calib-count",
+        "18446744073709551616"},
        "--calib-count"},
       {{benchmark, model, "--iters", "0"}, "--iters: Value 0 not in range 1 to 1000000"},
       {{benchmark, model, "--iters", "1", "--json", (kScratch / "no-such-folder" / "b.json").string()},
        "--json '" + (kScratch / "no-such-folder" / "b.json").string() + "': cannot write: No such file or directory"},
-      {{std::string(OCTET_BUILD_DIR) + "/samples/evaluate", model, "--images", image, "--json", (kScratch / "no-such-folder" / "e.json").string()},
+      {{std::string(OCTET_BUILD_DIR) + "/samples/evaluate", model, "--images", image, "--json",
+        (kScratch / "no-such-folder" / "e.json").string()},
        "--json '" + (kScratch / "no-such-folder" / "e.json").string() + "': cannot write: No such file or directory"},
       {{OCTET_CONVERT, small_conv().save("small-conv"), "-o", (kScratch / "qdq-out").string(), "--export-qdq",
         (kScratch / "no-such-folder" / "m.onnx").string()},
-       "--export-qdq '" + (kScratch / "no-such-folder" / "m.onnx").string() + "': cannot write: No such file or directory"},
-      {{OCTET_CONVERT, small_conv().save("small-conv"), "-o", (kScratch / "qdq-out").string(), "--sensitivity-plot", kScratch.string()},
+       "--export-qdq '" + (kScratch / "no-such-folder" / "m.onnx").string() +
+           "': cannot write: No such file or directory"},
+      {{OCTET_CONVERT, small_conv().save("small-conv"), "-o", (kScratch / "qdq-out").string(), "--sensitivity-plot",
+        kScratch.string()},
        "--sensitivity-plot '" + kScratch.string() + "': is a folder; give a file name"},
   };
   for (const Case& c : cases) {
@@ -382,12 +434,14 @@ TEST_CASE("classify and evaluate refuse non-finite outputs, naming the image" * 
   const Run converted = run_tool({OCTET_CONVERT, m.save("infinite"), "-o", folder, "--preset", "unit", "--crop", "8"});
   REQUIRE_MESSAGE(converted.exit_code == 0, converted.err);
   const std::string goldfish = std::string(OCTET_SHARED_DIR) + "/data/imagenet-samples/n01443537_goldfish.JPEG";
-  const Run classify = run_tool({std::string(OCTET_BUILD_DIR) + "/samples/classify", folder, goldfish, "--threads", "1"});
+  const Run classify =
+      run_tool({std::string(OCTET_BUILD_DIR) + "/samples/classify", folder, goldfish, "--threads", "1"});
   CHECK(classify.exit_code == 1);
   CHECK_MESSAGE(contains(classify.err, goldfish + ": output 0 of the model is inf (not finite)"), classify.err);
   const fs::path list = kScratch / "goldfish.txt";
   std::ofstream(list) << goldfish << "\n";
-  const Run evaluate = run_tool({std::string(OCTET_BUILD_DIR) + "/samples/evaluate", folder, "--images", list.string(), "--threads", "1"});
+  const Run evaluate = run_tool(
+      {std::string(OCTET_BUILD_DIR) + "/samples/evaluate", folder, "--images", list.string(), "--threads", "1"});
   CHECK(evaluate.exit_code == 1);
   CHECK_MESSAGE(contains(evaluate.err, goldfish + ": the model's output 0 is inf (not finite)"), evaluate.err);
 }
@@ -484,7 +538,10 @@ TEST_CASE("a write that fails leaves the previous model as it was, and no tempor
       try {
         write_model(bigger, folder.string());
       } catch (const Error& e) {
-        code = contains(e.what(), "model.bin: write failed after 1024 of ") && contains(e.what(), "the previous file is unchanged") ? 0 : 2;
+        code = contains(e.what(), "model.bin: write failed after 1024 of ") &&
+                       contains(e.what(), "the previous file is unchanged")
+                   ? 0
+                   : 2;
       }
       _exit(code);
     }

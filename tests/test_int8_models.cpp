@@ -16,8 +16,8 @@
 #include <map>
 
 #include "converters/quant/convert.h"
-#include "octet/evaluation.h"
 #include "graph/model_format.h"
+#include "octet/evaluation.h"
 #include "octet/octet.h"
 
 namespace fs = std::filesystem;
@@ -36,7 +36,8 @@ const ModelSpec kMobileNet{"mobilenet_v1_025", "tf", kShared + "/data/synset_wor
 const ModelSpec kDarknet{"darknet_tiny", "unit", kShared + "/models/darknet_tiny/labels_wnid.txt"};
 
 // Converts (FP32 when quantize is null), writes under the build folder and loads the result back.
-std::shared_ptr<const octet::Model> convert(const ModelSpec& spec, const std::string& variant, const octet::quant::QuantizeOptions* quantize) {
+std::shared_ptr<const octet::Model> convert(const ModelSpec& spec, const std::string& variant,
+                                            const octet::quant::QuantizeOptions* quantize) {
   octet::quant::ConvertOptions options;
   options.preprocess.preset = spec.preset;
   options.preprocess.labels_file = spec.labels;
@@ -46,15 +47,15 @@ std::shared_ptr<const octet::Model> convert(const ModelSpec& spec, const std::st
     options.quantize = *quantize;
   }
   std::string out = std::string(OCTET_BUILD_DIR) + "/test-int8-models/" + spec.name + "_" + variant;
-  octet::write_model(octet::quant::convert_onnx(kShared + "/models/" + spec.name + "/model.onnx", options, nullptr), out);
+  octet::write_model(octet::quant::convert_onnx(kShared + "/models/" + spec.name + "/model.onnx", options, nullptr),
+                     out);
   return octet::Model::load(out);
 }
 
-std::vector<std::string> held_out() {
-  return octet::held_out_images(octet::list_images(kImages, 0, 1, 0));
-}
+std::vector<std::string> held_out() { return octet::held_out_images(octet::list_images(kImages, 0, 1, 0)); }
 
-octet::EvaluationResult evaluate(const std::shared_ptr<const octet::Model>& model, const std::shared_ptr<const octet::Model>& fp32,
+octet::EvaluationResult evaluate(const std::shared_ptr<const octet::Model>& model,
+                                 const std::shared_ptr<const octet::Model>& fp32,
                                  const std::vector<std::string>& images, bool labels) {
   std::vector<int> truth = labels ? octet::labels_from_wnid(images, model->labels()) : std::vector<int>{};
   return octet::evaluate(model, fp32, images, truth, 0, nullptr);
@@ -63,7 +64,8 @@ octet::EvaluationResult evaluate(const std::shared_ptr<const octet::Model>& mode
 void check_no_ref_implementation(const std::shared_ptr<const octet::Model>& model) {
   octet::Session session(model);
   for (const octet::LayerInfo& layer : session.layers())
-    CHECK_MESSAGE(layer.implementation.find("ref") == std::string::npos, layer.node << " (" << layer.op << ") runs " << layer.implementation);
+    CHECK_MESSAGE(layer.implementation.find("ref") == std::string::npos,
+                  layer.node << " (" << layer.op << ") runs " << layer.implementation);
 }
 
 // FNV-1a 64 of model.json and model.bin made by the default policy (options as convert() sets them), recorded
@@ -111,8 +113,9 @@ TEST_CASE("ResNet-50 INT8: logit SQNR >= 15 dB on 100 held-out images, files <= 
   octet::quant::QuantizeOptions defaults;
   // Under the sanitizers (tests/run_all.sh stage 5 sets OCTET_SANITIZER_RUN) the default policy's ResNet-50
   // conversion (GPTQ's loops and the equalization comparison, instrumented) would push CI past its time budget
-  // (see RESULTS.md, Design measurements): there it rounds to nearest without equalizing. The default policy's conversion of ResNet-50 runs in the uninstrumented
-  // suite; GPTQ and equalization run instrumented on Darknet-tiny here and in their unit tests.
+  // (see RESULTS.md, Design measurements): there it rounds to nearest without equalizing. The default policy's
+  // conversion of ResNet-50 runs in the uninstrumented suite; GPTQ and equalization run instrumented on Darknet-tiny
+  // here and in their unit tests.
   if (std::getenv("OCTET_SANITIZER_RUN")) {
     defaults.rounding = octet::quant::WeightRounding::nearest;
     defaults.equalize_alpha = -1;
@@ -123,7 +126,8 @@ TEST_CASE("ResNet-50 INT8: logit SQNR >= 15 dB on 100 held-out images, files <= 
   std::vector<std::string> images = held_out();
   images.resize(100);
   octet::EvaluationResult r = evaluate(int8, fp32, images, false);
-  MESSAGE("ResNet-50 INT8 vs FP32 on 100 held-out images: SQNR " << r.sqnr_db << " dB, Top-1 agreement " << 100 * r.top1_agreement << "%");
+  MESSAGE("ResNet-50 INT8 vs FP32 on 100 held-out images: SQNR " << r.sqnr_db << " dB, Top-1 agreement "
+                                                                 << 100 * r.top1_agreement << "%");
   CHECK(r.sqnr_db >= 15.0);
   std::string dir = std::string(OCTET_BUILD_DIR) + "/test-int8-models/resnet50_";
   double ratio = static_cast<double>(file_bytes(dir + "int8")) / static_cast<double>(file_bytes(dir + "fp32"));
@@ -159,8 +163,8 @@ TEST_CASE("Darknet-tiny INT8 within 1 Top-1 point of FP32") {
   std::vector<std::string> images = held_out();
   octet::EvaluationResult f = evaluate(fp32, nullptr, images, true);
   octet::EvaluationResult q = evaluate(int8, fp32, images, true);
-  MESSAGE("Darknet-tiny Top-1 FP32 " << 100 * f.top1 << "%, INT8 " << 100 * q.top1 << "% (SQNR " << q.sqnr_db << " dB, agreement "
-                                     << 100 * q.top1_agreement << "%)");
+  MESSAGE("Darknet-tiny Top-1 FP32 " << 100 * f.top1 << "%, INT8 " << 100 * q.top1 << "% (SQNR " << q.sqnr_db
+                                     << " dB, agreement " << 100 * q.top1_agreement << "%)");
   CHECK(q.top1 >= f.top1 - 0.01);
   check_no_ref_implementation(int8);
   if (!std::getenv("OCTET_SANITIZER_RUN")) check_default_digests(kDarknet);

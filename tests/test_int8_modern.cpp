@@ -33,7 +33,9 @@ std::string convert(const std::string& name, bool int8) {
   return out;
 }
 
-size_t file_bytes(const std::string& folder) { return fs::file_size(folder + "/model.json") + fs::file_size(folder + "/model.bin"); }
+size_t file_bytes(const std::string& folder) {
+  return fs::file_size(folder + "/model.json") + fs::file_size(folder + "/model.bin");
+}
 
 // Converts both ways and returns the INT8 model's fidelity on 60 held-out images.
 octet::EvaluationResult check_model(const std::string& name, std::map<std::string, int>* int8_ops) {
@@ -43,13 +45,15 @@ octet::EvaluationResult check_model(const std::string& name, std::map<std::strin
   images.resize(60);
   octet::EvaluationResult r = octet::evaluate(int8, fp32, images, {}, 0, nullptr);
   double ratio = static_cast<double>(file_bytes(int8_dir)) / static_cast<double>(file_bytes(fp32_dir));
-  MESSAGE(name << " INT8 vs FP32 on 60 held-out images: SQNR " << r.sqnr_db << " dB, Top-1 agreement " << 100 * r.top1_agreement
-               << "%, files " << 100 * ratio << "% of FP32");
+  MESSAGE(name << " INT8 vs FP32 on 60 held-out images: SQNR " << r.sqnr_db << " dB, Top-1 agreement "
+               << 100 * r.top1_agreement << "%, files " << 100 * ratio << "% of FP32");
   CHECK(ratio <= 0.30);
   octet::Session session(int8);
   for (const octet::LayerInfo& layer : session.layers()) {
-    CHECK_MESSAGE(layer.implementation.find("ref") == std::string::npos, layer.node << " (" << layer.op << ") runs " << layer.implementation);
-    if (layer.implementation.find("int8") != std::string::npos || layer.implementation.find("vnni") != std::string::npos)
+    CHECK_MESSAGE(layer.implementation.find("ref") == std::string::npos,
+                  layer.node << " (" << layer.op << ") runs " << layer.implementation);
+    if (layer.implementation.find("int8") != std::string::npos ||
+        layer.implementation.find("vnni") != std::string::npos)
       (*int8_ops)[layer.op]++;
   }
   return r;

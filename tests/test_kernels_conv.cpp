@@ -12,8 +12,8 @@
 using namespace octet;
 using namespace octet::kernels;
 using octet::testing::SingleOp;
-using octet::testing::Values;
 using octet::testing::to_values;
+using octet::testing::Values;
 
 namespace {
 
@@ -48,9 +48,13 @@ TEST_CASE("Conv: oneDNN matches the reference on random shapes, groups, dilation
     c.node.attrs.set("strides", std::vector<int64_t>{r.pick(1, 2), r.pick(1, 2)});
     c.node.attrs.set("dilations", std::vector<int64_t>{r.pick(1, 2), 1});
     // Pads smaller than the window, as in real networks (larger ones take the reference path, tested below).
-    c.node.attrs.set("pads", std::vector<int64_t>{r.pick(0, kh - 1), r.pick(0, kw - 1), r.pick(0, kh - 1), r.pick(0, kw - 1)});
-    if (seed % 3 == 0) c.node.attrs.set("act", std::string(seed % 9 ? "relu" : "leaky_relu")), c.node.attrs.set("act_alpha", 0.1f);
-    if (seed % 7 == 0) c.node.attrs.set("act", std::string("clip")), c.node.attrs.set("act_alpha", 0.0f), c.node.attrs.set("act_beta", 0.5f);
+    c.node.attrs.set("pads",
+                     std::vector<int64_t>{r.pick(0, kh - 1), r.pick(0, kw - 1), r.pick(0, kh - 1), r.pick(0, kw - 1)});
+    if (seed % 3 == 0)
+      c.node.attrs.set("act", std::string(seed % 9 ? "relu" : "leaky_relu")), c.node.attrs.set("act_alpha", 0.1f);
+    if (seed % 7 == 0)
+      c.node.attrs.set("act", std::string("clip")), c.node.attrs.set("act_alpha", 0.0f),
+          c.node.attrs.set("act_beta", 0.5f);
     Shape x_shape = {r.pick(1, 2), cin, h, w}, w_shape = {cout, cin / group, kh, kw};
     Constant weights = Constant::from_floats(w_shape, r.floats(shape_elements(w_shape)));
     Constant bias = Constant::from_floats({cout}, r.floats(cout));
@@ -71,7 +75,8 @@ TEST_CASE("Conv: oneDNN matches the reference on random shapes, groups, dilation
     const std::string& impl = optimized.implementation;
     check_close(optimized.floats(), c.run(Implementation::reference, values).floats(), what);
     // oneDNN has jit kernels for plain convs; exotic grouped shapes may legitimately use its generic code.
-    if (group == 1 && !(c.node.attrs.has("act") && with_sum)) CHECK_MESSAGE(impl.find("ref") == std::string::npos, what << " ran oneDNN implementation " << impl);
+    if (group == 1 && !(c.node.attrs.has("act") && with_sum))
+      CHECK_MESSAGE(impl.find("ref") == std::string::npos, what << " ran oneDNN implementation " << impl);
   }
 }
 
@@ -105,7 +110,8 @@ TEST_CASE("Conv reference: hand-computed 3x3 example with padding (ONNX test_bas
   c.constants = {{1, w}};
   Values values = {to_values(x), {}};
   // From the ONNX operator documentation.
-  std::vector<float> want = {12, 21, 27, 33, 24, 33, 54, 63, 72, 51, 63, 99, 108, 117, 81, 93, 144, 153, 162, 111, 72, 111, 117, 123, 84};
+  std::vector<float> want = {12,  21, 27, 33,  24,  33,  54,  63, 72,  51,  63,  99, 108,
+                             117, 81, 93, 144, 153, 162, 111, 72, 111, 117, 123, 84};
   check_close(c.run(Implementation::reference, values).floats(), want, "reference");
   check_close(c.run(Implementation::optimized, values).floats(), want, "oneDNN");
 }
@@ -133,7 +139,8 @@ TEST_CASE("Gemm and MatMul: oneDNN matches the reference (transposes, alpha/beta
       c.inputs = {{DType::f32, a_shape, {}}, {DType::f32, b_shape, {}}, {DType::f32, c_shape, {}}};
       if (const_b) c.constants[1] = b_const;
       if (const_c) c.constants[2] = c_const;
-      values = {to_values(r.floats(shape_elements(a_shape))), const_b ? std::vector<double>{} : to_values(b_const.as_floats()),
+      values = {to_values(r.floats(shape_elements(a_shape))),
+                const_b ? std::vector<double>{} : to_values(b_const.as_floats()),
                 const_c ? std::vector<double>{} : to_values(c_const.as_floats())};
     } else {
       int64_t m = r.pick(1, 6), k = r.pick(1, 9), n = r.pick(1, 7), batch = r.pick(1, 3);
@@ -143,10 +150,12 @@ TEST_CASE("Gemm and MatMul: oneDNN matches the reference (transposes, alpha/beta
       b_const = Constant::from_floats(b_shape, r.floats(shape_elements(b_shape)));
       c.inputs = {{DType::f32, a_shape, {}}, {DType::f32, b_shape, {}}};
       if (seed % 3 != 0) c.constants[1] = b_const;
-      values = {to_values(r.floats(shape_elements(a_shape))), c.constants.count(1) ? std::vector<double>{} : to_values(b_const.as_floats())};
+      values = {to_values(r.floats(shape_elements(a_shape))),
+                c.constants.count(1) ? std::vector<double>{} : to_values(b_const.as_floats())};
     }
     std::string what = c.describe();
-    check_close(c.run(Implementation::optimized, values).floats(), c.run(Implementation::reference, values).floats(), what);
+    check_close(c.run(Implementation::optimized, values).floats(), c.run(Implementation::reference, values).floats(),
+                what);
   }
 }
 

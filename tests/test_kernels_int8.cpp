@@ -19,8 +19,8 @@ using namespace octet::kernels;
 
 using octet::testing::Bytes;
 using octet::testing::OpResult;
-using octet::testing::SingleOp;
 using octet::testing::random_bytes;
+using octet::testing::SingleOp;
 
 namespace {
 
@@ -98,7 +98,9 @@ TEST_CASE("INT8 Conv: oneDNN equals the integer reference to one unit (zero poin
     Bytes bytes = {random_bytes(rng, x), {}, {}};
     c.constants = {{1, weights}, {2, bias}};
     std::vector<TensorInfo> outs = c.output_infos();
-    c.outputs = {{dst_type, outs[0].shape, dst_type == DType::f32 ? QuantParams{} : per_tensor(0.05f, dst_type == DType::u8 && act.empty() ? 100 : 0)}};
+    c.outputs = {
+        {dst_type, outs[0].shape,
+         dst_type == DType::f32 ? QuantParams{} : per_tensor(0.05f, dst_type == DType::u8 && act.empty() ? 100 : 0)}};
     if (seed % 3 == 2 && dst_type != DType::f32) {  // a quantized residual of its own scale and zero point
       TensorInfo r{dst_type, outs[0].shape, per_tensor(0.03f, dst_type == DType::u8 ? 20 : 0)};
       c.node.inputs.push_back("r");
@@ -108,8 +110,9 @@ TEST_CASE("INT8 Conv: oneDNN equals the integer reference to one unit (zero poin
       if (act == "leaky_relu" || act == "clip") c.node.attrs.values.erase("act");  // see make_conv()
     }
     std::ostringstream what;
-    what << "seed=" << seed << " cin=" << cin << " cout=" << cout << " k=" << k << " hw=" << h << "x" << w << " act=" << act
-         << " src_zp=" << x.quant.zero_points[0] << " dst=" << dtype_name(dst_type) << " sum=" << (c.inputs.size() > 3);
+    what << "seed=" << seed << " cin=" << cin << " cout=" << cout << " k=" << k << " hw=" << h << "x" << w
+         << " act=" << act << " src_zp=" << x.quant.zero_points[0] << " dst=" << dtype_name(dst_type)
+         << " sum=" << (c.inputs.size() > 3);
     const OpResult optimized = c.run_bytes(Implementation::optimized, bytes);
     const std::string& optimized_impl = optimized.implementation;
     const std::vector<uint8_t>& got = optimized.bytes[0];
@@ -149,9 +152,10 @@ TEST_CASE("INT8 Gemm: oneDNN equals the integer reference to one unit") {
     DType dst_type = seed % 2 ? DType::f32 : DType::u8;
     c.outputs = {{dst_type, {m, n}, dst_type == DType::f32 ? QuantParams{} : per_tensor(0.1f, 60)}};
     std::ostringstream what;
-    what << "seed=" << seed << " m=" << m << " k=" << k << " n=" << n << " transB=" << trans_b << " dst=" << dtype_name(dst_type);
-    compare(c.run_bytes(Implementation::optimized, bytes).bytes[0], c.run_bytes(Implementation::reference, bytes).bytes[0], dst_type,
-            what.str());
+    what << "seed=" << seed << " m=" << m << " k=" << k << " n=" << n << " transB=" << trans_b
+         << " dst=" << dtype_name(dst_type);
+    compare(c.run_bytes(Implementation::optimized, bytes).bytes[0],
+            c.run_bytes(Implementation::reference, bytes).bytes[0], dst_type, what.str());
   }
 }
 
@@ -199,11 +203,13 @@ TEST_CASE("Weight-only Gemm (the FP32 classifier): the s8 GEMV equals the refere
     Shape b_shape = trans_b ? Shape{n, k} : Shape{k, n};
     TensorInfo bi{DType::s8, b_shape, {}};
     Constant b{DType::s8, b_shape, make_bytes(random_bytes(rng, bi))};
-    for (int64_t o = 0; o < (per_channel ? n : 1); ++o) bi.quant.scales.push_back(0.001f * static_cast<float>(pick(1, 20)));
+    for (int64_t o = 0; o < (per_channel ? n : 1); ++o)
+      bi.quant.scales.push_back(0.001f * static_cast<float>(pick(1, 20)));
     bi.quant.axis = per_channel ? (trans_b ? 0 : 1) : -1;
     Shape c_shape = bias_kind == 1 ? Shape{n} : bias_kind == 2 ? Shape{1, n} : Shape{1};
     std::vector<float> c_values;
-    for (int64_t o = 0; o < shape_elements(c_shape); ++o) c_values.push_back(static_cast<float>(pick(-100, 100)) / 50.0f);
+    for (int64_t o = 0; o < shape_elements(c_shape); ++o)
+      c_values.push_back(static_cast<float>(pick(-100, 100)) / 50.0f);
     Constant bias = Constant::from_floats(c_shape, c_values);
     c.inputs = {a, bi};
     Bytes bytes = {random_bytes(rng, a), {}};
@@ -216,8 +222,8 @@ TEST_CASE("Weight-only Gemm (the FP32 classifier): the s8 GEMV equals the refere
     }
     c.outputs = {{DType::f32, {m, n}, {}}};
     std::ostringstream what;
-    what << "seed=" << seed << " m=" << m << " k=" << k << " n=" << n << " transB=" << trans_b << " per_channel=" << per_channel
-         << " bias_kind=" << bias_kind << " beta=" << beta;
+    what << "seed=" << seed << " m=" << m << " k=" << k << " n=" << n << " transB=" << trans_b
+         << " per_channel=" << per_channel << " bias_kind=" << bias_kind << " beta=" << beta;
     const OpResult optimized = c.run_bytes(Implementation::optimized, bytes);
     const std::string& impl_opt = optimized.implementation;
     compare(optimized.bytes[0], c.run_bytes(Implementation::reference, bytes).bytes[0], DType::f32, what.str());

@@ -21,8 +21,8 @@
 using namespace octet;
 using namespace octet::kernels;
 using octet::testing::check_rejected;
-using octet::testing::StrideLayout;
 using octet::testing::OpResult;
+using octet::testing::StrideLayout;
 using OpCase = octet::testing::SingleOp;
 
 namespace {
@@ -66,7 +66,8 @@ void check_against_reference(const OpCase& c, double rtol = 1e-5, double atol = 
     FAIL_CHECK(c.describe() << ": " << std::string(e.what()));
     return;
   }
-  implementations_seen()[c.node.op].insert(optimized.implementation + (c.layout == StrideLayout::mixed ? "(mixed)" : ""));
+  implementations_seen()[c.node.op].insert(optimized.implementation +
+                                           (c.layout == StrideLayout::mixed ? "(mixed)" : ""));
   std::ostringstream mismatch;  // the first one
   for (size_t o = 0; o < reference.bytes.size() && mismatch.str().empty(); ++o) {
     const std::vector<double> got = optimized.values(o), want = reference.values(o);
@@ -102,7 +103,9 @@ void check_values(const OpCase& c, const std::vector<std::vector<double>>& value
 struct Random : testing::Random {
   using testing::Random::Random;
   // Rank 4 (NHWC-strided) half of the time.
-  Shape activation_shape(int64_t max_dim = 5) { return shape(coin() ? 4 : static_cast<size_t>(uniform(1, 5)), max_dim); }
+  Shape activation_shape(int64_t max_dim = 5) {
+    return shape(coin() ? 4 : static_cast<size_t>(uniform(1, 5)), max_dim);
+  }
   StrideLayout layout() { return coin(30) ? StrideLayout::mixed : StrideLayout::activation; }
   DType copy_dtype() { return coin(25) ? DType::u8 : DType::f32; }
 };
@@ -147,7 +150,8 @@ TEST_CASE("eltwise: HardSigmoid, HardSwish, Gelu, Erf, Sqrt, Pow match the refer
 
 TEST_CASE("eltwise: hand-computed values of the modern activations") {
   check_values(OpCase("HardSigmoid", 1).input({4}), {{-3, 0, 1, 3}}, {0, 0.5, 0.7, 1});  // default alpha 0.2, beta 0.5
-  check_values(OpCase("HardSigmoid", 1).input({3}).attr("alpha", 1.0f / 6).attr("beta", 0.5f), {{-4, 0, 1.5}}, {0, 0.5, 0.75});
+  check_values(OpCase("HardSigmoid", 1).input({3}).attr("alpha", 1.0f / 6).attr("beta", 0.5f), {{-4, 0, 1.5}},
+               {0, 0.5, 0.75});
   check_values(OpCase("HardSwish", 1).input({4}), {{-4, -1, 1, 4}}, {0, -1.0 / 3, 2.0 / 3, 4});
   check_values(OpCase("Gelu", 1).input({3}), {{-1, 0, 2}}, {-0.15865525393145707, 0, 1.9544997361036416});
   check_values(OpCase("Erf", 1).input({3}), {{-1, 0, 0.5}}, {-0.8427007929497149, 0, 0.5204998778130465});
@@ -185,8 +189,10 @@ TEST_CASE("binary: Add, Mul with numpy broadcasting match the reference") {
         for (int64_t& d : s)
           if (r.coin(40)) d = 1;
       }
-      if (r.coin(20)) c.constant(Constant::from_floats(s, random_floats(r, shape_elements(s), -2, 2)));
-      else c.input(s);
+      if (r.coin(20))
+        c.constant(Constant::from_floats(s, random_floats(r, shape_elements(s), -2, 2)));
+      else
+        c.input(s);
     }
     check_against_reference(c);
   }
@@ -206,7 +212,8 @@ TEST_CASE("binary: hand-computed values") {
   // Sub and Div, also with input 0 broadcast (Sub swaps and negates, Div takes the loop).
   check_values(OpCase("Sub", 2).input({2, 2}).input({2}), {{5, 6, 7, 8}, {1, 2}}, {4, 4, 6, 6});
   check_values(OpCase("Sub", 2).input({2}).input({2, 2}), {{1, 2}, {5, 6, 7, 8}}, {-4, -4, -6, -6});
-  check_values(OpCase("Div", 2).input({2, 2}).constant(Constant::from_floats({}, {8})), {{8, 4, 2, 1}, {}}, {1, 0.5, 0.25, 0.125});
+  check_values(OpCase("Div", 2).input({2, 2}).constant(Constant::from_floats({}, {8})), {{8, 4, 2, 1}, {}},
+               {1, 0.5, 0.25, 0.125});
   check_values(OpCase("Div", 2).input({2}).input({2, 2}), {{1, 2}, {1, 2, 4, 8}}, {1, 1, 0.25, 0.25});
 }
 
@@ -219,13 +226,16 @@ TEST_CASE("layer norm: LayerNormalization matches the reference") {
     Shape x = r.activation_shape(6);
     int64_t rank = static_cast<int64_t>(x.size());
     int64_t axis = r.uniform(0, rank - 1);
-    if (r.coin(80)) c.attr("axis", r.coin() ? axis : axis - rank);
-    else axis = rank - 1;
+    if (r.coin(80))
+      c.attr("axis", r.coin() ? axis : axis - rank);
+    else
+      axis = rank - 1;
     if (r.coin()) c.attr("epsilon", 1e-3f);
     Shape normalized(x.begin() + axis, x.end());
     c.input(x);
     c.constant(Constant::from_floats(normalized, random_floats(r, shape_elements(normalized), -2, 2)));
-    if (c.node.inputs.size() == 3) c.constant(Constant::from_floats(normalized, random_floats(r, shape_elements(normalized), -1, 1)));
+    if (c.node.inputs.size() == 3)
+      c.constant(Constant::from_floats(normalized, random_floats(r, shape_elements(normalized), -1, 1)));
     check_against_reference(c);
   }
   report_implementations();
@@ -234,11 +244,17 @@ TEST_CASE("layer norm: LayerNormalization matches the reference") {
 TEST_CASE("layer norm: hand-computed values") {
   // Rows [1, 3] and [0, 4]: means 2, variances 1 and 4; scale 2, bias 0.5.
   OpCase c("LayerNormalization", 3);
-  c.input({2, 2}).constant(Constant::from_floats({2}, {2, 2})).constant(Constant::from_floats({2}, {0.5f, 0.5f})).attr("epsilon", 0.0f);
+  c.input({2, 2})
+      .constant(Constant::from_floats({2}, {2, 2}))
+      .constant(Constant::from_floats({2}, {0.5f, 0.5f}))
+      .attr("epsilon", 0.0f);
   check_values(c, {{1, 3, 0, 4}, {}, {}}, {-1.5, 2.5, -1.5, 2.5});
   // Over the last two dims of [1, 2, 2] with epsilon 1: (x - 2.5) / sqrt(1.25 + 1).
   OpCase d("LayerNormalization", 2);
-  d.input({1, 2, 2}).constant(Constant::from_floats({2, 2}, {1, 1, 1, 1})).attr("axis", int64_t{1}).attr("epsilon", 1.0f);
+  d.input({1, 2, 2})
+      .constant(Constant::from_floats({2, 2}, {1, 1, 1, 1}))
+      .attr("axis", int64_t{1})
+      .attr("epsilon", 1.0f);
   check_values(d, {{1, 2, 3, 4}, {}}, {-1 / 1.0, -1 / 3.0, 1 / 3.0, 1 / 1.0});
 }
 
@@ -268,9 +284,12 @@ TEST_CASE("pool: MaxPool, AveragePool, GlobalAveragePool match the reference") {
       c.attr("kernel_shape", kernel).attr("strides", strides);
       if (op == "MaxPool") c.attr("dilations", dilations);
       int pad_kind = static_cast<int>(r.uniform(0, 4));
-      if (pad_kind == 0) c.attr("auto_pad", std::string(r.coin() ? "SAME_UPPER" : "SAME_LOWER"));
-      else if (pad_kind == 1) c.attr("auto_pad", std::string("VALID"));
-      else c.attr("pads", pads);
+      if (pad_kind == 0)
+        c.attr("auto_pad", std::string(r.coin() ? "SAME_UPPER" : "SAME_LOWER"));
+      else if (pad_kind == 1)
+        c.attr("auto_pad", std::string("VALID"));
+      else
+        c.attr("pads", pads);
       if (pad_kind >= 2 && r.coin()) c.attr("ceil_mode", int64_t{1});
       if (op == "AveragePool") c.attr("count_include_pad", int64_t{r.coin()});
     } else {
@@ -292,8 +311,10 @@ TEST_CASE("pool: hand-computed values") {
         .attr("count_include_pad", include);
   };
   // Corner windows see 4 inputs, edges 6, the centre 9.
-  check_values(avg3x3(1), {one_to_nine}, {12 / 9., 21 / 9., 16 / 9., 27 / 9., 45 / 9., 33 / 9., 24 / 9., 39 / 9., 28 / 9.});
-  check_values(avg3x3(0), {one_to_nine}, {12 / 4., 21 / 6., 16 / 4., 27 / 6., 45 / 9., 33 / 6., 24 / 4., 39 / 6., 28 / 4.});
+  check_values(avg3x3(1), {one_to_nine},
+               {12 / 9., 21 / 9., 16 / 9., 27 / 9., 45 / 9., 33 / 9., 24 / 9., 39 / 9., 28 / 9.});
+  check_values(avg3x3(0), {one_to_nine},
+               {12 / 4., 21 / 6., 16 / 4., 27 / 6., 45 / 9., 33 / 6., 24 / 4., 39 / 6., 28 / 4.});
 
   std::vector<double> zero_to_15(16);
   std::iota(zero_to_15.begin(), zero_to_15.end(), 0);
@@ -308,7 +329,10 @@ TEST_CASE("pool: hand-computed values") {
   check_values(ceil_pool("MaxPool"), {zero_to_15}, {10, 11, 14, 15});
   check_values(ceil_pool("AveragePool"), {zero_to_15}, {5, 6.5, 11, 12.5});
   // Dilated 1-D MaxPool: window {x[i], x[i+2]}.
-  check_values(OpCase("MaxPool", 1).input({1, 1, 5}).attr("kernel_shape", std::vector<int64_t>{2}).attr("dilations", std::vector<int64_t>{2}),
+  check_values(OpCase("MaxPool", 1)
+                   .input({1, 1, 5})
+                   .attr("kernel_shape", std::vector<int64_t>{2})
+                   .attr("dilations", std::vector<int64_t>{2}),
                {{5, 1, 2, 9, 0}}, {5, 9, 2});
   check_values(OpCase("GlobalAveragePool", 1).input({1, 2, 2, 1}), {{1, 2, 3, 5}}, {1.5, 4});
   check_values(OpCase("MaxPool", 1).input({1, 1, 4}, DType::u8).attr("kernel_shape", std::vector<int64_t>{2}),
@@ -362,7 +386,8 @@ TEST_CASE("softmax: Softmax matches the reference") {
 }
 
 TEST_CASE("softmax: hand-computed values") {
-  check_values(OpCase("Softmax", 1).input({3}), {{1, 2, 3}}, {0.09003057317038046, 0.24472847105479764, 0.6652409557748219});
+  check_values(OpCase("Softmax", 1).input({3}), {{1, 2, 3}},
+               {0.09003057317038046, 0.24472847105479764, 0.6652409557748219});
   // Along axis 0 of [2, 2]: columns.
   check_values(OpCase("Softmax", 1).input({2, 2}).attr("axis", int64_t{0}), {{0, 5, 0, 5}}, {0.5, 0.5, 0.5, 0.5});
 }
@@ -391,7 +416,8 @@ TEST_CASE("reduce: hand-computed values") {
   c.input({2, 3}).attr("axes", std::vector<int64_t>{-1}).attr("keepdims", int64_t{0});
   check_values(c, {{1, 2, 3, 4, 5, 9}}, {2, 6});
   // Spatial mean of an NHWC tensor, kept as [1, 2, 1, 1].
-  check_values(OpCase("ReduceMean", 1).input({1, 2, 2, 1}).attr("axes", std::vector<int64_t>{2, 3}), {{1, 2, 3, 5}}, {1.5, 4});
+  check_values(OpCase("ReduceMean", 1).input({1, 2, 2, 1}).attr("axes", std::vector<int64_t>{2, 3}), {{1, 2, 3, 5}},
+               {1.5, 4});
   check_values(OpCase("ReduceMean", 1).input({2, 2}), {{1, 2, 3, 6}}, {3});
 }
 
@@ -476,7 +502,8 @@ TEST_CASE("copy family: Identity, Reshape, Flatten, Squeeze, Unsqueeze match the
 
 TEST_CASE("copy family: hand-computed values across layouts") {
   // NHWC [1,2,2,1] holds c-major logical values physically as (c0,c1) pairs; Reshape reads logical order.
-  check_values(OpCase("Reshape", 1).input({1, 2, 2, 1}).attr("shape", std::vector<int64_t>{4}), {{0, 1, 2, 3}}, {0, 1, 2, 3});
+  check_values(OpCase("Reshape", 1).input({1, 2, 2, 1}).attr("shape", std::vector<int64_t>{4}), {{0, 1, 2, 3}},
+               {0, 1, 2, 3});
   check_values(OpCase("Flatten", 1).input({2, 3, 1, 1}), {{0, 1, 2, 3, 4, 5}}, {0, 1, 2, 3, 4, 5});
   // Both sides NHWC with C and H regrouped: no common dims, the copy goes through the scratch.
   std::vector<double> v(24);
@@ -508,8 +535,8 @@ TEST_CASE("transpose: Transpose matches the reference") {
 TEST_CASE("transpose: hand-computed values") {
   check_values(OpCase("Transpose", 1).input({2, 3}), {{1, 2, 3, 4, 5, 6}}, {1, 4, 2, 5, 3, 6});
   // NCHW logical -> [N, H, W, C] logical.
-  check_values(OpCase("Transpose", 1).input({1, 2, 1, 2}).attr("perm", std::vector<int64_t>{0, 2, 3, 1}), {{1, 2, 3, 4}},
-               {1, 3, 2, 4});
+  check_values(OpCase("Transpose", 1).input({1, 2, 1, 2}).attr("perm", std::vector<int64_t>{0, 2, 3, 1}),
+               {{1, 2, 3, 4}}, {1, 3, 2, 4});
 }
 
 TEST_CASE("slice: Slice and Split match the reference") {
@@ -604,7 +631,10 @@ TEST_CASE("pad: hand-computed values") {
   check_values(pad("constant", {-1, 1}), {{1, 2, 3}}, {2, 3, 9});
   check_values(pad("reflect", {-2, 2}), {{1, 2, 3}}, {3, 2, 1});
   // 2-D reflect on NHWC: pad H by 1 at the top.
-  check_values(OpCase("Pad", 1).input({1, 1, 2, 2}).attr("mode", std::string("reflect")).attr("pads", std::vector<int64_t>{0, 0, 1, 0, 0, 0, 0, 0}),
+  check_values(OpCase("Pad", 1)
+                   .input({1, 1, 2, 2})
+                   .attr("mode", std::string("reflect"))
+                   .attr("pads", std::vector<int64_t>{0, 0, 1, 0, 0, 0, 0, 0}),
                {{1, 2, 3, 4}}, {3, 4, 1, 2, 3, 4});
 }
 
@@ -631,8 +661,10 @@ TEST_CASE("gather: Gather matches the reference") {
       ind.bytes = make_bytes(std::move(bytes));
     }
     c.attr("axis", axis);
-    if (r.coin(20)) c.constant(Constant::from_floats(x, random_floats(r, shape_elements(x), -2, 2)));
-    else c.input(x, r.copy_dtype());
+    if (r.coin(20))
+      c.constant(Constant::from_floats(x, random_floats(r, shape_elements(x), -2, 2)));
+    else
+      c.input(x, r.copy_dtype());
     c.constant(ind);
     check_against_reference(c);
   }
@@ -670,9 +702,14 @@ TEST_CASE("unsupported settings throw an Error naming the node") {
   check_rejected(gather, {f32({3}), dense_desc(DType::s64, {2})}, {f32({2})}, "indices[1] = 3 is out of range");
   OpCase not_constant("Gather", 2);
   not_constant.input({3}).input({2}, DType::s64);
-  check_rejected(not_constant, {f32({3}), dense_desc(DType::s64, {2})}, {f32({2})}, "input 1 (indices) must be a constant");
+  check_rejected(not_constant, {f32({3}), dense_desc(DType::s64, {2})}, {f32({2})},
+                 "input 1 (indices) must be a constant");
   OpCase bn("BatchNormalization", 5);
-  bn.input({1, 2}).input({2}).constant(Constant::from_floats({2}, {0, 0})).constant(Constant::from_floats({2}, {0, 0}))
+  bn.input({1, 2})
+      .input({2})
+      .constant(Constant::from_floats({2}, {0, 0}))
+      .constant(Constant::from_floats({2}, {0, 0}))
       .constant(Constant::from_floats({2}, {1, 1}));
-  check_rejected(bn, {f32({1, 2}), f32({2}), f32({2}), f32({2}), f32({2})}, {f32({1, 2})}, "input 1 (scale) must be a constant");
+  check_rejected(bn, {f32({1, 2}), f32({2}), f32({2}), f32({2}), f32({2})}, {f32({1, 2})},
+                 "input 1 (scale) must be a constant");
 }

@@ -23,8 +23,8 @@
 
 using namespace octet;
 using namespace octet::kernels;
-using octet::testing::StrideLayout;
 using octet::testing::SingleOp;
+using octet::testing::StrideLayout;
 
 namespace {
 
@@ -103,7 +103,8 @@ struct Flavour {
   DType dtype;
   int32_t zero_point_lo, zero_point_hi;
 };
-const Flavour kFlavours[] = {{"u8 zp 0", DType::u8, 0, 0}, {"u8 zp ~128", DType::u8, 100, 156}, {"s8", DType::s8, 0, 0}};
+const Flavour kFlavours[] = {
+    {"u8 zp 0", DType::u8, 0, 0}, {"u8 zp ~128", DType::u8, 100, 156}, {"s8", DType::s8, 0, 0}};
 
 constexpr unsigned kSeeds = 60;
 
@@ -124,7 +125,8 @@ TEST_CASE("quantize: Quantize and Dequantize match the reference") {
       const Operand real = operand(DType::f32, dims, {}, r.coin(30));
       const Operand quantized = operand(flavour.dtype, dims, quant, r.coin(30));
       std::ostringstream what;
-      what << flavour.name << " seed=" << seed << " dims=" << shape_str(dims) << " scale=" << scale << " zp=" << zero_point;
+      what << flavour.name << " seed=" << seed << " dims=" << shape_str(dims) << " scale=" << scale
+           << " zp=" << zero_point;
 
       // Quantize: values past both ends of the range (saturation), a third of them on exact .5 ties.
       std::vector<double> x;
@@ -176,7 +178,8 @@ TEST_CASE("quantize: hand-computed values") {
   // Ties round half to even before the zero point is added: 0.5 -> 0, 1.5 -> 2, -0.5 -> 0, 2.5 -> 2.
   check("Quantize", DType::u8, per_tensor(0.5f, 10), {0.25, 0.75, -0.25, 1.25}, {10, 12, 10, 12});
   // s8 narrow range: -100 / 0.5 = -200 -> -127; -63.75 / 0.5 = -127.5 rounds to -128 and clamps to -127.
-  check("Quantize", DType::s8, per_tensor(0.5f, 0), {-100.0, 100.0, -63.75, -63.5, 1.25, -1.25}, {-127, 127, -127, -127, 2, -2});
+  check("Quantize", DType::s8, per_tensor(0.5f, 0), {-100.0, 100.0, -63.75, -63.5, 1.25, -1.25},
+        {-127, 127, -127, -127, 2, -2});
   // NaN -> qmin (the clamp's rule), infinities saturate.
   const double inf = std::numeric_limits<double>::infinity(), nan = std::numeric_limits<double>::quiet_NaN();
   check("Quantize", DType::u8, per_tensor(0.1f, 10), {nan, inf, -inf}, {0, 255, 0});
@@ -197,13 +200,17 @@ TEST_CASE("quantize: Quantize then Dequantize returns every in-range value withi
       const Operand quantized = operand(flavour.dtype, dims, per_tensor(scale, zero_point));
       std::vector<double> x;
       for (int64_t i = 0; i < shape_elements(dims); ++i)
-        x.push_back(r.real(static_cast<float>(range.min - zero_point) * scale, static_cast<float>(range.max - zero_point) * scale));
-      const std::vector<double> q = run_node(make_node("Quantize"), real, quantized, x, Implementation::optimized).values;
-      const std::vector<double> back = run_node(make_node("Dequantize"), quantized, real, q, Implementation::optimized).values;
+        x.push_back(r.real(static_cast<float>(range.min - zero_point) * scale,
+                           static_cast<float>(range.max - zero_point) * scale));
+      const std::vector<double> q =
+          run_node(make_node("Quantize"), real, quantized, x, Implementation::optimized).values;
+      const std::vector<double> back =
+          run_node(make_node("Dequantize"), quantized, real, q, Implementation::optimized).values;
       double worst = 0;
       for (size_t i = 0; i < x.size(); ++i) worst = std::max(worst, std::fabs(back[i] - x[i]));
       // scale / 2, plus the f32 rounding of x / scale and of the dequantized product.
-      CHECK_MESSAGE(worst <= scale / 2 * (1 + 1e-5), flavour.name << " seed=" << seed << ": error " << worst << " > scale/2 = " << scale / 2);
+      CHECK_MESSAGE(worst <= scale / 2 * (1 + 1e-5),
+                    flavour.name << " seed=" << seed << ": error " << worst << " > scale/2 = " << scale / 2);
     }
   }
 }
@@ -236,7 +243,8 @@ TEST_CASE("pool: quantized AveragePool, GlobalAveragePool and MaxPool match the 
       if (node.op == "AveragePool") node.attrs.set("count_include_pad", int64_t{include_pad});
     }
     // Counting padding needs the zero point 0 (a padded integer 0 must mean a real 0).
-    const int32_t zero_point = include_pad ? 0 : static_cast<int32_t>(r.uniform(flavour.zero_point_lo, flavour.zero_point_hi));
+    const int32_t zero_point =
+        include_pad ? 0 : static_cast<int32_t>(r.uniform(flavour.zero_point_lo, flavour.zero_point_hi));
     const QuantParams quant = per_tensor(r.real(0.01f, 0.1f), zero_point);
     std::vector<TensorInfo> outs;
     find_op_schema(node.op)->infer(node, {{flavour.dtype, x, quant}}, outs);
@@ -244,18 +252,21 @@ TEST_CASE("pool: quantized AveragePool, GlobalAveragePool and MaxPool match the 
     const Operand out = operand(flavour.dtype, outs[0].shape, quant, r.coin(30));
     const IntRange range = quantized_range(flavour.dtype);
     std::vector<double> values;
-    for (int64_t i = 0; i < shape_elements(x); ++i) values.push_back(static_cast<double>(r.uniform(range.min, range.max)));
+    for (int64_t i = 0; i < shape_elements(x); ++i)
+      values.push_back(static_cast<double>(r.uniform(range.min, range.max)));
     const RunResult optimized = run_node(node, in, out, values, Implementation::optimized);
     const RunResult reference = run_node(node, in, out, values, Implementation::reference);
     std::ostringstream what;
     what << node.op << " " << flavour.name << " seed=" << seed << " x=" << shape_str(x) << " zp=" << zero_point
          << (include_pad ? " count_include_pad" : "");
     stats[which].add(optimized.values, reference.values, what.str());
-    implementations.insert(node.op + " " + dtype_name(flavour.dtype) + (padded ? " padded" : "") + ": " + optimized.implementation);
+    implementations.insert(node.op + " " + dtype_name(flavour.dtype) + (padded ? " padded" : "") + ": " +
+                           optimized.implementation);
     const double allowed = node.op == "MaxPool" ? 0 : 1;
     for (size_t i = 0; i < reference.values.size(); ++i)
       REQUIRE_MESSAGE(std::fabs(optimized.values[i] - reference.values[i]) <= allowed,
-                      what.str() << " element " << i << " optimized " << optimized.values[i] << " reference " << reference.values[i]);
+                      what.str() << " element " << i << " optimized " << optimized.values[i] << " reference "
+                                 << reference.values[i]);
   }
   for (size_t i = 0; i < 3; ++i) MESSAGE(ops[i] << " u8/s8: " << stats[i].str());
   for (const std::string& name : implementations) MESSAGE(name);
@@ -268,7 +279,8 @@ TEST_CASE("pool: quantized hand-computed values") {
   const Operand in = operand(DType::u8, x, quant), out = operand(DType::u8, {1, 2, 1, 1}, quant);
   for (Implementation impl : {Implementation::reference, Implementation::optimized}) {
     const RunResult r = run_node(make_node("GlobalAveragePool"), in, out, {2, 3, 5, 6}, impl);
-    CHECK_MESSAGE((r.values == std::vector<double>{2, 6}), r.implementation << ": " << r.values[0] << ", " << r.values[1]);
+    CHECK_MESSAGE((r.values == std::vector<double>{2, 6}),
+                  r.implementation << ": " << r.values[0] << ", " << r.values[1]);
   }
 }
 
@@ -283,9 +295,11 @@ TEST_CASE("quantize: bad parameters throw an Error naming the node and the field
   expect_error(quantize, f32, operand(DType::u8, dims, {}), "output 0 has no quantization parameters");
   expect_error(dequantize, operand(DType::s8, dims, {}), f32, "input 0 has no quantization parameters");
   expect_error(quantize, f32, operand(DType::u8, dims, per_tensor(0.0f, 10)), "output 0 scale 0");
-  expect_error(quantize, f32, operand(DType::u8, dims, per_tensor(std::numeric_limits<float>::infinity(), 0)), "output 0 scale inf");
+  expect_error(quantize, f32, operand(DType::u8, dims, per_tensor(std::numeric_limits<float>::infinity(), 0)),
+               "output 0 scale inf");
   expect_error(dequantize, operand(DType::u8, dims, per_tensor(0.1f, 300)), f32, "input 0 zero point 300");
-  expect_error(quantize, f32, operand(DType::s8, dims, per_tensor(0.1f, -128)), "zero point -128 is outside the s8 range [-127, 127]");
+  expect_error(quantize, f32, operand(DType::s8, dims, per_tensor(0.1f, -128)),
+               "zero point -128 is outside the s8 range [-127, 127]");
   QuantParams per_channel = per_tensor(0.1f, 0);
   per_channel.axis = 0;
   expect_error(quantize, f32, operand(DType::s8, dims, per_channel), "per tensor");
@@ -305,6 +319,7 @@ TEST_CASE("quantize: bad parameters throw an Error naming the node and the field
   Node padded = average;
   padded.attrs.set("pads", std::vector<int64_t>{1, 1, 1, 1});
   padded.attrs.set("count_include_pad", int64_t{1});
-  expect_error(padded, operand(DType::u8, x, per_tensor(0.1f, 10)), operand(DType::u8, {1, 4, 5, 5}, per_tensor(0.1f, 10)),
+  expect_error(padded, operand(DType::u8, x, per_tensor(0.1f, 10)),
+               operand(DType::u8, {1, 4, 5, 5}, per_tensor(0.1f, 10)),
                "count_include_pad=1 with padding needs zero point 0");
 }

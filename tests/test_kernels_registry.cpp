@@ -26,5 +26,6 @@ TEST_CASE("an op outside the table is refused by name") {
   node.name = "n1";
   node.op = "NoSuchOp";
   octet::kernels::KernelContext ctx{node, {}, {}, {}, engine, octet::kernels::Implementation::optimized};
-  CHECK_THROWS_WITH_AS(octet::kernels::create_kernel(ctx), doctest::Contains("no kernel for op 'NoSuchOp'"), octet::Error);
+  CHECK_THROWS_WITH_AS(octet::kernels::create_kernel(ctx), doctest::Contains("no kernel for op 'NoSuchOp'"),
+                       octet::Error);
 }

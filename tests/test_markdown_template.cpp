@@ -31,7 +31,8 @@ std::string error_of(F&& f) {
 
 TEST_CASE("fill_template replaces each named placeholder, every occurrence, verbatim") {
   const std::string text = "# Results\n\nRun {{minutes}} minutes on {{cpu}}; {{minutes}} again.\n\n{{table}}\n";
-  const std::string filled = fill_template(text, {{"minutes", "22.0"}, {"cpu", "AMD EPYC"}, {"table", "| a |\n|---|"}}, "t.md");
+  const std::string filled =
+      fill_template(text, {{"minutes", "22.0"}, {"cpu", "AMD EPYC"}, {"table", "| a |\n|---|"}}, "t.md");
   CHECK(filled == "# Results\n\nRun 22.0 minutes on AMD EPYC; 22.0 again.\n\n| a |\n|---|\n");
 }
 
@@ -43,10 +44,14 @@ TEST_CASE("fill_template leaves non-placeholder braces alone and does not rescan
 }
 
 TEST_CASE("fill_template: an unfilled placeholder or an unused value is an error naming template and placeholder") {
-  const std::string missing = error_of([] { fill_template("a {{summary_table}} b {{cpu}}", {{"cpu", "x"}}, "RESULTS.template.md"); });
+  const std::string missing = error_of([] {
+    fill_template("a {{summary_table}} b {{cpu}}", {{"cpu", "x"}}, "RESULTS.template.md");
+  });
   CHECK(missing.find("RESULTS.template.md") != std::string::npos);
   CHECK(missing.find("{{summary_table}}") != std::string::npos);
-  const std::string unused = error_of([] { fill_template("a {{cpu}}", {{"cpu", "x"}, {"cores", "2"}}, "RESULTS.template.md"); });
+  const std::string unused = error_of([] {
+    fill_template("a {{cpu}}", {{"cpu", "x"}, {"cores", "2"}}, "RESULTS.template.md");
+  });
   CHECK(unused.find("RESULTS.template.md") != std::string::npos);
   CHECK(unused.find("{{cores}}") != std::string::npos);
 }

@@ -40,7 +40,8 @@ void check_data_set(const std::shared_ptr<const octet::Model>& model, const std:
                << max_ref << ", arena " << session.arena_bytes() / 1024 << " KiB");
   CHECK(max_err <= 1e-3 * max_ref);
   for (const octet::LayerInfo& layer : session.layers())
-    CHECK_MESSAGE(layer.implementation.find("ref") == std::string::npos, layer.node << " (" << layer.op << ") runs " << layer.implementation);
+    CHECK_MESSAGE(layer.implementation.find("ref") == std::string::npos,
+                  layer.node << " (" << layer.op << ") runs " << layer.implementation);
 }
 
 }  // namespace

@@ -74,8 +74,10 @@ TEST_CASE("presets give the shared models' preprocessing exactly" * doctest::tes
   const octet::Preprocess torchvision = applied("--preset torchvision");
   check_common_preset_values(torchvision);
   CHECK(torchvision.scale == 1 / 255.0f);
-  CHECK(std::vector<float>(torchvision.mean.begin(), torchvision.mean.end()) == std::vector<float>{0.485f, 0.456f, 0.406f});
-  CHECK(std::vector<float>(torchvision.std.begin(), torchvision.std.end()) == std::vector<float>{0.229f, 0.224f, 0.225f});
+  CHECK(std::vector<float>(torchvision.mean.begin(), torchvision.mean.end()) ==
+        std::vector<float>{0.485f, 0.456f, 0.406f});
+  CHECK(std::vector<float>(torchvision.std.begin(), torchvision.std.end()) ==
+        std::vector<float>{0.229f, 0.224f, 0.225f});
 
   // x = (pixel * scale - mean) / std = pixel / 127.5 - 1.
   const octet::Preprocess tf = applied("--preset tf");
@@ -92,10 +94,10 @@ TEST_CASE("presets give the shared models' preprocessing exactly" * doctest::tes
 }
 
 TEST_CASE("explicit flags override the preset") {
-  const octet::Preprocess p =
-      applied("--preset torchvision --resize-shorter 0 --crop 200 --scale 0.5 --mean 1,2.5,-3 --std 4,5,6 "
-              "--channel-order BGR --layout NHWC --resize nearest",
-              classifier({octet::kBatchDim, 200, 200, 3}));
+  const octet::Preprocess p = applied(
+      "--preset torchvision --resize-shorter 0 --crop 200 --scale 0.5 --mean 1,2.5,-3 --std 4,5,6 "
+      "--channel-order BGR --layout NHWC --resize nearest",
+      classifier({octet::kBatchDim, 200, 200, 3}));
   CHECK(p.present);
   CHECK(p.resize_shorter == 0);
   CHECK(p.crop_height == 200);
@@ -126,7 +128,8 @@ TEST_CASE("bad values are refused, naming the flag") {
   CHECK(refused("--preset imagenet") == "--preset \"imagenet\" is not one of: torchvision, tf, unit");
   CHECK(refused("--preset unit --crop -5") == "--crop -5 is not positive");
   CHECK(refused("--preset unit --crop 0") == "--crop 0 is not positive");
-  CHECK(refused("--preset unit --resize-shorter -1") == "--resize-shorter -1 is negative (0 resizes straight to the crop size)");
+  CHECK(refused("--preset unit --resize-shorter -1") ==
+        "--resize-shorter -1 is negative (0 resizes straight to the crop size)");
   CHECK(refused("--preset unit --scale 0") == "--scale 0 is not a positive finite number");
   CHECK(refused("--preset unit --std 1,0,1") == "--std value 2 (0) is not a finite nonzero number");
   CHECK(refused("--preset unit --mean 1,inf,1") == "--mean value 2 (inf) is not finite");
@@ -149,11 +152,13 @@ TEST_CASE("the preprocessing must fit the model's input") {
   CHECK(refused("--preset torchvision", classifier({octet::kBatchDim, 3, 299, 299})) ==
         "--crop 224 does not match model input \"input\" [N,3,299,299], whose images are 299x299");
   CHECK(refused("--preset torchvision --crop 299", classifier({octet::kBatchDim, 3, 299, 299})) == "accepted");
-  CHECK(refused("--preset tf", classifier({octet::kBatchDim, 224, 224, 3})) ==
-        "--layout NCHW makes samples of 3 channels, [N,3,H,W], but model input \"input\" [N,224,224,3] is not shaped so");
+  CHECK(
+      refused("--preset tf", classifier({octet::kBatchDim, 224, 224, 3})) ==
+      "--layout NCHW makes samples of 3 channels, [N,3,H,W], but model input \"input\" [N,224,224,3] is not shaped so");
   CHECK(refused("--preset tf --layout NHWC", classifier({octet::kBatchDim, 224, 224, 3})) == "accepted");
-  CHECK(refused("--preset unit", classifier({octet::kBatchDim, 1, 224, 224})) ==
-        "--layout NCHW makes samples of 3 channels, [N,3,H,W], but model input \"input\" [N,1,224,224] is not shaped so");
+  CHECK(
+      refused("--preset unit", classifier({octet::kBatchDim, 1, 224, 224})) ==
+      "--layout NCHW makes samples of 3 channels, [N,3,H,W], but model input \"input\" [N,1,224,224] is not shaped so");
   CHECK(refused("--preset unit", classifier({octet::kBatchDim, 3, 224})) ==
         "--layout NCHW makes samples of 3 channels, [N,3,H,W], but model input \"input\" [N,3,224] is not shaped so");
   octet::Graph two_inputs = classifier();
@@ -167,7 +172,8 @@ TEST_CASE("the preprocessing must fit the model's input") {
   CHECK_FALSE(graph.preprocess.present);
 }
 
-TEST_CASE("labels files: synset_words.txt lines kept whole, plain wnids, counts checked" * doctest::test_suite("models")) {
+TEST_CASE("labels files: synset_words.txt lines kept whole, plain wnids, counts checked" *
+          doctest::test_suite("models")) {
   const std::string synset_words = std::string(OCTET_SHARED_DIR) + "/data/synset_words.txt";
   const std::vector<std::string> words = octet::onnx::read_labels(synset_words, 1000);
   REQUIRE(words.size() == 1000);
@@ -183,10 +189,12 @@ TEST_CASE("labels files: synset_words.txt lines kept whole, plain wnids, counts 
   CHECK(graph.preprocess.present);
 
   CHECK_THROWS_WITH_AS(octet::onnx::read_labels(synset_words, 1001),
-                       (synset_words + ": 1000 labels (one per line) but the model has 1001 classes").c_str(), octet::Error);
+                       (synset_words + ": 1000 labels (one per line) but the model has 1001 classes").c_str(),
+                       octet::Error);
   octet::Graph ten_classes = classifier();
   ten_classes.tensors["logits"].shape = {octet::kBatchDim, 10};
-  CHECK(refused("--labels " + wnids, ten_classes) == wnids + ": 1000 labels (one per line) but the model has 10 classes");
+  CHECK(refused("--labels " + wnids, ten_classes) ==
+        wnids + ": 1000 labels (one per line) but the model has 10 classes");
   ten_classes.tensors["logits"].shape = {octet::kBatchDim, octet::kBatchDim};
   CHECK(refused("--labels " + wnids, ten_classes) ==
         "--labels: model output \"logits\" [N,N] has no fixed class count (last dimension)");
@@ -197,21 +205,27 @@ TEST_CASE("labels files: synset_words.txt lines kept whole, plain wnids, counts 
 }
 
 TEST_CASE("labels files: byte order mark, CRLF, surrounding spaces and trailing blank lines are tolerated") {
-  const std::string windows = write_scratch("windows.txt", "\xEF\xBB\xBF" "cat\r\n  dog \r\nn01443537 goldfish\r\n\r\n\n");
+  const std::string windows = write_scratch("windows.txt",
+                                            "\xEF\xBB\xBF"
+                                            "cat\r\n  dog \r\nn01443537 goldfish\r\n\r\n\n");
   CHECK(octet::onnx::read_labels(windows, 3) == std::vector<std::string>{"cat", "dog", "n01443537 goldfish"});
   const std::string gap = write_scratch("gap.txt", "cat\n\ndog\n");
-  CHECK_THROWS_WITH_AS(octet::onnx::read_labels(gap, 2),
-                       (gap + ": line 2 is blank, but labels follow it: every line up to the last names one class").c_str(),
-                       octet::Error);
+  CHECK_THROWS_WITH_AS(
+      octet::onnx::read_labels(gap, 2),
+      (gap + ": line 2 is blank, but labels follow it: every line up to the last names one class").c_str(),
+      octet::Error);
 }
 
 TEST_CASE("labels files: text that is not UTF-8 (Latin-1) is refused naming the line; UTF-8 is kept") {
   const std::string utf8 = write_scratch("utf8.txt", "caf\xC3\xA9\nna\xC3\xAFve\n\xF0\x9F\x90\x9F fish\n");
-  CHECK(octet::onnx::read_labels(utf8, 3) == std::vector<std::string>{"caf\xC3\xA9", "na\xC3\xAFve", "\xF0\x9F\x90\x9F fish"});
+  CHECK(octet::onnx::read_labels(utf8, 3) ==
+        std::vector<std::string>{"caf\xC3\xA9", "na\xC3\xAFve", "\xF0\x9F\x90\x9F fish"});
   const std::string latin1 = write_scratch("latin1.txt", "cat\ncaf\xE9 au lait\n");
   CHECK_THROWS_WITH_AS(octet::onnx::read_labels(latin1, 2),
-                       (latin1 + ": line 2, byte 4: not UTF-8 text (save the labels file as UTF-8)").c_str(), octet::Error);
+                       (latin1 + ": line 2, byte 4: not UTF-8 text (save the labels file as UTF-8)").c_str(),
+                       octet::Error);
   const std::string overlong = write_scratch("overlong.txt", "\xC0\xAF\n");  // '/' in two bytes
   CHECK_THROWS_WITH_AS(octet::onnx::read_labels(overlong, 1),
-                       (overlong + ": line 1, byte 1: not UTF-8 text (save the labels file as UTF-8)").c_str(), octet::Error);
+                       (overlong + ": line 1, byte 1: not UTF-8 text (save the labels file as UTF-8)").c_str(),
+                       octet::Error);
 }

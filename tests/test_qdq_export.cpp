@@ -57,7 +57,7 @@ Graph small_fp32_graph() {
   pool.set("strides", std::vector<int64_t>{2, 2});
   flat.set("axis", int64_t{1});
   fc.set("transB", int64_t{1});
-  g.nodes = {{"c1", "Conv", {"x", "w1", "b1"}, {"a"}, c1},       {"c2", "Conv", {"a", "w2", "b2"}, {"b"}, c2},
+  g.nodes = {{"c1", "Conv", {"x", "w1", "b1"}, {"a"}, c1},      {"c2", "Conv", {"a", "w2", "b2"}, {"b"}, c2},
              {"c3", "Conv", {"b", "w3", "b3", "a"}, {"c"}, c3}, {"pool", "MaxPool", {"c"}, {"d"}, pool},
              {"flat", "Flatten", {"d"}, {"e"}, flat},           {"fc", "Gemm", {"e", "wf", "bf"}, {"y"}, fc}};
   infer_symbolic_shapes(g);
@@ -66,8 +66,9 @@ Graph small_fp32_graph() {
 
 Graph small_quantized_graph(bool int8_classifier) {
   std::map<std::string, octet::quant::TensorStats> stats;
-  const std::map<std::string, std::pair<float, float>> ranges = {{"x", {-1, 1}}, {"a", {0, 6}},  {"b", {0, 3}}, {"c", {-0.5f, 8}},
-                                                                 {"d", {-0.5f, 8}}, {"e", {-0.5f, 8}}, {"y", {-4, 4}}};
+  const std::map<std::string, std::pair<float, float>> ranges = {
+      {"x", {-1, 1}},    {"a", {0, 6}},     {"b", {0, 3}}, {"c", {-0.5f, 8}},
+      {"d", {-0.5f, 8}}, {"e", {-0.5f, 8}}, {"y", {-4, 4}}};
   for (const auto& kv : ranges) {
     const float values[2] = {kv.second.first, kv.second.second};
     stats[kv.first].update(values, 2);
@@ -93,8 +94,14 @@ std::vector<T> values_of(const ::onnx::TensorProto& tensor) {
 
 std::vector<int32_t> zero_points_of(const ::onnx::TensorProto& tensor) {
   switch (tensor.data_type()) {
-    case ::onnx::TensorProto::UINT8: { auto v = values_of<uint8_t>(tensor); return {v.begin(), v.end()}; }
-    case ::onnx::TensorProto::INT8: { auto v = values_of<int8_t>(tensor); return {v.begin(), v.end()}; }
+    case ::onnx::TensorProto::UINT8: {
+      auto v = values_of<uint8_t>(tensor);
+      return {v.begin(), v.end()};
+    }
+    case ::onnx::TensorProto::INT8: {
+      auto v = values_of<int8_t>(tensor);
+      return {v.begin(), v.end()};
+    }
     case ::onnx::TensorProto::INT32: return values_of<int32_t>(tensor);
     default: FAIL("zero point of type " << tensor.data_type());
   }
@@ -186,7 +193,8 @@ void check_against_graph(const Exported& e, const Graph& graph) {
   for (const auto& kv : e.initializers) available.insert(kv.first);
   for (const ::onnx::NodeProto& node : g.node()) {
     INFO(node.op_type() << " '" << node.name() << "'");
-    for (const std::string& input : node.input()) CHECK_MESSAGE((input.empty() || available.count(input)), "reads '" << input << "' before it exists");
+    for (const std::string& input : node.input())
+      CHECK_MESSAGE((input.empty() || available.count(input)), "reads '" << input << "' before it exists");
     available.insert(node.output().begin(), node.output().end());
     if (node.op_type() == "QuantizeLinear") check_params(e, node, graph.tensor(node.output(0)).quant);
     if (node.op_type() != "DequantizeLinear") continue;
@@ -245,13 +253,23 @@ TEST_CASE("an all-INT8 graph exports its post-ops, residual sum, pooling and cla
   const Exported e(octet::onnx::qdq_onnx_model(graph));
   check_against_graph(e, graph);
   CHECK(e.model.graph().input(0).type().tensor_type().shape().dim(0).dim_param() == "N");
-  CHECK(e.op_counts() == std::map<std::string, int>{{"Add", 1}, {"Clip", 1}, {"Conv", 3}, {"DequantizeLinear", 15}, {"Flatten", 1},
-                                                    {"Gemm", 1}, {"LeakyRelu", 1}, {"MaxPool", 1}, {"QuantizeLinear", 6}, {"Relu", 1}});
-  CHECK(e.chain_from("x/quantize") == std::vector<std::string>{"QuantizeLinear", "DequantizeLinear", "Conv", "Clip", "QuantizeLinear"});
+  CHECK(e.op_counts() == std::map<std::string, int>{{"Add", 1},
+                                                    {"Clip", 1},
+                                                    {"Conv", 3},
+                                                    {"DequantizeLinear", 15},
+                                                    {"Flatten", 1},
+                                                    {"Gemm", 1},
+                                                    {"LeakyRelu", 1},
+                                                    {"MaxPool", 1},
+                                                    {"QuantizeLinear", 6},
+                                                    {"Relu", 1}});
+  CHECK(e.chain_from("x/quantize") ==
+        std::vector<std::string>{"QuantizeLinear", "DequantizeLinear", "Conv", "Clip", "QuantizeLinear"});
   CHECK(e.chain_from("c1") == std::vector<std::string>{"Conv", "Clip", "QuantizeLinear"});
-  CHECK(e.chain_from("c2") == std::vector<std::string>{"Conv", "Relu", "QuantizeLinear", "DequantizeLinear", "Conv", "Add",
-                                                       "LeakyRelu", "QuantizeLinear", "DequantizeLinear", "MaxPool", "QuantizeLinear",
-                                                       "DequantizeLinear", "Flatten", "QuantizeLinear", "DequantizeLinear", "Gemm"});
+  CHECK(e.chain_from("c2") == std::vector<std::string>{"Conv", "Relu", "QuantizeLinear", "DequantizeLinear", "Conv",
+                                                       "Add", "LeakyRelu", "QuantizeLinear", "DequantizeLinear",
+                                                       "MaxPool", "QuantizeLinear", "DequantizeLinear", "Flatten",
+                                                       "QuantizeLinear", "DequantizeLinear", "Gemm"});
   // c1's output a is read by c2 and (as the residual) by c3's Add, each through its own DequantizeLinear.
   CHECK(e.readers.at("a").size() == 2);
   const ::onnx::NodeProto& clip = *e.readers.at("c1/act_min")[0];
@@ -267,13 +285,16 @@ TEST_CASE("an all-INT8 graph exports its post-ops, residual sum, pooling and cla
     for (const ::onnx::AttributeProto& a : node.attribute()) CHECK(a.name().rfind("act", 0) != 0);
 }
 
-TEST_CASE("the integer-op style requantizes a Conv's result before its fused Add (ONNX Runtime's QLinearAdd), for timing") {
+TEST_CASE(
+    "the integer-op style requantizes a Conv's result before its fused Add (ONNX Runtime's QLinearAdd), for timing") {
   const Graph graph = small_quantized_graph(true);
-  const Exported exact(octet::onnx::qdq_onnx_model(graph)), e(octet::onnx::qdq_onnx_model(graph, octet::onnx::QdqStyle::integer_post_ops));
-  CHECK(e.chain_from("c2") == std::vector<std::string>{"Conv", "Relu", "QuantizeLinear", "DequantizeLinear", "Conv", "QuantizeLinear",
-                                                       "DequantizeLinear", "Add", "LeakyRelu", "QuantizeLinear", "DequantizeLinear",
-                                                       "MaxPool", "QuantizeLinear", "DequantizeLinear", "Flatten", "QuantizeLinear",
-                                                       "DequantizeLinear", "Gemm"});
+  const Exported exact(octet::onnx::qdq_onnx_model(graph)),
+      e(octet::onnx::qdq_onnx_model(graph, octet::onnx::QdqStyle::integer_post_ops));
+  CHECK(e.chain_from("c2") == std::vector<std::string>{"Conv", "Relu", "QuantizeLinear", "DequantizeLinear", "Conv",
+                                                       "QuantizeLinear", "DequantizeLinear", "Add", "LeakyRelu",
+                                                       "QuantizeLinear", "DequantizeLinear", "MaxPool",
+                                                       "QuantizeLinear", "DequantizeLinear", "Flatten",
+                                                       "QuantizeLinear", "DequantizeLinear", "Gemm"});
   // One Q/DQ pair more than the exact export, with the Conv output's own scale and zero point.
   std::map<std::string, int> ops = exact.op_counts();
   ops["QuantizeLinear"]++;
@@ -293,7 +314,7 @@ TEST_CASE("an FP32 classifier keeps its weights int8 behind a DequantizeLinear, 
   CHECK(ops["QuantizeLinear"] == 3);  // x, a, b; c3 writes f32 for its FP32 readers
   const ::onnx::NodeProto& gemm = *e.producer.at("y");
   CHECK(e.producer.count(gemm.input(0)) == 1);
-  CHECK(e.producer.at(gemm.input(0))->op_type() == "Flatten");        // float all the way
+  CHECK(e.producer.at(gemm.input(0))->op_type() == "Flatten");           // float all the way
   CHECK(e.producer.at(gemm.input(1))->op_type() == "DequantizeLinear");  // s8 weights
   CHECK(e.initializer("wf").data_type() == ::onnx::TensorProto::INT8);
   CHECK(e.initializer("bf").data_type() == ::onnx::TensorProto::FLOAT);
@@ -331,10 +352,12 @@ TEST_CASE("operands octet holds as attributes become opset-17 initializer inputs
 
 TEST_CASE("octet-convert --export-qdq writes the INT8 MobileNet with octet's scales" * doctest::test_suite("models")) {
   fs::create_directories(kScratch);
-  const fs::path model = kScratch / "mobilenet_int8", onnx_file = kScratch / "mobilenet_int8.qdq.onnx", log = kScratch / "convert.log";
+  const fs::path model = kScratch / "mobilenet_int8", onnx_file = kScratch / "mobilenet_int8.qdq.onnx",
+                 log = kScratch / "convert.log";
   const std::string shared = OCTET_SHARED_DIR;
-  const std::string command = std::string("'") + OCTET_CONVERT + "' '" + shared + "/models/mobilenet_v1_025/model.onnx' -o '" +
-                              model.string() + "' --preset tf --calibrate '" + shared + "/data/imagenet-samples' --calib-count 10 " +
+  const std::string command = std::string("'") + OCTET_CONVERT + "' '" + shared +
+                              "/models/mobilenet_v1_025/model.onnx' -o '" + model.string() +
+                              "' --preset tf --calibrate '" + shared + "/data/imagenet-samples' --calib-count 10 " +
                               "--export-qdq '" + onnx_file.string() + "' >'" + log.string() + "' 2>&1";
   REQUIRE_MESSAGE(std::system(command.c_str()) == 0, read_file(log));
   const Graph graph = read_model(model.string());

@@ -10,15 +10,15 @@
 #include <random>
 
 #include "converters/quant/calibration.h"
-#include "octet/evaluation.h"
 #include "graph/quantization.h"
+#include "octet/evaluation.h"
 #include "octet/image.h"
 #include "octet/octet.h"
 #include "support/graphs.h"
 
 namespace fs = std::filesystem;
-using octet::quant::CalibrationMethod;
 using octet::QuantParams;
+using octet::quant::CalibrationMethod;
 using octet::quant::TensorStats;
 
 namespace {
@@ -279,9 +279,9 @@ TEST_CASE("choose_range: a ReLU output (half zeros) with outliers is clipped, fo
     CHECK(std::fabs(mse.second - mse_optimum(2, 500, nonzero_bulk, 0, levels)) <= 2 * stats.bin_width());
   }
   check_per_tensor(octet::quant::activation_params(stats, CalibrationMethod::minmax), 500.0f / 255.0f, 0);
-  check_per_tensor(
-      octet::quant::activation_params(stats, CalibrationMethod::minmax, 99.99, octet::quant::ActivationScheme::symmetric_s8),
-      500.0f / 127.0f, 0);
+  check_per_tensor(octet::quant::activation_params(stats, CalibrationMethod::minmax, 99.99,
+                                                   octet::quant::ActivationScheme::symmetric_s8),
+                   500.0f / 127.0f, 0);
 }
 
 TEST_CASE("choose_range: uniform data keeps (nearly) the full range with every method") {
@@ -361,22 +361,22 @@ TEST_CASE("list_images: every 10th shared sample from the first, and lists" * do
   const std::vector<std::string> listed = octet::list_images((scratch / "list.txt").string(), 0, 2, 0);
   CHECK(listed == std::vector<std::string>{(scratch / "b.JPG").string(), (scratch / "a.png").string()});
 
-  CHECK_THROWS_WITH_AS(octet::list_images((scratch / "missing").string(), 10, 10, 0),
-                       doctest::Contains("missing"), octet::Error);
-  CHECK_THROWS_WITH_AS(octet::list_images((scratch / "empty").string(), 10, 10, 0),
-                       doctest::Contains("empty"), octet::Error);
+  CHECK_THROWS_WITH_AS(octet::list_images((scratch / "missing").string(), 10, 10, 0), doctest::Contains("missing"),
+                       octet::Error);
+  CHECK_THROWS_WITH_AS(octet::list_images((scratch / "empty").string(), 10, 10, 0), doctest::Contains("empty"),
+                       octet::Error);
   CHECK_THROWS_AS(octet::list_images(kSamples, 10, 10, 1000), octet::Error);
   CHECK_THROWS_AS(octet::list_images(kSamples, 10, 0, 0), octet::Error);
 }
 
 // ---- statistics collection -----------------------------------------------------------------------------
 
-TEST_CASE("collect_statistics on a tiny Conv 1x1 + Relu graph matches values computed here" * doctest::test_suite("models")) {
+TEST_CASE("collect_statistics on a tiny Conv 1x1 + Relu graph matches values computed here" *
+          doctest::test_suite("models")) {
   constexpr int64_t kSide = 16;
-  octet::Graph graph = octet::testing::fp32_graph("tiny", {"image"}, {"relu"},
-      {{"image", {3, kSide, kSide}},
-       {"conv", {2, kSide, kSide}},
-       {"relu", {2, kSide, kSide}}});
+  octet::Graph graph = octet::testing::fp32_graph(
+      "tiny", {"image"}, {"relu"},
+      {{"image", {3, kSide, kSide}}, {"conv", {2, kSide, kSide}}, {"relu", {2, kSide, kSide}}});
   const std::vector<float> weights = {1.0f, -2.0f, 0.5f, -0.25f, 0.75f, -1.5f}, bias = {0.1f, -0.2f};
   graph.constants["w"] = octet::Constant::from_floats({2, 3, 1, 1}, weights);
   graph.constants["b"] = octet::Constant::from_floats({2}, bias);
@@ -390,8 +390,8 @@ TEST_CASE("collect_statistics on a tiny Conv 1x1 + Relu graph matches values com
 
   const std::vector<std::string> images = octet::list_images(kSamples, 3, 10, 0);
   std::vector<std::pair<size_t, size_t>> reported;
-  const auto stats =
-      octet::quant::collect_statistics(graph, images, [&](size_t done, size_t total) { reported.emplace_back(done, total); });
+  const auto stats = octet::quant::collect_statistics(
+      graph, images, [&](size_t done, size_t total) { reported.emplace_back(done, total); });
   CHECK(reported == std::vector<std::pair<size_t, size_t>>{{1, 3}, {2, 3}, {3, 3}});
   REQUIRE(stats.size() == 3);
 

@@ -29,8 +29,8 @@
 namespace fs = std::filesystem;
 using namespace octet;
 using namespace octet::quant;
-using octet::onnx::read_tensor_pb;
 using octet::onnx::qdq_onnx_model;
+using octet::onnx::read_tensor_pb;
 
 namespace {
 
@@ -64,13 +64,14 @@ Reference run_reference(const std::shared_ptr<const Model>& model, const std::st
 struct SharedCase {
   const char* name;
   const char* form;
-  size_t int8_layers;   // Conv/Gemm computed in INT8 (the model's float classifier, if any, stays float)
-  double min_sqnr_db;   // against the reference output
+  size_t int8_layers;  // Conv/Gemm computed in INT8 (the model's float classifier, if any, stays float)
+  double min_sqnr_db;  // against the reference output
 };
 
 }  // namespace
 
-TEST_CASE("shared quantized models: no calibration, oneDNN INT8 kernels, reference top-1 and logit SQNR" * doctest::test_suite("models")) {
+TEST_CASE("shared quantized models: no calibration, oneDNN INT8 kernels, reference top-1 and logit SQNR" *
+          doctest::test_suite("models")) {
   // mobilenet_v2_int8_qop is held to a lower bound: its integers match ONNX Runtime's layer by layer except for
   // rare one-unit differences in QLinearAdd (ONNX Runtime's own float formula) and in the few weight channels
   // that had to leave u8 (see README), and this per-tensor MobileNet v2 amplifies them to ~14 dB at the logits.
@@ -106,13 +107,16 @@ TEST_CASE("shared quantized models: no calibration, oneDNN INT8 kernels, referen
       DType in = model->graph().tensor(node.inputs[0]).dtype;
       if (in != DType::u8 && in != DType::s8) continue;
       ++checked;
-      CHECK_MESSAGE(layer.implementation.find("ref") == std::string::npos, layer.node << " runs " << layer.implementation);
-      CHECK_MESSAGE(layer.implementation.find("reference") == std::string::npos, layer.node << " runs " << layer.implementation);
+      CHECK_MESSAGE(layer.implementation.find("ref") == std::string::npos,
+                    layer.node << " runs " << layer.implementation);
+      CHECK_MESSAGE(layer.implementation.find("reference") == std::string::npos,
+                    layer.node << " runs " << layer.implementation);
     }
     CHECK(checked == c.int8_layers);
 
     Reference r = run_reference(model, folder);
-    MESSAGE(name << ": logit SQNR against the reference " << r.sqnr_db << " dB, top-1 " << r.top1_got << " (reference " << r.top1_want << ")");
+    MESSAGE(name << ": logit SQNR against the reference " << r.sqnr_db << " dB, top-1 " << r.top1_got << " (reference "
+                 << r.top1_want << ")");
     CHECK(r.top1_got == r.top1_want);
     CHECK(r.sqnr_db >= c.min_sqnr_db);
   }
@@ -177,13 +181,14 @@ Graph small_int8_graph(ActivationMode mode) {
   pool.set("strides", std::vector<int64_t>{2, 2});
   flat.set("axis", int64_t{1});
   fc.set("transB", int64_t{1});
-  g.nodes = {{"c1", "Conv", {"x", "w1", "b1"}, {"a"}, c1},       {"c2", "Conv", {"a", "w2", "b2"}, {"b"}, c2},
+  g.nodes = {{"c1", "Conv", {"x", "w1", "b1"}, {"a"}, c1},      {"c2", "Conv", {"a", "w2", "b2"}, {"b"}, c2},
              {"c3", "Conv", {"b", "w3", "b3", "a"}, {"c"}, c3}, {"pool", "MaxPool", {"c"}, {"d"}, pool},
              {"flat", "Flatten", {"d"}, {"e"}, flat},           {"fc", "Gemm", {"e", "wf", "bf"}, {"y"}, fc}};
   infer_symbolic_shapes(g);
   std::map<std::string, TensorStats> stats;
-  const std::map<std::string, std::pair<float, float>> ranges = {{"x", {-1, 1}}, {"a", {0, 6}},  {"b", {0, 3}}, {"c", {-0.5f, 8}},
-                                                                 {"d", {-0.5f, 8}}, {"e", {-0.5f, 8}}, {"y", {-4, 4}}};
+  const std::map<std::string, std::pair<float, float>> ranges = {
+      {"x", {-1, 1}},    {"a", {0, 6}},     {"b", {0, 3}}, {"c", {-0.5f, 8}},
+      {"d", {-0.5f, 8}}, {"e", {-0.5f, 8}}, {"y", {-4, 4}}};
   for (const auto& kv : ranges) {
     const float values[2] = {kv.second.first, kv.second.second};
     stats[kv.first].update(values, 2);
@@ -308,7 +313,7 @@ struct QdqBuilder {
     for (int32_t i : v) t.add_int32_data(i);
   }
   ::onnx::NodeProto& node(const std::string& op, const std::string& name, const std::vector<std::string>& in,
-                        const std::vector<std::string>& out) {
+                          const std::vector<std::string>& out) {
     ::onnx::NodeProto* n = g->add_node();
     n->set_op_type(op);
     n->set_name(name);
@@ -419,7 +424,8 @@ TEST_CASE("bad quantization parameters: errors name the node and the field") {
   }
 }
 
-TEST_CASE("octet-test-runner's conformance check takes a quantized model: judged by top-1 and SQNR, no calibration" * doctest::test_suite("models")) {
+TEST_CASE("octet-test-runner's conformance check takes a quantized model: judged by top-1 and SQNR, no calibration" *
+          doctest::test_suite("models")) {
   analysis::ConformanceOptions options;  // no --int8 / --calibrate
   analysis::ConformanceResult ok = analysis::run_conformance_folder(kShared + "/models/mobilenet_v1_025_qdq", options);
   CHECK_MESSAGE(ok.passed, ok.message);
@@ -427,7 +433,8 @@ TEST_CASE("octet-test-runner's conformance check takes a quantized model: judged
   CHECK(ok.sqnr_db >= 30);
   CHECK(ok.top1_agreement == 1.0);
   // The QOperator MobileNet v2 misses the 30 dB bar (see the first test); the failure says so with the figure.
-  analysis::ConformanceResult qop = analysis::run_conformance_folder(kShared + "/models/mobilenet_v2_int8_qop", options);
+  analysis::ConformanceResult qop =
+      analysis::run_conformance_folder(kShared + "/models/mobilenet_v2_int8_qop", options);
   CHECK_FALSE(qop.passed);
   CHECK(qop.message.find("SQNR") != std::string::npos);
   options.calibrate = kShared + "/data/imagenet-samples";

@@ -35,7 +35,8 @@ TEST_CASE("arena planner: random lifetimes never overlap in both time and space"
       CHECK(plan.offsets[i] % octet::kArenaAlignment == 0);
       for (size_t j = i + 1; j < requests.size(); ++j) {
         bool time = !(requests[i].last_step < requests[j].first_step || requests[j].last_step < requests[i].first_step);
-        bool space = plan.offsets[i] < plan.offsets[j] + requests[j].bytes && plan.offsets[j] < plan.offsets[i] + requests[i].bytes;
+        bool space = plan.offsets[i] < plan.offsets[j] + requests[j].bytes &&
+                     plan.offsets[j] < plan.offsets[i] + requests[i].bytes;
         CHECK_FALSE((time && space));
       }
     }

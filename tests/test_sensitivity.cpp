@@ -3,7 +3,6 @@
 // MobileNet and with bad input.
 #include <doctest/doctest.h>
 
-
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -11,11 +10,11 @@
 
 #include "converters/analysis/sensitivity.h"
 #include "converters/tools/charts.h"
-#include "octet/evaluation.h"
 #include "graph/model_format.h"
+#include "octet/evaluation.h"
 #include "octet/octet.h"
-#include "support/process.h"
 #include "support/graphs.h"
+#include "support/process.h"
 
 namespace fs = std::filesystem;
 
@@ -41,15 +40,15 @@ octet::Node conv_1x1(const std::string& name, const std::string& input, const st
 octet::Graph colour_classifier() {
   constexpr int64_t kSide = 16;
   octet::Graph graph = octet::testing::fp32_graph("colour_classifier", {"image"}, {"logits"},
-      {{"image", {3, kSide, kSide}},
-       {"conv_a", {3, kSide, kSide}},
-       {"conv_b", {4, kSide, kSide}},
-       {"pooled", {4, 1, 1}},
-       {"flat", {4}},
-       {"logits", {3}}});
+                                                  {{"image", {3, kSide, kSide}},
+                                                   {"conv_a", {3, kSide, kSide}},
+                                                   {"conv_b", {4, kSide, kSide}},
+                                                   {"pooled", {4, 1, 1}},
+                                                   {"flat", {4}},
+                                                   {"logits", {3}}});
   graph.constants["conv_a/w"] = octet::Constant::from_floats({3, 3, 1, 1}, {1, 0, 0, 0, 1, 0, 0, 0, 1});
   graph.constants["conv_a/b"] = octet::Constant::from_floats({3}, {0, 0, 0});
-  graph.constants["conv_b/w"] = octet::Constant::from_floats({4, 3, 1, 1}, {100, 0, 0,  //
+  graph.constants["conv_b/w"] = octet::Constant::from_floats({4, 3, 1, 1}, {100, 0, 0,             //
                                                                             0.3f, -0.15f, -0.15f,  //
                                                                             -0.15f, 0.3f, -0.15f,  //
                                                                             -0.15f, -0.15f, 0.3f});
@@ -79,15 +78,18 @@ using Run = octet::testing::ProcessResult;
 using octet::testing::read_text;
 
 // octet-convert on MobileNet v1 0.25 with the given extra arguments, capturing stdout and stderr.
-Run convert_mobilenet(const std::vector<std::string>& args, const std::string& output = (kScratch / "unused").string()) {
-  std::vector<std::string> command = {OCTET_CONVERT, kShared + "/models/mobilenet_v1_025/model.onnx", "-o", output, "--preset", "tf"};
+Run convert_mobilenet(const std::vector<std::string>& args,
+                      const std::string& output = (kScratch / "unused").string()) {
+  std::vector<std::string> command = {
+      OCTET_CONVERT, kShared + "/models/mobilenet_v1_025/model.onnx", "-o", output, "--preset", "tf"};
   command.insert(command.end(), args.begin(), args.end());
   return octet::testing::run_process(command, kScratch);
 }
 
 }  // namespace
 
-TEST_CASE("the layer whose per-tensor weights collapse ranks first, and --auto-fp32 keeps exactly it FP32" * doctest::test_suite("models")) {
+TEST_CASE("the layer whose per-tensor weights collapse ranks first, and --auto-fp32 keeps exactly it FP32" *
+          doctest::test_suite("models")) {
   const octet::Graph fp32 = colour_classifier();
   const std::vector<std::string> images = octet::list_images(kSamples, 20, 10, 0);
   const auto stats = octet::quant::collect_statistics(fp32, images, nullptr);
@@ -150,11 +152,13 @@ TEST_CASE("the layer whose per-tensor weights collapse ranks first, and --auto-f
     CHECK_THROWS_WITH_AS(analysis.auto_fp32(report, budget, nullptr), doctest::Contains("(0, 100]"), octet::Error);
 }
 
-TEST_CASE("with per-channel weights the same graph quantizes well: no layer stands out" * doctest::test_suite("models")) {
+TEST_CASE("with per-channel weights the same graph quantizes well: no layer stands out" *
+          doctest::test_suite("models")) {
   const octet::Graph fp32 = colour_classifier();
   const std::vector<std::string> images = octet::list_images(kSamples, 20, 10, 0);
   const auto stats = octet::quant::collect_statistics(fp32, images, nullptr);
-  const octet::analysis::SensitivityReport report = octet::analysis::SensitivityAnalysis(fp32, stats, images, {}, true).rank_layers(nullptr);
+  const octet::analysis::SensitivityReport report =
+      octet::analysis::SensitivityAnalysis(fp32, stats, images, {}, true).rank_layers(nullptr);
   CHECK(report.all_int8.top1_agreement == 1.0);
   CHECK(report.all_int8.sqnr_db > 30);
 }
@@ -171,7 +175,8 @@ TEST_CASE("bar charts refuse a file type other than SVG or PNG and mismatched va
                        doctest::Contains("number of categories"), octet::Error);
 }
 
-TEST_CASE("octet-convert refuses sensitivity and policy requests that cannot run, before any work" * doctest::test_suite("models")) {
+TEST_CASE("octet-convert refuses sensitivity and policy requests that cannot run, before any work" *
+          doctest::test_suite("models")) {
   struct Case {
     std::vector<std::string> args;
     std::string message;
@@ -183,7 +188,8 @@ TEST_CASE("octet-convert refuses sensitivity and policy requests that cannot run
       {{"--calibrate", kSamples, "--auto-fp32", "0"}, "--auto-fp32 0: the budget is a Top-1 agreement in (0, 100] %"},
       {{"--calibrate", kSamples, "--auto-fp32", "100.5"}, "(0, 100]"},
       {{"--calibrate", kSamples, "--auto-fp32", "-3"}, "(0, 100]"},
-      {{"--calibrate", kSamples, "--sensitivity-plot", "ranking.pdf"}, "'ranking.pdf': the file name must end in .svg or .png"},
+      {{"--calibrate", kSamples, "--sensitivity-plot", "ranking.pdf"},
+       "'ranking.pdf': the file name must end in .svg or .png"},
       {{"--calibrate", kSamples, "--equalize", "2"}, "--equalize '2': give auto, a number in [0, 1] or off"},
       {{"--calibrate", kSamples, "--equalize", "some"}, "--equalize 'some'"},
       {{"--calibrate", kSamples, "--rounding", "stochastic"}, "--rounding 'stochastic' is not nearest or gptq"},
@@ -200,9 +206,11 @@ TEST_CASE("octet-convert refuses sensitivity and policy requests that cannot run
   CHECK(not_a_number.err.find("--auto-fp32") != std::string::npos);
 }
 
-TEST_CASE("octet-convert --sensitivity --auto-fp32 on MobileNet v1 0.25 (4 calibration images)" * doctest::test_suite("models")) {
+TEST_CASE("octet-convert --sensitivity --auto-fp32 on MobileNet v1 0.25 (4 calibration images)" *
+          doctest::test_suite("models")) {
   const std::string output = (kScratch / "mobilenet_auto").string();
-  const Run run = convert_mobilenet({"--calibrate", kSamples, "--calib-count", "4", "--sensitivity", "--auto-fp32", "100"}, output);
+  const Run run =
+      convert_mobilenet({"--calibrate", kSamples, "--calib-count", "4", "--sensitivity", "--auto-fp32", "100"}, output);
   REQUIRE_MESSAGE(run.exit_code == 0, run.err);
   // 27 INT8 layers (all Conv but the classifier): the all-INT8 model and two variants each.
   CHECK(run.err.find("sensitivity variants: 55/55") != std::string::npos);
@@ -217,7 +225,8 @@ TEST_CASE("octet-convert --sensitivity --auto-fp32 on MobileNet v1 0.25 (4 calib
     if (node.op != "Conv" || node.name == octet::quant::final_classifier(model->graph())) continue;
     const bool kept = model->graph().constants.at(node.inputs[1]).dtype == octet::DType::f32;
     fp32_layers += kept;
-    CHECK_MESSAGE(kept == (chosen.find(node.name + ",") != std::string::npos || chosen.find(node.name + ")") != std::string::npos),
+    CHECK_MESSAGE(kept == (chosen.find(node.name + ",") != std::string::npos ||
+                           chosen.find(node.name + ")") != std::string::npos),
                   node.name);
   }
   CHECK(chosen.find(std::to_string(fp32_layers) + " layer(s) kept FP32") != std::string::npos);

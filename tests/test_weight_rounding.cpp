@@ -9,26 +9,29 @@
 #include "converters/quant/calibration.h"
 #include "converters/quant/convert.h"
 #include "converters/quant/weight_rounding.h"
-#include "octet/evaluation.h"
 #include "graph/quantization.h"
+#include "octet/evaluation.h"
 #include "support/graphs.h"
 
 namespace {
 
 const std::string kSamples = std::string(OCTET_SHARED_DIR) + "/data/imagenet-samples";
 
-std::vector<int8_t> nearest(const std::vector<double>& w, int64_t rows, int64_t cols, const std::vector<float>& scales) {
+std::vector<int8_t> nearest(const std::vector<double>& w, int64_t rows, int64_t cols,
+                            const std::vector<float>& scales) {
   std::vector<int8_t> q(w.size());
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t c = 0; c < cols; ++c)
-      q[size_t(r * cols + c)] = int8_t(octet::quantize_value(float(w[size_t(r * cols + c)]), scales[size_t(r)], 0, -127, 127));
+      q[size_t(r * cols + c)] =
+          int8_t(octet::quantize_value(float(w[size_t(r * cols + c)]), scales[size_t(r)], 0, -127, 127));
   return q;
 }
 
 std::vector<float> row_scales(const std::vector<double>& w, int64_t rows, int64_t cols) {
   std::vector<float> scales(size_t(rows), 0.0f);
   for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < cols; ++c) scales[size_t(r)] = std::max(scales[size_t(r)], float(std::fabs(w[size_t(r * cols + c)])) / 127);
+    for (int64_t c = 0; c < cols; ++c)
+      scales[size_t(r)] = std::max(scales[size_t(r)], float(std::fabs(w[size_t(r * cols + c)])) / 127);
   return scales;
 }
 
@@ -70,8 +73,8 @@ TEST_CASE("GPTQ on two columns: the second absorbs the first's error as the leas
   struct Case {
     double w0, w1, a, b, c;
   };
-  for (const Case& k : {Case{0.34, -0.52, 2.0, 1.5, 1.8}, Case{0.26, 0.71, 1.0, -0.9, 0.95}, Case{-0.44, 0.05, 3.0, 2.0, 2.5},
-                        Case{12.66, -3.0, 1.0, 0.5, 0.8}}) {
+  for (const Case& k : {Case{0.34, -0.52, 2.0, 1.5, 1.8}, Case{0.26, 0.71, 1.0, -0.9, 0.95},
+                        Case{-0.44, 0.05, 3.0, 2.0, 2.5}, Case{12.66, -3.0, 1.0, 0.5, 0.8}}) {
     double c = k.c + 0.01 * (k.a + k.c) / 2;  // damped
     int q0 = octet::quantize_value(float(k.w0), s, 0, -127, 127);
     double d0 = q0 * double(s) - k.w0;
@@ -121,12 +124,12 @@ octet::Graph small_net() {
     return v;
   };
   octet::Graph graph = octet::testing::fp32_graph("small_net", {"image"}, {"logits"},
-      {{"image", {3, 16, 16}},
-       {"c1", {8, 16, 16}},
-       {"c2", {8, 8, 8}},
-       {"pooled", {8, 1, 1}},
-       {"flat", {8}},
-       {"logits", {5}}});
+                                                  {{"image", {3, 16, 16}},
+                                                   {"c1", {8, 16, 16}},
+                                                   {"c2", {8, 8, 8}},
+                                                   {"pooled", {8, 1, 1}},
+                                                   {"flat", {8}},
+                                                   {"logits", {5}}});
   graph.constants["conv1/w"] = octet::Constant::from_floats({8, 3, 3, 3}, random(8 * 27, 0.3f));
   graph.constants["conv1/b"] = octet::Constant::from_floats({8}, random(8, 0.1f));
   graph.constants["conv2/w"] = octet::Constant::from_floats({8, 8, 3, 3}, random(8 * 72, 0.2f));
@@ -143,8 +146,9 @@ octet::Graph small_net() {
   };
   octet::Node flatten{"flatten", "Flatten", {"pooled"}, {"flat"}, {}};
   flatten.attrs.set("axis", int64_t{1});
-  graph.nodes = {conv("conv1", "image", 1), conv("conv2", "c1", 2), octet::Node{"pool", "GlobalAveragePool", {"c2"}, {"pooled"}, {}},
-                 flatten, octet::Node{"fc", "Gemm", {"flat", "fc/w", "fc/b"}, {"logits"}, {}}};
+  graph.nodes = {conv("conv1", "image", 1), conv("conv2", "c1", 2),
+                 octet::Node{"pool", "GlobalAveragePool", {"c2"}, {"pooled"}, {}}, flatten,
+                 octet::Node{"fc", "Gemm", {"flat", "fc/w", "fc/b"}, {"logits"}, {}}};
   graph.preprocess.present = true;
   graph.preprocess.resize_shorter = 20;
   graph.preprocess.crop_height = graph.preprocess.crop_width = 16;
@@ -153,16 +157,20 @@ octet::Graph small_net() {
 
 std::vector<float> logits(const octet::Graph& graph, const std::vector<std::string>& files) {
   std::vector<float> all;
-  octet::quant::run_on_images(graph, {"logits"}, files, [&](const std::string&, octet::Session& session) {
-    octet::Tensor t = session.output(0);
-    all.insert(all.end(), t.data, t.data + t.elements());
-  }, nullptr);
+  octet::quant::run_on_images(
+      graph, {"logits"}, files,
+      [&](const std::string&, octet::Session& session) {
+        octet::Tensor t = session.output(0);
+        all.insert(all.end(), t.data, t.data + t.elements());
+      },
+      nullptr);
   return all;
 }
 
 }  // namespace
 
-TEST_CASE("GPTQ rounding of a Conv/Conv/Gemm graph on real images: every layer re-rounded, the model closer to FP32" * doctest::test_suite("models")) {
+TEST_CASE("GPTQ rounding of a Conv/Conv/Gemm graph on real images: every layer re-rounded, the model closer to FP32" *
+          doctest::test_suite("models")) {
   const octet::Graph fp32 = small_net();
   const std::vector<std::string> calibration = octet::list_images(kSamples, 40, 10, 0);
   const std::vector<std::string> held_out = octet::list_images(kSamples, 40, 10, 5);
@@ -174,11 +182,12 @@ TEST_CASE("GPTQ rounding of a Conv/Conv/Gemm graph on real images: every layer r
   octet::quant::ConvertReport report;
   // No bias correction: it would hide part of what the rounding does to the mean.
   const octet::Graph nearest_model = octet::quant::quantize_model(fp32, calibration, nearest_options, false, nullptr);
-  const octet::Graph gptq_model = octet::quant::quantize_model(fp32, calibration, gptq_options, false, nullptr, &report);
+  const octet::Graph gptq_model =
+      octet::quant::quantize_model(fp32, calibration, gptq_options, false, nullptr, &report);
   CHECK(report.weight_rounding.layers == 3);  // conv1, conv2 and the weight-only FP32 classifier
   CHECK(report.weight_rounding.skipped == 0);
   MESSAGE("weight-only output SQNR on the calibration inputs: " << report.weight_rounding.nearest_db << " -> "
-                                                                 << report.weight_rounding.rounded_db << " dB");
+                                                                << report.weight_rounding.rounded_db << " dB");
   CHECK(report.weight_rounding.rounded_db > report.weight_rounding.nearest_db + 5);
   // Scales are the policy's: only the integers changed.
   for (const octet::Node& node : gptq_model.nodes) {
@@ -202,10 +211,13 @@ TEST_CASE("a WeightRoundingCache gives later variants the same integers" * docte
   options.equalize_alpha = -1;
   octet::quant::WeightRoundingCache cache;
   octet::quant::ConvertReport first, second, uncached;
-  const octet::Graph a = octet::quant::quantize_calibrated(fp32, stats, calibration, options, false, &first, nullptr, &cache);
+  const octet::Graph a =
+      octet::quant::quantize_calibrated(fp32, stats, calibration, options, false, &first, nullptr, &cache);
   CHECK(cache.entries.size() == 3);
-  const octet::Graph b = octet::quant::quantize_calibrated(fp32, stats, calibration, options, false, &second, nullptr, &cache);
-  const octet::Graph c = octet::quant::quantize_calibrated(fp32, stats, calibration, options, false, &uncached, nullptr, nullptr);
+  const octet::Graph b =
+      octet::quant::quantize_calibrated(fp32, stats, calibration, options, false, &second, nullptr, &cache);
+  const octet::Graph c =
+      octet::quant::quantize_calibrated(fp32, stats, calibration, options, false, &uncached, nullptr, nullptr);
   for (const char* w : {"conv1/w", "conv2/w", "fc/w"}) {
     CAPTURE(w);
     const auto& x = *a.constants.at(w).bytes;
@@ -218,7 +230,8 @@ TEST_CASE("a WeightRoundingCache gives later variants the same integers" * docte
   // A variant with this layer FP32 reads nothing of it from the cache.
   options.fp32_nodes = {"conv2"};
   octet::quant::ConvertReport partial;
-  const octet::Graph d = octet::quant::quantize_calibrated(fp32, stats, calibration, options, false, &partial, nullptr, &cache);
+  const octet::Graph d =
+      octet::quant::quantize_calibrated(fp32, stats, calibration, options, false, &partial, nullptr, &cache);
   CHECK(partial.weight_rounding.layers == 2);
   CHECK(d.constants.at("conv2/w").dtype == octet::DType::f32);
 }

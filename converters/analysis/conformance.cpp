@@ -8,13 +8,13 @@
 #include <fstream>
 #include <set>
 
-#include "converters/quant/convert.h"
-#include "octet/evaluation.h"
 #include "converters/onnx/import.h"
 #include "converters/onnx/qdq_import.h"
+#include "converters/quant/convert.h"
 #include "converters/quant/given_quantization.h"
-#include "graph/quantization.h"
 #include "graph/graph.h"
+#include "graph/quantization.h"
+#include "octet/evaluation.h"
 #include "octet/octet.h"
 
 namespace fs = std::filesystem;
@@ -107,7 +107,8 @@ void compare(const std::string& what, const Tensor& got, const Constant& want, c
     result.max_abs_error = std::max(result.max_abs_error, err);
     result.max_rel_error = std::max(result.max_rel_error, err / std::max(std::fabs(b), 1e-12));
     if (!(err <= options.atol + options.rtol * std::fabs(b)))
-      throw Error(what + ": element " + std::to_string(i) + " is " + std::to_string(a) + ", expected " + std::to_string(b));
+      throw Error(what + ": element " + std::to_string(i) + " is " + std::to_string(a) + ", expected " +
+                  std::to_string(b));
   }
 }
 
@@ -117,7 +118,8 @@ struct Agreement {
   size_t rows = 0, agreeing = 0;
 
   void add(const Tensor& got, const Constant& want) {
-    if (got.elements() != want.elements()) throw Error("output shape " + shape_str(got.shape) + " but the reference has " + shape_str(want.shape));
+    if (got.elements() != want.elements())
+      throw Error("output shape " + shape_str(got.shape) + " but the reference has " + shape_str(want.shape));
     const float* ref = want.data<float>();
     for (int64_t i = 0; i < want.elements(); ++i) {
       signal += double(ref[i]) * ref[i];
@@ -131,9 +133,11 @@ struct Agreement {
 };
 
 // The model as the folder's options ask: FP32 as imported, or quantized by the default policy.
-std::shared_ptr<const Model> prepare_model(const std::string& model_path, const onnx::ImportOptions& import, const ConformanceOptions& options) {
+std::shared_ptr<const Model> prepare_model(const std::string& model_path, const onnx::ImportOptions& import,
+                                           const ConformanceOptions& options) {
   if (onnx::is_quantized_onnx_file(model_path)) {
-    if (!options.calibrate.empty()) throw Error(model_path + " is already quantized: run it without --int8/--calibrate");
+    if (!options.calibrate.empty())
+      throw Error(model_path + " is already quantized: run it without --int8/--calibrate");
     return Model::from_graph(quant::import_quantized_onnx(model_path));
   }
   Graph graph = onnx::import_onnx(model_path, import);
@@ -142,7 +146,8 @@ std::shared_ptr<const Model> prepare_model(const std::string& model_path, const 
     preprocess.preset = options.preset;
     onnx::apply_preprocess_options(preprocess, graph);
     if (!graph.preprocess.present) throw Error("--calibrate needs --preset to read the calibration images");
-    graph = quant::quantize_model(graph, quant::select_calibration_images(options.calibrate, options.calib_count), quant::QuantizeOptions{}, true, nullptr);
+    graph = quant::quantize_model(graph, quant::select_calibration_images(options.calibrate, options.calib_count),
+                                  quant::QuantizeOptions{}, true, nullptr);
   }
   return Model::from_graph(std::move(graph));
 }
@@ -177,7 +182,8 @@ ConformanceResult run_conformance_folder(const std::string& folder, const Confor
 
     std::vector<fs::path> set_dirs;
     for (const auto& e : fs::directory_iterator(folder))
-      if (e.is_directory() && e.path().filename().string().rfind("test_data_set_", 0) == 0) set_dirs.push_back(e.path());
+      if (e.is_directory() && e.path().filename().string().rfind("test_data_set_", 0) == 0)
+        set_dirs.push_back(e.path());
     std::sort(set_dirs.begin(), set_dirs.end());
     if (set_dirs.empty()) throw Error(folder + ": no test_data_set_* folders");
 
@@ -204,17 +210,24 @@ ConformanceResult run_conformance_folder(const std::string& folder, const Confor
       for (const auto& in : set.inputs) {
         if (operands.count(in.first)) continue;
         Tensor t = session.input(in.first);
-        if (in.second.dtype != DType::f32) throw Error(dir.string() + ": input '" + in.first + "' is " + dtype_name(in.second.dtype) + ", octet feeds f32");
+        if (in.second.dtype != DType::f32)
+          throw Error(dir.string() + ": input '" + in.first + "' is " + dtype_name(in.second.dtype) +
+                      ", octet feeds f32");
         if (t.elements() != in.second.elements())
-          throw Error(dir.string() + ": input '" + in.first + "' has shape " + shape_str(in.second.shape) + ", model expects " + shape_str(t.shape));
+          throw Error(dir.string() + ": input '" + in.first + "' has shape " + shape_str(in.second.shape) +
+                      ", model expects " + shape_str(t.shape));
         std::copy(in.second.data<float>(), in.second.data<float>() + t.elements(), t.data);
       }
       session.run();
       if (set.outputs.size() != session.num_outputs())
-        throw Error(dir.string() + ": " + std::to_string(set.outputs.size()) + " reference outputs, model has " + std::to_string(session.num_outputs()));
+        throw Error(dir.string() + ": " + std::to_string(set.outputs.size()) + " reference outputs, model has " +
+                    std::to_string(session.num_outputs()));
       for (size_t i = 0; i < set.outputs.size(); ++i) {
-        if (int8) agreement.add(session.output(i), set.outputs[i]);
-        else compare(dir.filename().string() + " output " + std::to_string(i), session.output(i), set.outputs[i], options, result);
+        if (int8)
+          agreement.add(session.output(i), set.outputs[i]);
+        else
+          compare(dir.filename().string() + " output " + std::to_string(i), session.output(i), set.outputs[i], options,
+                  result);
       }
       ++result.data_sets;
     }
@@ -223,10 +236,11 @@ ConformanceResult run_conformance_folder(const std::string& folder, const Confor
       result.top1_agreement = agreement.rows ? double(agreement.agreeing) / double(agreement.rows) : 0;
       const double min_sqnr = quantized_model ? options.quantized_min_sqnr_db : options.min_sqnr_db;
       if (result.sqnr_db < min_sqnr)
-        throw Error("INT8 output SQNR " + std::to_string(result.sqnr_db) + " dB is below " + std::to_string(min_sqnr) + " dB");
+        throw Error("INT8 output SQNR " + std::to_string(result.sqnr_db) + " dB is below " + std::to_string(min_sqnr) +
+                    " dB");
       if (quantized_model && agreement.agreeing != agreement.rows)
-        throw Error("top-1 differs from the reference in " + std::to_string(agreement.rows - agreement.agreeing) + " of " +
-                    std::to_string(agreement.rows) + " rows (SQNR " + std::to_string(result.sqnr_db) + " dB)");
+        throw Error("top-1 differs from the reference in " + std::to_string(agreement.rows - agreement.agreeing) +
+                    " of " + std::to_string(agreement.rows) + " rows (SQNR " + std::to_string(result.sqnr_db) + " dB)");
     }
     result.passed = true;
   } catch (const std::exception& e) {

@@ -25,10 +25,10 @@ struct ConformanceOptions {
 struct ConformanceResult {
   std::string folder;
   bool passed = false;
-  std::string message;    // why it failed, or "" when it passed
+  std::string message;  // why it failed, or "" when it passed
   int data_sets = 0;
   double max_abs_error = 0, max_rel_error = 0;
-  bool quantized_model = false;           // the ONNX model came quantized: judged by top-1 and SQNR
+  bool quantized_model = false;            // the ONNX model came quantized: judged by top-1 and SQNR
   double sqnr_db = 0, top1_agreement = 0;  // INT8 mode: over all outputs; rows of the last dimension
 };
 

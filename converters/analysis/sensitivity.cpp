@@ -6,8 +6,8 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "octet/evaluation.h"
 #include "graph/quantization.h"
+#include "octet/evaluation.h"
 
 namespace octet::analysis {
 namespace {
@@ -39,7 +39,8 @@ void check_auto_fp32_budget(double budget_percent) {
 // ---- the analysis -------------------------------------------------------------------------------------
 
 SensitivityAnalysis::SensitivityAnalysis(const Graph& fp32, const std::map<std::string, quant::TensorStats>& stats,
-                                         std::vector<std::string> images, quant::QuantizeOptions options, bool bias_correction)
+                                         std::vector<std::string> images, quant::QuantizeOptions options,
+                                         bool bias_correction)
     : fp32_(fp32),
       stats_(stats),
       options_(std::move(options)),
@@ -49,7 +50,8 @@ SensitivityAnalysis::SensitivityAnalysis(const Graph& fp32, const std::map<std::
 Graph SensitivityAnalysis::variant(const std::set<std::string>& extra_fp32, quant::ConvertReport* report) const {
   quant::QuantizeOptions options = options_;
   options.fp32_nodes.insert(extra_fp32.begin(), extra_fp32.end());
-  return quant::quantize_calibrated(fp32_, stats_, reference_.images(), options, bias_correction_, report, nullptr, &rounding_cache_);
+  return quant::quantize_calibrated(fp32_, stats_, reference_.images(), options, bias_correction_, report, nullptr,
+                                    &rounding_cache_);
 }
 
 SensitivityReport SensitivityAnalysis::rank_layers(const quant::Progress& progress) const {
@@ -78,9 +80,10 @@ SensitivityReport SensitivityAnalysis::rank_layers(const quant::Progress& progre
       layer.noise_share_removed = 1 - relative_noise(layer.all_but_this_int8.sqnr_db) / all_int8_noise;
     }
   }
-  std::stable_sort(report.layers.begin(), report.layers.end(), [](const LayerSensitivity& a, const LayerSensitivity& b) {
-    return a.all_but_this_int8.sqnr_db > b.all_but_this_int8.sqnr_db;
-  });
+  std::stable_sort(report.layers.begin(), report.layers.end(),
+                   [](const LayerSensitivity& a, const LayerSensitivity& b) {
+                     return a.all_but_this_int8.sqnr_db > b.all_but_this_int8.sqnr_db;
+                   });
   return report;
 }
 
@@ -90,7 +93,9 @@ AutoFp32Result SensitivityAnalysis::auto_fp32(const SensitivityReport& ranking, 
   AutoFp32Result result;
   result.budget_percent = budget_percent;
   // A small tolerance so that e.g. 99 of 100 images meets a budget of 99 despite rounding.
-  const auto meets_budget = [budget_percent](const quant::Fidelity& f) { return 100 * f.top1_agreement >= budget_percent - 1e-9; };
+  const auto meets_budget = [budget_percent](const quant::Fidelity& f) {
+    return 100 * f.top1_agreement >= budget_percent - 1e-9;
+  };
   result.steps.push_back(ranking.all_int8);
   std::set<std::string> kept_fp32;
   for (size_t k = 0; k < ranking.layers.size() && !meets_budget(result.steps.back()); ++k) {
@@ -115,7 +120,8 @@ std::string sensitivity_table(const SensitivityReport& report, size_t max_rows) 
     const LayerSensitivity& l = report.layers[i];
     table += format("%4.0f  ", double(i + 1)) + padded(l.node, name_width) + "  " + padded(l.op, 4) +
              format("  %7.2f", l.only_this_int8.sqnr_db) + format("  %7.1f", 100 * l.only_this_int8.top1_agreement) +
-             format("   %7.2f", l.all_but_this_int8.sqnr_db) + format("  %7.1f", 100 * l.all_but_this_int8.top1_agreement) +
+             format("   %7.2f", l.all_but_this_int8.sqnr_db) +
+             format("  %7.1f", 100 * l.all_but_this_int8.top1_agreement) +
              format("   %5.1f", 100 * l.noise_share_alone) + format("  %7.1f", 100 * l.noise_share_removed) + "\n";
   }
   return table;
@@ -126,10 +132,12 @@ std::string auto_fp32_summary(const AutoFp32Result& result) {
   const quant::Fidelity& last = result.steps.back();
   if (!result.reached) {
     text += "not reached: with all " + std::to_string(result.fp32_layers.size()) +
-            " candidate layers FP32 (only weight-only s8 layers, such as the FP32 classifier, stay quantized), " + fidelity_text(last);
+            " candidate layers FP32 (only weight-only s8 layers, such as the FP32 classifier, stay quantized), " +
+            fidelity_text(last);
   } else {
     text += std::to_string(result.fp32_layers.size()) + " layer(s) kept FP32";
-    for (size_t i = 0; i < result.fp32_layers.size(); ++i) text += (i ? ", " : " (") + result.fp32_layers[i] + (i + 1 == result.fp32_layers.size() ? ")" : "");
+    for (size_t i = 0; i < result.fp32_layers.size(); ++i)
+      text += (i ? ", " : " (") + result.fp32_layers[i] + (i + 1 == result.fp32_layers.size() ? ")" : "");
     text += ": " + fidelity_text(last);
   }
   text += "\n  layers FP32  Top-1 agreement  logit SQNR\n";

@@ -30,13 +30,13 @@ namespace octet::analysis {
 struct LayerSensitivity {
   std::string node, op;
   quant::Fidelity only_this_int8, all_but_this_int8;
-  double noise_share_alone = 0;    // of the all-INT8 noise power, see above
+  double noise_share_alone = 0;  // of the all-INT8 noise power, see above
   double noise_share_removed = 0;
 };
 
 struct SensitivityReport {
   size_t images = 0;
-  quant::Fidelity all_int8;                     // the policy's model
+  quant::Fidelity all_int8;              // the policy's model
   std::vector<LayerSensitivity> layers;  // most sensitive first
 };
 
@@ -44,7 +44,7 @@ struct AutoFp32Result {
   double budget_percent = 0;
   bool reached = false;                  // false: even all candidates FP32 stay below the budget
   std::vector<std::string> fp32_layers;  // the chosen layers, most sensitive first
-  std::vector<quant::Fidelity> steps;           // fidelity with the first k ranked layers FP32, k = 0, 1, ...
+  std::vector<quant::Fidelity> steps;    // fidelity with the first k ranked layers FP32, k = 0, 1, ...
 };
 
 // The variants of one FP32 graph over one calibration set. The FP32 logits are computed once, here.
@@ -52,8 +52,8 @@ class SensitivityAnalysis {
  public:
   // `stats` from collect_statistics on `images` (or a superset); `options` is the policy every variant
   // starts from (its fp32_nodes stay FP32 everywhere). Keeps references to fp32 and stats.
-  SensitivityAnalysis(const Graph& fp32, const std::map<std::string, quant::TensorStats>& stats, std::vector<std::string> images,
-                      quant::QuantizeOptions options, bool bias_correction);
+  SensitivityAnalysis(const Graph& fp32, const std::map<std::string, quant::TensorStats>& stats,
+                      std::vector<std::string> images, quant::QuantizeOptions options, bool bias_correction);
 
   // The policy's model with `extra_fp32` layers fully FP32, bias-corrected if asked; `report` (may be
   // null) receives its layers and bias-correction summary.
@@ -66,14 +66,15 @@ class SensitivityAnalysis {
   // Keeps the first k layers of `ranking` FP32 for k = 0, 1, ... until the Top-1 agreement reaches
   // budget_percent (in (0, 100]); progress is (k, candidates) for each k tried beyond 0. The model is
   // variant() of the chosen layers.
-  AutoFp32Result auto_fp32(const SensitivityReport& ranking, double budget_percent, const quant::Progress& progress) const;
+  AutoFp32Result auto_fp32(const SensitivityReport& ranking, double budget_percent,
+                           const quant::Progress& progress) const;
 
  private:
   const Graph& fp32_;
   const std::map<std::string, quant::TensorStats>& stats_;
   quant::QuantizeOptions options_;
   bool bias_correction_;
-  quant::FidelityReference reference_;  // the FP32 logits, computed once
+  quant::FidelityReference reference_;                 // the FP32 logits, computed once
   mutable quant::WeightRoundingCache rounding_cache_;  // GPTQ's integers, the same in every variant
 };
 

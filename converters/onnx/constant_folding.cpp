@@ -21,7 +21,8 @@ void check_folded_size(const Node& node, const Shape& shape, DType dtype) {
   int64_t bytes = capped_tensor_bytes(shape, dtype);
   if (bytes < 0 || bytes > kMaxFoldedBytes)
     fail(node, "folding would make a constant of shape " + shape_str(shape) + " of " + dtype_name(dtype) +
-                   ", over the limit of " + std::to_string(kMaxFoldedBytes) + " bytes for a value computed at conversion");
+                   ", over the limit of " + std::to_string(kMaxFoldedBytes) +
+                   " bytes for a value computed at conversion");
 }
 
 // One input of a node being folded: its type and shape, and its value unless it is an activation.
@@ -141,7 +142,8 @@ Constant eval_gather(const Node& node, const std::vector<FoldInput>& in) {
   for (int64_t o = 0; o < outer; ++o)
     for (int64_t index : indices) {
       int64_t i = index < 0 ? index + dim : index;
-      if (i < 0 || i >= dim) fail(node, "index " + std::to_string(index) + " out of range for dimension " + std::to_string(dim));
+      if (i < 0 || i >= dim)
+        fail(node, "index " + std::to_string(index) + " out of range for dimension " + std::to_string(dim));
       const uint8_t* from = data.bytes->data() + static_cast<size_t>(o * dim + i) * chunk;
       bytes.insert(bytes.end(), from, from + chunk);
     }
@@ -181,7 +183,8 @@ Constant eval_concat(const Node& node, const std::vector<FoldInput>& in) {
   std::vector<uint8_t> bytes;
   for (int64_t o = 0; o < outer; ++o)
     for (const FoldInput& input : in) {
-      size_t chunk = static_cast<size_t>(input.value->elements() / std::max<int64_t>(outer, 1)) * dtype_size(input.value->dtype);
+      size_t chunk =
+          static_cast<size_t>(input.value->elements() / std::max<int64_t>(outer, 1)) * dtype_size(input.value->dtype);
       const uint8_t* from = input.value->bytes->data() + static_cast<size_t>(o) * chunk;
       bytes.insert(bytes.end(), from, from + chunk);
     }
@@ -198,7 +201,7 @@ Constant eval_arithmetic(const Node& node, const std::vector<FoldInput>& in) {
   auto apply = [&](auto x, auto y) {
     if constexpr (std::is_integral_v<decltype(x)>) {  // checked: int64 overflow is undefined (INT64_MIN / -1 traps)
       decltype(x) r{};
-      bool overflow = node.op == "Add" ? __builtin_add_overflow(x, y, &r)
+      bool overflow = node.op == "Add"   ? __builtin_add_overflow(x, y, &r)
                       : node.op == "Sub" ? __builtin_sub_overflow(x, y, &r)
                       : node.op == "Mul" ? __builtin_mul_overflow(x, y, &r)
                                          : false;
@@ -255,7 +258,8 @@ Constant eval_constant_of_shape(const Node& node, const std::vector<FoldInput>& 
     if (d < 0) fail(node, "input 0 'input' " + shape_str(shape) + " has a negative dimension");
   check_folded_size(node, shape, dtype);
   size_t n = static_cast<size_t>(shape_elements(shape));
-  if (dtype == DType::f32) return Constant::from_floats(shape, std::vector<float>(n, node.attrs.get_float("value", 0.0f)));
+  if (dtype == DType::f32)
+    return Constant::from_floats(shape, std::vector<float>(n, node.attrs.get_float("value", 0.0f)));
   return from_int_values(dtype, shape, std::vector<int64_t>(n, node.attrs.get_int("value", 0)));
 }
 
@@ -296,7 +300,8 @@ Constant eval_where(const Node& node, const std::vector<FoldInput>& in) {
   for_each_index(out_shape, [&](const std::vector<int64_t>& index) {
     bool pick_x = value_at(c, offset_of(index, c_strides)) != 0;
     const Constant& from = pick_x ? x : y;
-    const uint8_t* p = from.bytes->data() + static_cast<size_t>(offset_of(index, pick_x ? x_strides : y_strides)) * size;
+    const uint8_t* p =
+        from.bytes->data() + static_cast<size_t>(offset_of(index, pick_x ? x_strides : y_strides)) * size;
     bytes.insert(bytes.end(), p, p + size);
   });
   return make_constant(x.dtype, out_shape, std::move(bytes));
@@ -325,11 +330,13 @@ Constant eval_range(const Node& node, const std::vector<FoldInput>& in) {
   int64_t n = std::max<int64_t>(0, static_cast<int64_t>(std::ceil((limit - start) / delta)));
   if (in[0].value->dtype == DType::f32) {
     std::vector<float> values(static_cast<size_t>(n));
-    for (int64_t i = 0; i < n; ++i) values[static_cast<size_t>(i)] = static_cast<float>(start + static_cast<double>(i) * delta);
+    for (int64_t i = 0; i < n; ++i)
+      values[static_cast<size_t>(i)] = static_cast<float>(start + static_cast<double>(i) * delta);
     return Constant::from_floats({n}, values);
   }
   std::vector<int64_t> values(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) values[static_cast<size_t>(i)] = static_cast<int64_t>(start) + i * static_cast<int64_t>(delta);
+  for (int64_t i = 0; i < n; ++i)
+    values[static_cast<size_t>(i)] = static_cast<int64_t>(start) + i * static_cast<int64_t>(delta);
   return from_int_values(in[0].value->dtype, {n}, values);
 }
 
@@ -341,12 +348,15 @@ struct FoldRule {
 
 const FoldRule* find_fold_rule(const std::string& op) {
   static const FoldRule rules[] = {
-      {"Shape", false, eval_shape},         {"Gather", true, eval_gather},       {"Slice", true, eval_slice},
-      {"Concat", true, eval_concat},        {"Cast", true, eval_cast},           {"ConstantOfShape", true, eval_constant_of_shape},
-      {"Add", true, eval_arithmetic},       {"Sub", true, eval_arithmetic},      {"Mul", true, eval_arithmetic},
-      {"Div", true, eval_arithmetic},       {"Reshape", true, eval_reshaped},    {"Flatten", true, eval_reshaped},
-      {"Squeeze", true, eval_reshaped},     {"Unsqueeze", true, eval_reshaped},  {"Identity", true, eval_reshaped},
-      {"Equal", true, eval_equal},          {"Where", true, eval_where},         {"Expand", true, eval_expand},
+      {"Shape", false, eval_shape},      {"Gather", true, eval_gather},
+      {"Slice", true, eval_slice},       {"Concat", true, eval_concat},
+      {"Cast", true, eval_cast},         {"ConstantOfShape", true, eval_constant_of_shape},
+      {"Add", true, eval_arithmetic},    {"Sub", true, eval_arithmetic},
+      {"Mul", true, eval_arithmetic},    {"Div", true, eval_arithmetic},
+      {"Reshape", true, eval_reshaped},  {"Flatten", true, eval_reshaped},
+      {"Squeeze", true, eval_reshaped},  {"Unsqueeze", true, eval_reshaped},
+      {"Identity", true, eval_reshaped}, {"Equal", true, eval_equal},
+      {"Where", true, eval_where},       {"Expand", true, eval_expand},
       {"Range", true, eval_range},
   };
   for (const FoldRule& rule : rules)
@@ -371,7 +381,9 @@ ConstantFolder::ConstantFolder(Graph& graph) : graph_(graph) {
   }
 }
 
-void ConstantFolder::add_constant(const std::string& name, Constant value) { graph_.constants[name] = std::move(value); }
+void ConstantFolder::add_constant(const std::string& name, Constant value) {
+  graph_.constants[name] = std::move(value);
+}
 
 const Constant* ConstantFolder::constant(const std::string& name) const { return graph_.find_constant(name); }
 
@@ -424,15 +436,19 @@ bool ConstantFolder::fold(const Node& node) {
 void ConstantFolder::track(const Node& node) {
   for (const std::string& name : node.inputs)
     if (depends_on_batch(name))
-      fail(node, "input '" + name + "' is computed from the batch size (a folded Shape); octet accepts such values only as a Reshape's shape");
+      fail(node, "input '" + name +
+                     "' is computed from the batch size (a folded Shape); octet accepts such values only as a "
+                     "Reshape's shape");
   for (size_t w = 0; w < kWorlds; ++w) {
     std::vector<TensorInfo> inputs, outputs;
-    for (const std::string& name : node.inputs) inputs.push_back(name.empty() ? TensorInfo{} : info_in_world(node, name, w));
+    for (const std::string& name : node.inputs)
+      inputs.push_back(name.empty() ? TensorInfo{} : info_in_world(node, name, w));
     try {
       find_op_schema(node.op)->infer(node, inputs, outputs);
     } catch (const Error& e) {
       if (w == 0) throw;
-      throw Error(std::string(e.what()) + " (at batch size 2: the graph input's batch is symbolic, this node's shapes are not)");
+      throw Error(std::string(e.what()) +
+                  " (at batch size 2: the graph input's batch is symbolic, this node's shapes are not)");
     }
     for (size_t i = 0; i < node.outputs.size(); ++i) activations_[node.outputs[i]][w] = outputs[i];
   }
@@ -446,8 +462,8 @@ std::vector<int64_t> ConstantFolder::reshape_target(const Node& reshape, const s
   std::vector<int64_t> target = wanted[0];
   for (size_t i = 0; i < target.size() && i < wanted[1].size(); ++i) {
     if (wanted[0][i] == wanted[1][i]) continue;
-    bool copies_input = !allowzero && i < data[0].shape.size() && data[0].shape[i] == wanted[0][i] &&
-                        data[1].shape[i] == wanted[1][i];
+    bool copies_input =
+        !allowzero && i < data[0].shape.size() && data[0].shape[i] == wanted[0][i] && data[1].shape[i] == wanted[1][i];
     target[i] = copies_input ? 0 : -1;
   }
   // The static attribute is right only if it reshapes like the computed values at both batch sizes.

@@ -19,8 +19,9 @@ int64_t default_domain_opset(const ::onnx::ModelProto& model) {
   for (const ::onnx::OperatorSetIdProto& opset : model.opset_import()) {
     if (!opset.domain().empty() && opset.domain() != "ai.onnx") continue;  // other domains: checked per node
     if (opset.version() < kMinOpset || opset.version() > kMaxOpset)
-      throw Error("uses opset " + std::to_string(opset.version()) + " of the default ONNX domain; octet imports opsets " +
-                  std::to_string(kMinOpset) + " to " + std::to_string(kMaxOpset));
+      throw Error("uses opset " + std::to_string(opset.version()) +
+                  " of the default ONNX domain; octet imports opsets " + std::to_string(kMinOpset) + " to " +
+                  std::to_string(kMaxOpset));
     return opset.version();
   }
   throw Error("declares no opset of the default ONNX domain");
@@ -29,7 +30,8 @@ int64_t default_domain_opset(const ::onnx::ModelProto& model) {
 // Initializers and bound inputs become constants; the remaining graph inputs are the graph's inputs.
 void read_inputs_and_constants(const ::onnx::GraphProto& proto, const ImportOptions& options, Graph& graph) {
   for (const ::onnx::TensorProto& initializer : proto.initializer())
-    graph.constants[initializer.name()] = constant_from_tensor_proto(initializer, "initializer '" + initializer.name() + "'");
+    graph.constants[initializer.name()] =
+        constant_from_tensor_proto(initializer, "initializer '" + initializer.name() + "'");
   std::set<std::string> bound;
   std::string shadowed;  // a graph input that an initializer of the same name makes a constant
   for (const ::onnx::ValueInfoProto& input : proto.input()) {
@@ -50,14 +52,16 @@ void read_inputs_and_constants(const ::onnx::GraphProto& proto, const ImportOpti
                   "; octet's graph inputs are float (an operand input can be bound to a constant at import)");
     // ONNX's own tests feed empty tensors (bound or not, via options), an image classifier never does.
     if (options.refuse_empty_inputs && std::count(info.shape.begin(), info.shape.end(), 0))
-      throw Error("graph input '" + name + "' has shape " + shape_str(info.shape) + ", which holds no elements (batch 0?)");
+      throw Error("graph input '" + name + "' has shape " + shape_str(info.shape) +
+                  ", which holds no elements (batch 0?)");
     graph.inputs.push_back(name);
     graph.tensors[name] = info;
   }
   for (const auto& binding : options.bind_inputs)
     if (!bound.count(binding.first)) throw Error("bound input '" + binding.first + "' is not a graph input");
   if (graph.inputs.empty() && !shadowed.empty())
-    throw Error("graph input '" + shadowed + "' is also an initializer, which makes it a constant, and no other input is left");
+    throw Error("graph input '" + shadowed +
+                "' is also an initializer, which makes it a constant, and no other input is left");
 }
 
 // ONNX node names are optional and need not be unique; octet's are both. An unnamed node takes its first
@@ -94,10 +98,12 @@ Graph import_model(const ::onnx::ModelProto& model, const ImportOptions& options
   for (const ::onnx::ValueInfoProto& output : proto.output()) graph.outputs.push_back(output.name());
   ConstantFolder folder(graph);
   std::set<std::string> node_names;
-  for (const ::onnx::NodeProto& node : proto.node()) translate_node(node, unique_node_name(node, node_names), opset, graph, folder);
+  for (const ::onnx::NodeProto& node : proto.node())
+    translate_node(node, unique_node_name(node, node_names), opset, graph, folder);
   for (const std::string& output : graph.outputs)
     if (folder.depends_on_batch(output))
-      throw Error("graph output '" + output + "' is computed from the batch size (a folded Shape), which octet cannot return");
+      throw Error("graph output '" + output +
+                  "' is computed from the batch size (a folded Shape), which octet cannot return");
   run_passes(graph, options);
   infer_symbolic_shapes(graph);
   validate_graph(graph);
@@ -106,7 +112,9 @@ Graph import_model(const ::onnx::ModelProto& model, const ImportOptions& options
 
 }  // namespace
 
-Graph import_onnx_model(const ::onnx::ModelProto& model, const ImportOptions& options) { return import_model(model, options); }
+Graph import_onnx_model(const ::onnx::ModelProto& model, const ImportOptions& options) {
+  return import_model(model, options);
+}
 
 Graph import_onnx(const std::string& path, const ImportOptions& options) {
   ::onnx::ModelProto model;

@@ -13,7 +13,7 @@
 
 namespace onnx {
 class ModelProto;
-}  // namespace onnx (protobuf)
+}  // namespace onnx
 
 namespace octet::onnx {
 
@@ -21,8 +21,8 @@ struct ImportOptions {
   // Graph inputs to treat as constants, by name (the conformance runner binds e.g. Reshape's 'shape' input
   // from the test data, because octet needs such operands at conversion time).
   std::map<std::string, Constant> bind_inputs;
-  bool fold_batch_norm = true;  // BatchNormalization after a Conv becomes the Conv's weights and bias
-  bool fuse = true;             // Conv + activation and Conv + Add (+ activation) become one Conv
+  bool fold_batch_norm = true;      // BatchNormalization after a Conv becomes the Conv's weights and bias
+  bool fuse = true;                 // Conv + activation and Conv + Add (+ activation) become one Conv
   bool refuse_empty_inputs = true;  // a graph input with a 0 dimension is an error (the conformance runner
                                     // allows it: ONNX's node tests slice and split empty tensors)
 };

@@ -19,9 +19,10 @@ struct ImportOnlyOp {
   const char* name;
   int min_inputs, max_inputs, min_outputs, max_outputs;
 };
-const ImportOnlyOp kImportOnlyOps[] = {{"Constant", 0, 0, 1, 1}, {"ConstantOfShape", 1, 1, 1, 1}, {"Shape", 1, 1, 1, 1},
-                                       {"Cast", 1, 1, 1, 1},     {"Equal", 2, 2, 1, 1},           {"Where", 3, 3, 1, 1},
-                                       {"Expand", 2, 2, 1, 1},   {"Range", 3, 3, 1, 1},           {"Dropout", 1, 3, 1, 2}};
+const ImportOnlyOp kImportOnlyOps[] = {
+    {"Constant", 0, 0, 1, 1}, {"ConstantOfShape", 1, 1, 1, 1}, {"Shape", 1, 1, 1, 1},
+    {"Cast", 1, 1, 1, 1},     {"Equal", 2, 2, 1, 1},           {"Where", 3, 3, 1, 1},
+    {"Expand", 2, 2, 1, 1},   {"Range", 3, 3, 1, 1},           {"Dropout", 1, 3, 1, 2}};
 
 const ImportOnlyOp* find_import_only(const std::string& op) {
   for (const ImportOnlyOp& entry : kImportOnlyOps)
@@ -41,9 +42,13 @@ void check_onnx_arity(const Node& node) {
     min_in = find_op_schema(node.op)->min_inputs;
   }
   if (n_in < min_in || n_in > max_in)
-    fail(node, "has " + std::to_string(n_in) + " inputs, expects " + (min_in == max_in ? std::to_string(min_in) : std::to_string(min_in) + ".." + std::to_string(max_in)));
+    fail(node,
+         "has " + std::to_string(n_in) + " inputs, expects " +
+             (min_in == max_in ? std::to_string(min_in) : std::to_string(min_in) + ".." + std::to_string(max_in)));
   if (n_out < min_out || n_out > max_out)
-    fail(node, "has " + std::to_string(n_out) + " outputs, expects " + (min_out == max_out ? std::to_string(min_out) : std::to_string(min_out) + ".." + std::to_string(max_out)));
+    fail(node,
+         "has " + std::to_string(n_out) + " outputs, expects " +
+             (min_out == max_out ? std::to_string(min_out) : std::to_string(min_out) + ".." + std::to_string(max_out)));
   for (int i = 0; i < min_in; ++i)
     if (node.inputs[i].empty()) fail(node, "required input " + std::to_string(i) + " is missing");
   for (const std::string& output : node.outputs)
@@ -103,9 +108,12 @@ void set_fill_value(Node& node, const ::onnx::TensorProto& tensor) {
   Constant value = constant_from_tensor_proto(tensor, node_label(node) + ": attribute 'value'");
   if (value.elements() != 1) fail(node, "attribute 'value' must hold one element, has shape " + shape_str(value.shape));
   node.attrs.set("dtype", std::string(dtype_name(value.dtype)));
-  if (value.dtype == DType::f32) node.attrs.set("value", value.as_floats()[0]);
-  else if (value.dtype == DType::s64 || value.dtype == DType::s32) node.attrs.set("value", value.as_ints()[0]);
-  else fail(node, std::string("attribute 'value' has type ") + dtype_name(value.dtype) + ", octet folds f32, s64 and s32");
+  if (value.dtype == DType::f32)
+    node.attrs.set("value", value.as_floats()[0]);
+  else if (value.dtype == DType::s64 || value.dtype == DType::s32)
+    node.attrs.set("value", value.as_ints()[0]);
+  else
+    fail(node, std::string("attribute 'value' has type ") + dtype_name(value.dtype) + ", octet folds f32, s64 and s32");
 }
 
 // Softmax before opset 13 flattens the input at `axis` (default 1) and normalizes over everything after it.
@@ -118,8 +126,9 @@ void convert_legacy_softmax(Node& node, const ConstantFolder& folder, int64_t op
   for (const TensorInfo& info : infos)
     for (int64_t d = axis; d < rank - 1; ++d)
       if (info.shape[d] != 1)
-        fail(node, "opset-" + std::to_string(opset) + " Softmax over axis " + std::to_string(axis) + " flattens dimensions " +
-                       std::to_string(axis) + ".." + std::to_string(rank - 1) + " of input " + shape_str(info.shape) +
+        fail(node, "opset-" + std::to_string(opset) + " Softmax over axis " + std::to_string(axis) +
+                       " flattens dimensions " + std::to_string(axis) + ".." + std::to_string(rank - 1) + " of input " +
+                       shape_str(info.shape) +
                        "; octet's Softmax (opset 13) normalizes one axis, which is equivalent only when the dimensions "
                        "between axis and the last are 1");
   node.attrs.set("axis", int64_t{-1});
@@ -130,7 +139,8 @@ void canonicalize(Node& node, const ConstantFolder& folder, int64_t opset) {
   if (node.op == "Dropout") {
     if (node.inputs.size() > 2 && !node.inputs[2].empty()) {
       const Constant* training = folder.constant(node.inputs[2]);
-      bool is_false = training && std::all_of(training->bytes->begin(), training->bytes->end(), [](uint8_t b) { return b == 0; });
+      bool is_false =
+          training && std::all_of(training->bytes->begin(), training->bytes->end(), [](uint8_t b) { return b == 0; });
       if (!is_false) fail(node, "input 2 'training_mode' must be a constant false (octet runs inference)");
     }
     node.op = "Identity";  // inference Dropout passes its input through; the mask output is dropped
@@ -138,7 +148,8 @@ void canonicalize(Node& node, const ConstantFolder& folder, int64_t opset) {
     node.outputs.resize(1);
     node.attrs = {};
   } else if (node.op == "BatchNormalization") {
-    if (node.attrs.get_int("training_mode", 0) != 0) fail(node, "attribute training_mode=1 is not supported (inference only)");
+    if (node.attrs.get_int("training_mode", 0) != 0)
+      fail(node, "attribute training_mode=1 is not supported (inference only)");
     if (node.attrs.get_int("spatial", 1) != 1) fail(node, "attribute spatial=0 is not supported");
     node.attrs.values.erase("training_mode");
     node.attrs.values.erase("spatial");
@@ -149,7 +160,9 @@ void canonicalize(Node& node, const ConstantFolder& folder, int64_t opset) {
     convert_legacy_softmax(node, folder, opset);
   } else if (node.op == "Cast") {
     int64_t to = node.attrs.get_int("to", 0);
-    node.attrs.set("to", std::string(dtype_name(dtype_from_onnx(static_cast<int32_t>(to), node_label(node) + ": attribute 'to'"))));
+    node.attrs.set(
+        "to",
+        std::string(dtype_name(dtype_from_onnx(static_cast<int32_t>(to), node_label(node) + ": attribute 'to'"))));
   }
 }
 
@@ -166,21 +179,26 @@ void translate_node(const ::onnx::NodeProto& proto, const std::string& name, int
   while (!node.outputs.empty() && node.outputs.back().empty()) node.outputs.pop_back();
   if (!proto.domain().empty() && proto.domain() != "ai.onnx")
     fail(node, "is in domain '" + proto.domain() + "'; octet imports only the default ONNX domain");
-  if (!find_op_schema(node.op) && !is_import_only(node.op)) fail(node, "unsupported op '" + node.op + "'; octet supports " + supported_ops());
+  if (!find_op_schema(node.op) && !is_import_only(node.op))
+    fail(node, "unsupported op '" + node.op + "'; octet supports " + supported_ops());
   check_onnx_arity(node);
   if (node.op == "Constant") {
     folder.add_constant(node.outputs.at(0), constant_node_value(proto, node));
     return;
   }
   for (const ::onnx::AttributeProto& attribute : proto.attribute()) {
-    if (node.op == "ConstantOfShape" && attribute.name() == "value") set_fill_value(node, attribute.t());
-    else node.attrs.set(attribute.name(), attribute_value(attribute, node_label(node)));
+    if (node.op == "ConstantOfShape" && attribute.name() == "value")
+      set_fill_value(node, attribute.t());
+    else
+      node.attrs.set(attribute.name(), attribute_value(attribute, node_label(node)));
   }
   canonicalize(node, folder, opset);
   move_operands_to_attributes(node, folder);
   if (find_op_schema(node.op)) validate_node(node);  // canonical arity and attributes, before folding reads them
   if (folder.fold(node)) return;
-  if (!find_op_schema(node.op)) fail(node, "unsupported op '" + node.op + "' at run time (octet folds it into a constant when its inputs are constants)");
+  if (!find_op_schema(node.op))
+    fail(node,
+         "unsupported op '" + node.op + "' at run time (octet folds it into a constant when its inputs are constants)");
   if (node.op == "Gather" && !folder.constant(node.inputs[1])) fail(node, "input 1 'indices' must be a constant");
   folder.track(node);
   graph.nodes.push_back(std::move(node));

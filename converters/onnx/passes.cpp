@@ -1,8 +1,8 @@
 #include "converters/onnx/passes.h"
 
 #include <algorithm>
-#include <functional>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <optional>
 #include <set>
@@ -61,7 +61,8 @@ bool remove_one_identity(Graph& graph) {
       rename_tensor(graph, output, input);
       return true;
     }
-    bool producer_renamable = !contains(graph.inputs, input) && !graph.is_constant(input) && !contains(graph.outputs, input);
+    bool producer_renamable =
+        !contains(graph.inputs, input) && !graph.is_constant(input) && !contains(graph.outputs, input);
     if (producer_renamable) {
       graph.nodes.erase(graph.nodes.begin() + static_cast<long>(i));
       rename_tensor(graph, input, output);
@@ -145,10 +146,12 @@ bool fuse_one_sum(Graph& graph, const std::function<bool(const Node&)>& may_fuse
       if (producer == producers.end()) continue;
       size_t c = producer->second;
       const Node& conv = graph.nodes[c];
-      if (conv.op != "Conv" || has_sum(conv) || !only_consumer(graph, conv_output) || graph.is_constant(other)) continue;
+      if (conv.op != "Conv" || has_sum(conv) || !only_consumer(graph, conv_output) || graph.is_constant(other))
+        continue;
       if (may_fuse && !may_fuse(conv)) continue;
       auto other_producer = producers.find(other);
-      bool computed_before = other_producer == producers.end() || other_producer->second < c;  // graph input, or earlier
+      bool computed_before =
+          other_producer == producers.end() || other_producer->second < c;  // graph input, or earlier
       if (!computed_before || graph.tensor(conv_output).shape != graph.tensor(other).shape) continue;
       if (!best_conv || c > *best_conv) {
         best_conv = c;
@@ -229,7 +232,8 @@ void eliminate_dead_code(Graph& graph) {
   std::set<std::string> read(graph.outputs.begin(), graph.outputs.end()), produced;
   std::vector<Node> live;
   for (auto node = graph.nodes.rbegin(); node != graph.nodes.rend(); ++node) {
-    if (std::none_of(node->outputs.begin(), node->outputs.end(), [&](const std::string& o) { return read.count(o) != 0; }))
+    if (std::none_of(node->outputs.begin(), node->outputs.end(),
+                     [&](const std::string& o) { return read.count(o) != 0; }))
       continue;
     read.insert(node->inputs.begin(), node->inputs.end());
     produced.insert(node->outputs.begin(), node->outputs.end());

@@ -70,7 +70,8 @@ class Matcher {
   std::map<std::string, std::vector<size_t>> consumers_;
 };
 
-Node make_node(const Node& named_after, const std::string& op, std::vector<std::string> inputs, const std::string& output) {
+Node make_node(const Node& named_after, const std::string& op, std::vector<std::string> inputs,
+               const std::string& output) {
   Node n;
   n.name = named_after.name;
   n.op = op;
@@ -87,7 +88,9 @@ bool fuse_one_hard_swish(Graph& graph) {
     for (size_t side = 0; side < 2; ++side) {
       const Node* hs = m.producer(mul.inputs[side], "HardSigmoid");
       if (!hs || hs->inputs[0] != mul.inputs[1 - side] || m.readers(hs->outputs[0]) != 1) continue;
-      if (std::fabs(hs->attrs.get_float("alpha", 0.2f) - 1.0f / 6) > 1e-6f || std::fabs(hs->attrs.get_float("beta", 0.5f) - 0.5f) > 1e-6f) continue;
+      if (std::fabs(hs->attrs.get_float("alpha", 0.2f) - 1.0f / 6) > 1e-6f ||
+          std::fabs(hs->attrs.get_float("beta", 0.5f) - 0.5f) > 1e-6f)
+        continue;
       m.replace({hs, &mul}, make_node(mul, "HardSwish", {hs->inputs[0]}, mul.outputs[0]));
       return true;
     }
@@ -204,7 +207,8 @@ bool fuse_one_layer_norm(Graph& graph) {
       y = gamma->outputs[0];
     } else {
       scale_name = div->name + "/ones";
-      graph.constants[scale_name] = Constant::from_floats({inner}, std::vector<float>(static_cast<size_t>(inner), 1.0f));
+      graph.constants[scale_name] =
+          Constant::from_floats({inner}, std::vector<float>(static_cast<size_t>(inner), 1.0f));
     }
     inputs.push_back(scale_name);
     auto [beta, beta_name] = affine(y, "Add");
@@ -235,11 +239,12 @@ bool fuse_one_matmul_bias(Graph& graph) {
     const Node& add = graph.nodes[m.consumers_.at(mm.outputs[0])[0]];
     std::optional<std::string> b = Matcher::other(add, mm.outputs[0]);
     const Constant* bias = b ? graph.find_constant(*b) : nullptr;
-    if (add.op != "Add" || !bias || bias->dtype != DType::f32 || bias->elements() != w->shape[1] || bias->shape.empty() ||
-        bias->shape.back() != w->shape[1])
+    if (add.op != "Add" || !bias || bias->dtype != DType::f32 || bias->elements() != w->shape[1] ||
+        bias->shape.empty() || bias->shape.back() != w->shape[1])
       continue;
     auto out = graph.tensors.find(mm.outputs[0]);
-    if (out != graph.tensors.end() && bias->shape.size() > out->second.shape.size()) continue;  // would broadcast the output
+    if (out != graph.tensors.end() && bias->shape.size() > out->second.shape.size())
+      continue;  // would broadcast the output
     std::string name = mm.name + "/bias";
     graph.constants[name] = Constant::from_floats({w->shape[1]}, bias->as_floats());
     Node fused = make_node(mm, "MatMul", {mm.inputs[0], mm.inputs[1], name}, add.outputs[0]);
@@ -254,7 +259,8 @@ bool fuse_one_matmul_bias(Graph& graph) {
 bool fuse_one_matmul_activation(Graph& graph) {
   Matcher m(graph);
   for (const Node& mm : graph.nodes) {
-    if (mm.op != "MatMul" || mm.attrs.has("act") || !graph.is_constant(mm.inputs[1]) || m.readers(mm.outputs[0]) != 1) continue;
+    if (mm.op != "MatMul" || mm.attrs.has("act") || !graph.is_constant(mm.inputs[1]) || m.readers(mm.outputs[0]) != 1)
+      continue;
     const Node& act = graph.nodes[m.consumers_.at(mm.outputs[0])[0]];
     std::optional<ActivationNode> activation = activation_of(act);
     if (!activation) continue;

@@ -21,8 +21,8 @@ struct Preset {
 };
 const Preset kPresets[] = {
     {"torchvision", 1 / 255.0f, {0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f}},  // ResNet-50: ImageNet statistics
-    {"tf", 1 / 127.5f, {1, 1, 1}, {1, 1, 1}},                                          // MobileNet: x/127.5 - 1
-    {"unit", 1 / 255.0f, {0, 0, 0}, {1, 1, 1}},                                        // Darknet: x/255
+    {"tf", 1 / 127.5f, {1, 1, 1}, {1, 1, 1}},                                         // MobileNet: x/127.5 - 1
+    {"unit", 1 / 255.0f, {0, 0, 0}, {1, 1, 1}},                                       // Darknet: x/255
 };
 
 std::string number(double value) {
@@ -74,7 +74,8 @@ const char* first_flag_given(const PreprocessOptions& o) {
 template <typename E>
 E one_of(const char* flag, const std::string& value) {
   if (const std::optional<E> parsed = parse_preprocess_name<E>(value)) return *parsed;
-  throw Error(std::string(flag) + " " + quoted(value) + " is not one of: " + preprocess_name(E(0)) + ", " + preprocess_name(E(1)));
+  throw Error(std::string(flag) + " " + quoted(value) + " is not one of: " + preprocess_name(E(0)) + ", " +
+              preprocess_name(E(1)));
 }
 
 // The preset with the explicit flags applied, each checked.
@@ -104,7 +105,8 @@ Preprocess preprocess_from(const PreprocessOptions& options) {
     }
     if (options.std) {
       const float std = (*options.std)[size_t(c)];
-      if (!(std::isfinite(std) && std != 0)) throw Error("--std" + channel + number(std) + ") is not a finite nonzero number");
+      if (!(std::isfinite(std) && std != 0))
+        throw Error("--std" + channel + number(std) + ") is not a finite nonzero number");
       p.std[c] = std;
     }
   }
@@ -123,8 +125,8 @@ void check_fits_input(const Preprocess& p, const Graph& graph) {
   const std::string input = "model input " + quoted(graph.inputs[0]) + " " + shape_str(shape);
   const bool nchw = p.layout == Layout::nchw;
   if (shape.size() != 4 || shape[nchw ? 1 : 3] != 3)
-    throw Error("--layout " + std::string(preprocess_name(p.layout)) + " makes samples of 3 channels, " + (nchw ? "[N,3,H,W]" : "[N,H,W,3]") +
-                ", but " + input + " is not shaped so");
+    throw Error("--layout " + std::string(preprocess_name(p.layout)) + " makes samples of 3 channels, " +
+                (nchw ? "[N,3,H,W]" : "[N,H,W,3]") + ", but " + input + " is not shaped so");
   const int64_t height = shape[nchw ? 2 : 1], width = shape[nchw ? 3 : 2];
   if (height != p.crop_height || width != p.crop_width)
     throw Error("--crop " + std::to_string(p.crop_height) + " does not match " + input + ", whose images are " +
@@ -134,8 +136,8 @@ void check_fits_input(const Preprocess& p, const Graph& graph) {
 // The class count the labels must match: the last dimension of the graph's single output.
 size_t class_count(const Graph& graph) {
   if (graph.outputs.size() != 1)
-    throw Error("--labels: labels describe a model with one output; this one has " + std::to_string(graph.outputs.size()) +
-                " outputs");
+    throw Error("--labels: labels describe a model with one output; this one has " +
+                std::to_string(graph.outputs.size()) + " outputs");
   const Shape& shape = graph.tensor(graph.outputs[0]).shape;
   if (shape.empty() || shape.back() <= 0)
     throw Error("--labels: model output " + quoted(graph.outputs[0]) + " " + shape_str(shape) +
@@ -177,7 +179,8 @@ size_t invalid_utf8_at(const std::string& text) {
       code = (code << 6) | (bytes[i + k] & 0x3F);
     }
     const uint32_t smallest[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (code < smallest[length] || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) return i;  // overlong, surrogate
+    if (code < smallest[length] || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF))
+      return i;  // overlong, surrogate
     i += length;
   }
   return std::string::npos;

@@ -15,11 +15,31 @@ std::vector<uint8_t> bytes_from_field(const Field& field, DType dtype) {
   for (int i = 0; i < field.size(); ++i) {
     uint8_t* at = bytes.data() + static_cast<size_t>(i) * dtype_size(dtype);
     switch (dtype) {
-      case DType::f32: { float v = static_cast<float>(field.Get(i)); std::memcpy(at, &v, 4); break; }
-      case DType::s64: { int64_t v = static_cast<int64_t>(field.Get(i)); std::memcpy(at, &v, 8); break; }
-      case DType::s32: { int32_t v = static_cast<int32_t>(field.Get(i)); std::memcpy(at, &v, 4); break; }
-      case DType::s8: { int8_t v = static_cast<int8_t>(field.Get(i)); std::memcpy(at, &v, 1); break; }
-      case DType::u8: { uint8_t v = static_cast<uint8_t>(field.Get(i)); std::memcpy(at, &v, 1); break; }
+      case DType::f32: {
+        float v = static_cast<float>(field.Get(i));
+        std::memcpy(at, &v, 4);
+        break;
+      }
+      case DType::s64: {
+        int64_t v = static_cast<int64_t>(field.Get(i));
+        std::memcpy(at, &v, 8);
+        break;
+      }
+      case DType::s32: {
+        int32_t v = static_cast<int32_t>(field.Get(i));
+        std::memcpy(at, &v, 4);
+        break;
+      }
+      case DType::s8: {
+        int8_t v = static_cast<int8_t>(field.Get(i));
+        std::memcpy(at, &v, 1);
+        break;
+      }
+      case DType::u8: {
+        uint8_t v = static_cast<uint8_t>(field.Get(i));
+        std::memcpy(at, &v, 1);
+        break;
+      }
     }
   }
   return bytes;
@@ -29,7 +49,8 @@ std::vector<uint8_t> bytes_from_field(const Field& field, DType dtype) {
 
 void read_proto_file(const std::string& path, google::protobuf::MessageLite& message, const char* what) {
   std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) throw Error(path + ": is a folder, not an " + std::string(what) + " file");
+  if (std::filesystem::is_directory(path, ec))
+    throw Error(path + ": is a folder, not an " + std::string(what) + " file");
   std::ifstream file(path, std::ios::binary);
   if (!file) throw Error("cannot open " + std::string(what) + " file '" + path + "'");
   std::ostringstream contents;
@@ -53,7 +74,8 @@ DType dtype_from_onnx(int32_t data_type, const std::string& context) {
   std::string name = ::onnx::TensorProto::DataType_IsValid(data_type)
                          ? ::onnx::TensorProto::DataType_Name(static_cast<::onnx::TensorProto::DataType>(data_type))
                          : std::to_string(data_type);
-  throw Error(context + ": element type " + name + " is not supported (octet reads float, int64, int32, int8, uint8, bool)");
+  throw Error(context + ": element type " + name +
+              " is not supported (octet reads float, int64, int32, int8, uint8, bool)");
 }
 
 Constant constant_from_tensor_proto(const ::onnx::TensorProto& tensor, const std::string& context) {
@@ -69,8 +91,8 @@ Constant constant_from_tensor_proto(const ::onnx::TensorProto& tensor, const std
   // Checked: a declared [2^62] of floats must not wrap to 0 bytes and pass with empty data.
   int64_t capped = capped_tensor_bytes(constant.shape, constant.dtype);
   if (capped < 0)
-    throw Error(context + ": shape " + shape_str(constant.shape) + " of " + dtype_name(constant.dtype) + " is larger than the limit of " +
-                std::to_string(kMaxTensorBytes) + " bytes for one tensor");
+    throw Error(context + ": shape " + shape_str(constant.shape) + " of " + dtype_name(constant.dtype) +
+                " is larger than the limit of " + std::to_string(kMaxTensorBytes) + " bytes for one tensor");
   size_t expected = static_cast<size_t>(capped);
   std::vector<uint8_t> bytes;
   if (tensor.has_raw_data()) {
@@ -83,8 +105,8 @@ Constant constant_from_tensor_proto(const ::onnx::TensorProto& tensor, const std
     bytes = bytes_from_field(tensor.int32_data(), constant.dtype);
   }
   if (bytes.size() != expected)
-    throw Error(context + ": holds " + std::to_string(bytes.size()) + " bytes of data, shape " + shape_str(constant.shape) +
-                " needs " + std::to_string(expected));
+    throw Error(context + ": holds " + std::to_string(bytes.size()) + " bytes of data, shape " +
+                shape_str(constant.shape) + " needs " + std::to_string(expected));
   constant.bytes = make_bytes(std::move(bytes));
   return constant;
 }
@@ -95,7 +117,8 @@ AttrValue attribute_value(const ::onnx::AttributeProto& attribute, const std::st
     case ::onnx::AttributeProto::FLOAT: return attribute.f();
     case ::onnx::AttributeProto::STRING: return attribute.s();
     case ::onnx::AttributeProto::INTS: return std::vector<int64_t>(attribute.ints().begin(), attribute.ints().end());
-    case ::onnx::AttributeProto::FLOATS: return std::vector<float>(attribute.floats().begin(), attribute.floats().end());
+    case ::onnx::AttributeProto::FLOATS:
+      return std::vector<float>(attribute.floats().begin(), attribute.floats().end());
     default: break;
   }
   throw Error(context + ": attribute '" + attribute.name() + "' has type " +

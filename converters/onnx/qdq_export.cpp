@@ -23,7 +23,8 @@ constexpr int64_t kIrVersion = 8;
 constexpr const char* kBatchDimName = "N";
 
 // A Conv's fused post-ops, which the export expands into ONNX nodes of their own.
-const std::set<std::string> kConvPostOpAttributes = {"act", "act_alpha", "act_beta", "sum_act", "sum_act_alpha", "sum_act_beta"};
+const std::set<std::string> kConvPostOpAttributes = {"act",     "act_alpha",     "act_beta",
+                                                     "sum_act", "sum_act_alpha", "sum_act_beta"};
 
 int32_t onnx_dtype(DType dtype) {
   switch (dtype) {
@@ -71,9 +72,12 @@ Constant zero_point_constant(DType dtype, const QuantParams& params, const Shape
   for (size_t i = 0; i < params.zero_points.size(); ++i) {
     int32_t zp = params.zero_points[i];
     uint8_t* at = bytes.data() + i * dtype_size(dtype);
-    if (dtype == DType::u8) *at = static_cast<uint8_t>(zp);
-    else if (dtype == DType::s8) *at = static_cast<uint8_t>(static_cast<int8_t>(zp));
-    else std::memcpy(at, &zp, sizeof zp);
+    if (dtype == DType::u8)
+      *at = static_cast<uint8_t>(zp);
+    else if (dtype == DType::s8)
+      *at = static_cast<uint8_t>(static_cast<int8_t>(zp));
+    else
+      std::memcpy(at, &zp, sizeof zp);
   }
   c.bytes = make_bytes(std::move(bytes));
   return c;
@@ -103,7 +107,8 @@ class QdqExporter {
     for (const std::string& name : graph_.outputs) {
       const Constant* folded = graph_.find_constant(name);
       if (folded) add_initializer(name, *folded);
-      add_value_info(*out_->add_output(), name, folded ? TensorInfo{folded->dtype, folded->shape, {}} : graph_.tensor(name));
+      add_value_info(*out_->add_output(), name,
+                     folded ? TensorInfo{folded->dtype, folded->shape, {}} : graph_.tensor(name));
     }
     return model_.SerializeAsString();
   }
@@ -161,7 +166,8 @@ class QdqExporter {
       value = result;
     }
     for (size_t o = 0; o < node.outputs.size(); ++o)
-      if (float_outputs[o] != node.outputs[o]) quantize(float_outputs[o], node.outputs[o], node.outputs[o] + "/QuantizeLinear");
+      if (float_outputs[o] != node.outputs[o])
+        quantize(float_outputs[o], node.outputs[o], node.outputs[o] + "/QuantizeLinear");
   }
 
   // The node's attributes as ONNX has them: fused post-ops dropped (they become nodes), operands moved to
@@ -170,7 +176,8 @@ class QdqExporter {
     Attributes attrs = node.attrs;
     if (node.op == "Conv")
       for (const std::string& name : kConvPostOpAttributes) attrs.values.erase(name);
-    if (node.op == "Reshape" && node.attrs.get_int("allowzero", 0) == 0) attrs.values.erase("allowzero");  // the default
+    if (node.op == "Reshape" && node.attrs.get_int("allowzero", 0) == 0)
+      attrs.values.erase("allowzero");                            // the default
     for (const OperandAttribute& operand : kOperandAttributes) {  // opset 17 takes them as inputs
       if (node.op != operand.op) continue;
       if (!node.attrs.has(operand.attribute)) {
@@ -179,8 +186,9 @@ class QdqExporter {
       }
       std::string name = node.name + "/" + operand.attribute;
       add_initializer(name, operand.scalar ? Constant::from_floats({}, {node.attrs.get_float(operand.attribute, 0)})
-                                           : Constant::from_ints({static_cast<int64_t>(node.attrs.get_ints(operand.attribute).size())},
-                                                                 node.attrs.get_ints(operand.attribute)));
+                                           : Constant::from_ints(
+                                                 {static_cast<int64_t>(node.attrs.get_ints(operand.attribute).size())},
+                                                 node.attrs.get_ints(operand.attribute)));
       inputs.push_back(name);
       attrs.values.erase(operand.attribute);
     }
@@ -237,7 +245,8 @@ class QdqExporter {
       }
       case FusedActivation::hard_swish: steps.push_back({"HardSwish", slot, {}, {}}); return;
       case FusedActivation::gelu: {  // opset 20's Gelu, written as its Erf form
-        std::string c = conv.name + "/" + slot + "_c", one = conv.name + "/" + slot + "_one", half = conv.name + "/" + slot + "_half";
+        std::string c = conv.name + "/" + slot + "_c", one = conv.name + "/" + slot + "_one",
+                    half = conv.name + "/" + slot + "_half";
         add_initializer(c, Constant::from_floats({}, {0.70710678118654752f}));
         add_initializer(one, Constant::from_floats({}, {1.0f}));
         add_initializer(half, Constant::from_floats({}, {0.5f}));
@@ -250,7 +259,9 @@ class QdqExporter {
       }
       case FusedActivation::clip: {
         // Unbounded sides as the float limits: an ONNX initializer may hold infinities, but the passes write them so.
-        const auto finite = [](float v) { return std::clamp(v, std::numeric_limits<float>::lowest(), std::numeric_limits<float>::max()); };
+        const auto finite = [](float v) {
+          return std::clamp(v, std::numeric_limits<float>::lowest(), std::numeric_limits<float>::max());
+        };
         std::string min = conv.name + "/" + slot + "_min", max = conv.name + "/" + slot + "_max";
         add_initializer(min, Constant::from_floats({}, {finite(activation.alpha)}));
         add_initializer(max, Constant::from_floats({}, {finite(activation.beta)}));
@@ -278,7 +289,8 @@ class QdqExporter {
       dequantize(name, constant->dtype, info->second.quant, name, dequantized, dequantized + "/DequantizeLinear");
       return dequantized;
     }
-    if (constant->dtype == DType::s32 && index == 2 && (node.op == "Conv" || node.op == "Gemm" || node.op == "MatMul")) {
+    if (constant->dtype == DType::s32 && index == 2 &&
+        (node.op == "Conv" || node.op == "Gemm" || node.op == "MatMul")) {
       dequantize(name, DType::s32, bias_params(node), name, dequantized, dequantized + "/DequantizeLinear");
       return dequantized;
     }
@@ -302,7 +314,8 @@ class QdqExporter {
   }
 
   // QuantizeLinear of `input` into `output` with the parameters of tensor `params_of` (default: `output`'s).
-  void quantize(const std::string& input, const std::string& output, const std::string& node_name, const std::string& params_of = "") {
+  void quantize(const std::string& input, const std::string& output, const std::string& node_name,
+                const std::string& params_of = "") {
     const std::string& owner = params_of.empty() ? output : params_of;
     const TensorInfo& info = graph_.tensor(owner);
     auto [scale, zero_point] = add_quant_params(owner, info.dtype, info.quant);
@@ -325,7 +338,8 @@ class QdqExporter {
   }
 
   // "<owner>/scale" (f32) and "<owner>/zero_point" (the quantized dtype): scalars per tensor, 1-D per axis.
-  std::pair<std::string, std::string> add_quant_params(const std::string& owner, DType dtype, const QuantParams& params) {
+  std::pair<std::string, std::string> add_quant_params(const std::string& owner, DType dtype,
+                                                       const QuantParams& params) {
     std::string scale = owner + "/scale", zero_point = owner + "/zero_point";
     Shape shape = params.axis >= 0 ? Shape{static_cast<int64_t>(params.scales.size())} : Shape{};
     add_initializer(scale, Constant::from_floats(shape, params.scales));
@@ -359,8 +373,10 @@ class QdqExporter {
     type->set_elem_type(onnx_dtype(info.dtype));
     ::onnx::TensorShapeProto* shape = type->mutable_shape();
     for (int64_t d : info.shape) {
-      if (d == kBatchDim) shape->add_dim()->set_dim_param(kBatchDimName);
-      else shape->add_dim()->set_dim_value(d);
+      if (d == kBatchDim)
+        shape->add_dim()->set_dim_param(kBatchDimName);
+      else
+        shape->add_dim()->set_dim_value(d);
     }
   }
 

@@ -17,9 +17,10 @@ namespace octet::onnx {
 namespace {
 
 const std::set<std::string>& qoperator_ops() {
-  static const std::set<std::string> ops = {"QLinearConv", "QLinearMatMul", "QLinearAdd", "QLinearMul", "QLinearGlobalAveragePool",
-                                            "QLinearAveragePool", "QLinearConcat", "QLinearLeakyRelu", "QLinearSigmoid",
-                                            "ConvInteger", "MatMulInteger"};
+  static const std::set<std::string> ops = {
+      "QLinearConv",        "QLinearMatMul", "QLinearAdd",       "QLinearMul",     "QLinearGlobalAveragePool",
+      "QLinearAveragePool", "QLinearConcat", "QLinearLeakyRelu", "QLinearSigmoid", "ConvInteger",
+      "MatMulInteger"};
   return ops;
 }
 
@@ -35,7 +36,7 @@ std::string str(float v) {
 }
 
 ::onnx::NodeProto make_node(const std::string& op, const std::string& name, const std::vector<std::string>& inputs,
-                          const std::vector<std::string>& outputs) {
+                            const std::vector<std::string>& outputs) {
   ::onnx::NodeProto n;
   n.set_op_type(op);
   n.set_name(name);
@@ -126,10 +127,12 @@ class QuantizedModelRewriter {
     const std::string& op = n.op_type();
     const std::string base = node_name(n);
     auto input = [&](int i) -> std::string {
-      if (i >= n.input_size() || n.input(i).empty()) throw Error(label(n) + ": input " + std::to_string(i) + " is missing");
+      if (i >= n.input_size() || n.input(i).empty())
+        throw Error(label(n) + ": input " + std::to_string(i) + " is missing");
       return n.input(i);
     };
-    auto dq = [&](const std::string& x, const std::string& s, const std::string& z, const std::string& out, int64_t axis) {
+    auto dq = [&](const std::string& x, const std::string& s, const std::string& z, const std::string& out,
+                  int64_t axis) {
       ::onnx::NodeProto d = make_node("DequantizeLinear", out + "/DequantizeLinear", {x, s, z}, {out});
       if (axis >= 0) set_int_attribute(d, "axis", axis);
       nodes_.push_back(d);
@@ -149,7 +152,8 @@ class QuantizedModelRewriter {
       return e;
     };
     if (op == "ConvInteger" || op == "MatMulInteger")
-      throw Error(label(n) + ": " + op + " (int32 output rescaled by separate float ops) is not imported; quantize the model "
+      throw Error(label(n) + ": " + op +
+                  " (int32 output rescaled by separate float ops) is not imported; quantize the model "
                   "as QDQ or QOperator (QLinearConv / QLinearMatMul) instead");
     if (op == "QLinearConv") {
       const std::string x = base + "/x", w = base + "/w", y = base + "/y";
@@ -185,9 +189,11 @@ class QuantizedModelRewriter {
       dq(input(3), input(4), input(5), b, -1);
       nodes_.push_back(make_node(op == "QLinearAdd" ? "Add" : "Mul", base, {a, b}, {y}));
       q(y, input(6), input(7), n.output(0));
-    } else if (op == "QLinearGlobalAveragePool" || op == "QLinearAveragePool" || op == "QLinearLeakyRelu" || op == "QLinearSigmoid") {
+    } else if (op == "QLinearGlobalAveragePool" || op == "QLinearAveragePool" || op == "QLinearLeakyRelu" ||
+               op == "QLinearSigmoid") {
       for (const ::onnx::AttributeProto& a : n.attribute())
-        if (a.name() == "channels_last" && a.i() != 0) throw Error(label(n) + ": attribute channels_last=1 is not supported");
+        if (a.name() == "channels_last" && a.i() != 0)
+          throw Error(label(n) + ": attribute channels_last=1 is not supported");
       const std::string x = base + "/x", y = base + "/y";
       dq(input(0), input(1), input(2), x, -1);
       ::onnx::NodeProto f = make_node(op.substr(7), base, {x}, {y});
@@ -196,7 +202,8 @@ class QuantizedModelRewriter {
       q(y, input(3), n.input_size() > 4 ? n.input(4) : "", n.output(0));
     } else if (op == "QLinearConcat") {
       // Inputs: y_scale, y_zero_point, then (x, x_scale, x_zero_point) per input.
-      if (n.input_size() < 5 || (n.input_size() - 2) % 3 != 0) throw Error(label(n) + ": needs y_scale, y_zero_point and triples (x, scale, zero point)");
+      if (n.input_size() < 5 || (n.input_size() - 2) % 3 != 0)
+        throw Error(label(n) + ": needs y_scale, y_zero_point and triples (x, scale, zero point)");
       std::vector<std::string> xs;
       for (int i = 2; i < n.input_size(); i += 3) {
         xs.push_back(base + "/x" + std::to_string(i / 3));
@@ -226,14 +233,17 @@ class QuantizedModelRewriter {
     const std::string field = "input " + std::to_string(input) + " (scale)";
     if (n.input_size() <= input || n.input(input).empty()) throw Error(label(n) + ": " + field + " is missing");
     const ::onnx::TensorProto* t = constant(n.input(input));
-    if (!t) throw Error(label(n) + ": " + field + " '" + n.input(input) + "' is not a constant; octet needs scales at conversion");
-    if (t->data_type() != ::onnx::TensorProto::FLOAT) throw Error(label(n) + ": " + field + " is " + type_name(t->data_type()) + ", not float");
+    if (!t)
+      throw Error(label(n) + ": " + field + " '" + n.input(input) +
+                  "' is not a constant; octet needs scales at conversion");
+    if (t->data_type() != ::onnx::TensorProto::FLOAT)
+      throw Error(label(n) + ": " + field + " is " + type_name(t->data_type()) + ", not float");
     std::vector<float> v = constant_from_tensor_proto(*t, label(n) + ": " + field).as_floats();
     if (v.empty()) throw Error(label(n) + ": " + field + " is empty");
     for (size_t i = 0; i < v.size(); ++i)
       if (!std::isfinite(v[i]) || !(v[i] > 0))
-        throw Error(label(n) + ": " + field + " value " + (v.size() > 1 ? "[" + std::to_string(i) + "] " : "") + str(v[i]) +
-                    " is not finite and > 0");
+        throw Error(label(n) + ": " + field + " value " + (v.size() > 1 ? "[" + std::to_string(i) + "] " : "") +
+                    str(v[i]) + " is not finite and > 0");
     return v;
   }
 
@@ -242,26 +252,32 @@ class QuantizedModelRewriter {
   std::vector<int32_t> zero_points_of(const ::onnx::NodeProto& n, int input, int32_t& type) const {
     const std::string field = "input " + std::to_string(input) + " (zero point)";
     const ::onnx::TensorProto* t = constant(n.input(input));
-    if (!t) throw Error(label(n) + ": " + field + " '" + n.input(input) + "' is not a constant; octet needs zero points at conversion");
+    if (!t)
+      throw Error(label(n) + ": " + field + " '" + n.input(input) +
+                  "' is not a constant; octet needs zero points at conversion");
     type = t->data_type();
     IntRange r = onnx_range(type);
-    if (r.min > r.max) throw Error(label(n) + ": " + field + " is " + type_name(type) + "; expected uint8, int8 or int32");
+    if (r.min > r.max)
+      throw Error(label(n) + ": " + field + " is " + type_name(type) + "; expected uint8, int8 or int32");
     std::vector<int32_t> out;
     if (!t->has_raw_data()) {
       for (int i = 0; i < t->int32_data_size(); ++i) {
         int64_t v = t->int32_data(i);
         if (v < r.min || v > r.max)
-          throw Error(label(n) + ": " + field + " value " + std::to_string(v) + " is outside the " + type_name(type) + " range [" +
-                      std::to_string(r.min) + ", " + std::to_string(r.max) + "]");
+          throw Error(label(n) + ": " + field + " value " + std::to_string(v) + " is outside the " + type_name(type) +
+                      " range [" + std::to_string(r.min) + ", " + std::to_string(r.max) + "]");
         out.push_back(static_cast<int32_t>(v));
       }
       if (!out.empty()) return out;
     }
     Constant c = constant_from_tensor_proto(*t, label(n) + ": " + field);
     for (int64_t i = 0; i < c.elements(); ++i) {
-      if (c.dtype == DType::u8) out.push_back(c.data<uint8_t>()[i]);
-      else if (c.dtype == DType::s8) out.push_back(c.data<int8_t>()[i]);
-      else out.push_back(c.data<int32_t>()[i]);
+      if (c.dtype == DType::u8)
+        out.push_back(c.data<uint8_t>()[i]);
+      else if (c.dtype == DType::s8)
+        out.push_back(c.data<int8_t>()[i]);
+      else
+        out.push_back(c.data<int32_t>()[i]);
     }
     return out;
   }
@@ -288,11 +304,12 @@ class QuantizedModelRewriter {
         if (a.name() == "axis") axis = a.i();
       if (rank >= 0) {
         if (axis < -rank || axis >= rank)
-          throw Error(label(n) + ": attribute axis " + std::to_string(axis) + " is out of range for a tensor of rank " + std::to_string(rank));
+          throw Error(label(n) + ": attribute axis " + std::to_string(axis) + " is out of range for a tensor of rank " +
+                      std::to_string(rank));
         if (axis < 0) axis += rank;
         if (dims[static_cast<size_t>(axis)] != static_cast<int64_t>(p.scales.size()))
-          throw Error(label(n) + ": input 1 (scale) has " + std::to_string(p.scales.size()) + " values for axis " + std::to_string(axis) +
-                      " of size " + std::to_string(dims[static_cast<size_t>(axis)]));
+          throw Error(label(n) + ": input 1 (scale) has " + std::to_string(p.scales.size()) + " values for axis " +
+                      std::to_string(axis) + " of size " + std::to_string(dims[static_cast<size_t>(axis)]));
       }
       p.axis = axis;
       if (p.scales.size() == 1 && rank >= 0 && dims[static_cast<size_t>(axis)] != 1) p.axis = -1;
@@ -301,7 +318,8 @@ class QuantizedModelRewriter {
   }
 
   static bool same(const Params& a, const Params& b) {
-    return a.type == b.type && a.scales == b.scales && a.zero_points == b.zero_points && (a.scales.size() == 1 || a.axis == b.axis);
+    return a.type == b.type && a.scales == b.scales && a.zero_points == b.zero_points &&
+           (a.scales.size() == 1 || a.axis == b.axis);
   }
   static std::string describe(const Params& p) {
     std::ostringstream s;
@@ -330,23 +348,28 @@ class QuantizedModelRewriter {
       if (n.op_type() == "QuantizeLinear") {
         check_q_input(n);
         const ::onnx::TensorProto* x = constant(n.input(0));
-        std::vector<int64_t> dims = x ? std::vector<int64_t>(x->dims().begin(), x->dims().end()) : std::vector<int64_t>{};
+        std::vector<int64_t> dims =
+            x ? std::vector<int64_t>(x->dims().begin(), x->dims().end()) : std::vector<int64_t>{};
         params_of(n, x ? static_cast<int64_t>(dims.size()) : -1, dims);  // checked here, so errors name the Q first
         continue;
       }
       if (n.op_type() != "DequantizeLinear") continue;
-      if (n.input_size() < 2 || n.output_size() != 1) throw Error(label(n) + ": needs inputs x and x_scale and one output");
+      if (n.input_size() < 2 || n.output_size() != 1)
+        throw Error(label(n) + ": needs inputs x and x_scale and one output");
       const std::string& x = n.input(0);
       const std::string& y = n.output(0);
       if (const ::onnx::TensorProto* t = constant(x)) {
         std::vector<int64_t> dims(t->dims().begin(), t->dims().end());
         Params p = params_of(n, static_cast<int64_t>(dims.size()), dims);
         if (t->data_type() != p.type)
-          throw Error(label(n) + ": input 0 '" + x + "' is " + type_name(t->data_type()) + " but its zero point is " + type_name(p.type));
+          throw Error(label(n) + ": input 0 '" + x + "' is " + type_name(t->data_type()) + " but its zero point is " +
+                      type_name(p.type));
         Constant q = constant_from_tensor_proto(*t, label(n) + ": input 0");
         std::vector<int32_t> ints(static_cast<size_t>(q.elements()));
         for (int64_t e = 0; e < q.elements(); ++e)
-          ints[static_cast<size_t>(e)] = q.dtype == DType::u8 ? q.data<uint8_t>()[e] : q.dtype == DType::s8 ? q.data<int8_t>()[e] : q.data<int32_t>()[e];
+          ints[static_cast<size_t>(e)] = q.dtype == DType::u8   ? q.data<uint8_t>()[e]
+                                         : q.dtype == DType::s8 ? q.data<int8_t>()[e]
+                                                                : q.data<int32_t>()[e];
         record_constant(n, y, dims, ints, p, given, readers);
         removed.insert(i);
         continue;
@@ -357,13 +380,16 @@ class QuantizedModelRewriter {
       const ::onnx::NodeProto& qn = nodes_[from->second];
       const std::string& qx = qn.input(0);
       const ::onnx::TensorProto* wt = constant(qx);
-      std::vector<int64_t> dims = wt ? std::vector<int64_t>(wt->dims().begin(), wt->dims().end()) : std::vector<int64_t>{};
+      std::vector<int64_t> dims =
+          wt ? std::vector<int64_t>(wt->dims().begin(), wt->dims().end()) : std::vector<int64_t>{};
       int64_t rank = wt ? static_cast<int64_t>(dims.size()) : -1;
       Params p = params_of(n, rank, dims), pq = params_of(qn, rank, dims);
       if (!same(p, pq))
-        throw Error(label(n) + ": its parameters (" + describe(p) + ") disagree with those of " + label(qn) + " (" + describe(pq) + ")");
+        throw Error(label(n) + ": its parameters (" + describe(p) + ") disagree with those of " + label(qn) + " (" +
+                    describe(pq) + ")");
       if (wt) {  // QAT: float weights fake-quantized; the integers are Q's
-        if (wt->data_type() != ::onnx::TensorProto::FLOAT) throw Error(label(qn) + ": input 0 '" + qx + "' is not float");
+        if (wt->data_type() != ::onnx::TensorProto::FLOAT)
+          throw Error(label(qn) + ": input 0 '" + qx + "' is not float");
         std::vector<float> w = constant_from_tensor_proto(*wt, label(qn) + ": input 0").as_floats();
         IntRange r = onnx_range(p.type);
         std::vector<int32_t> ints(w.size());
@@ -377,8 +403,10 @@ class QuantizedModelRewriter {
         continue;
       }
       if (p.scales.size() > 1 || p.axis >= 0)
-        throw Error(label(n) + ": per-axis quantization of activation '" + qx + "'; octet's INT8 kernels take one scale and zero point per activation tensor");
-      if (p.type == ::onnx::TensorProto::INT32) throw Error(label(n) + ": int32 activation '" + qx + "' is not supported");
+        throw Error(label(n) + ": per-axis quantization of activation '" + qx +
+                    "'; octet's INT8 kernels take one scale and zero point per activation tensor");
+      if (p.type == ::onnx::TensorProto::INT32)
+        throw Error(label(n) + ": int32 activation '" + qx + "' is not supported");
       GivenActivation a{p.type == ::onnx::TensorProto::INT8 ? DType::s8 : DType::u8, {p.scales, p.zero_points, -1}};
       // A pair whose dequantized value nothing reads quantizes nothing (ONNX Runtime's tool leaves one after
       // the last pooling of Darknet-tiny, whose logits stay float).
@@ -421,7 +449,8 @@ class QuantizedModelRewriter {
   }
 
   void check_q_input(const ::onnx::NodeProto& n) const {
-    if (n.input_size() < 2 || n.output_size() != 1) throw Error(label(n) + ": needs inputs x and y_scale and one output");
+    if (n.input_size() < 2 || n.output_size() != 1)
+      throw Error(label(n) + ": needs inputs x and y_scale and one output");
   }
 
   static int64_t inner_size(const std::vector<int64_t>& dims, int64_t axis) {
@@ -431,22 +460,28 @@ class QuantizedModelRewriter {
     return inner;
   }
 
-  void record_activation(const std::string& tensor, const GivenActivation& a, const ::onnx::NodeProto& n, GivenQuantization& given) {
+  void record_activation(const std::string& tensor, const GivenActivation& a, const ::onnx::NodeProto& n,
+                         GivenQuantization& given) {
     auto it = given.activations.find(tensor);
     if (it == given.activations.end()) {
       given.activations[tensor] = a;
-    } else if (it->second.dtype != a.dtype || it->second.params.scales != a.params.scales || it->second.params.zero_points != a.params.zero_points) {
-      given.notes.push_back(label(n) + ": tensor '" + tensor + "' is quantized twice with different parameters; octet keeps the first (scale " +
+    } else if (it->second.dtype != a.dtype || it->second.params.scales != a.params.scales ||
+               it->second.params.zero_points != a.params.zero_points) {
+      given.notes.push_back(label(n) + ": tensor '" + tensor +
+                            "' is quantized twice with different parameters; octet keeps the first (scale " +
                             str(it->second.params.scales[0]) + ")");
     }
   }
 
   // A dequantized constant: the float values become an initializer named `y`; the integers are recorded as
   // s8 weights (zero point 0) or s32 bias.
-  void record_constant(const ::onnx::NodeProto& n, const std::string& y, const std::vector<int64_t>& dims, const std::vector<int32_t>& ints,
-                       const Params& p, GivenQuantization& given, std::map<std::string, std::vector<size_t>>& readers) {
+  void record_constant(const ::onnx::NodeProto& n, const std::string& y, const std::vector<int64_t>& dims,
+                       const std::vector<int32_t>& ints, const Params& p, GivenQuantization& given,
+                       std::map<std::string, std::vector<size_t>>& readers) {
     int64_t inner = inner_size(dims, p.axis), channels = p.axis >= 0 ? dims[static_cast<size_t>(p.axis)] : 1;
-    auto channel = [&](size_t e) { return p.axis >= 0 ? static_cast<size_t>((static_cast<int64_t>(e) / inner) % channels) : 0; };
+    auto channel = [&](size_t e) {
+      return p.axis >= 0 ? static_cast<size_t>((static_cast<int64_t>(e) / inner) % channels) : 0;
+    };
     ::onnx::TensorProto f;
     f.set_name(y);
     f.set_data_type(::onnx::TensorProto::FLOAT);
@@ -468,7 +503,8 @@ class QuantizedModelRewriter {
     bool fits = true;
     for (int32_t v : centred) fits = fits && v >= -128 && v <= 127;
     if (fits) {
-      if (p.type == ::onnx::TensorProto::UINT8 || std::any_of(p.zero_points.begin(), p.zero_points.end(), [](int32_t z) { return z != 0; }))
+      if (p.type == ::onnx::TensorProto::UINT8 ||
+          std::any_of(p.zero_points.begin(), p.zero_points.end(), [](int32_t z) { return z != 0; }))
         ++converted_exactly_;
       std::vector<uint8_t> bytes(centred.size());
       for (size_t e = 0; e < centred.size(); ++e) bytes[e] = static_cast<uint8_t>(static_cast<int8_t>(centred[e]));
@@ -483,8 +519,8 @@ class QuantizedModelRewriter {
       if (nodes_[r].op_type() == "MatMul") axis = 1;
     if (dims.size() < 2) return;  // not weights (a QLinearAdd's constant operand, say): float it stays
     if (p.axis >= 0 && p.axis != axis)
-      throw Error(label(n) + ": weights quantized along axis " + std::to_string(p.axis) + " with values beyond int8 cannot be requantized along axis " +
-                  std::to_string(axis));
+      throw Error(label(n) + ": weights quantized along axis " + std::to_string(p.axis) +
+                  " with values beyond int8 cannot be requantized along axis " + std::to_string(axis));
     const int64_t ch = dims[static_cast<size_t>(axis)], in_ch = inner_size(dims, axis);
     auto chan = [&](size_t e) { return static_cast<size_t>((static_cast<int64_t>(e) / in_ch) % ch); };
     std::vector<float> values(f.float_data().begin(), f.float_data().end());
@@ -494,17 +530,20 @@ class QuantizedModelRewriter {
       if (centred[e] < -128 || centred[e] > 127) exact[chan(e)] = false;
       max_abs[chan(e)] = std::max(max_abs[chan(e)], std::fabs(values[e]));
     }
-    params = QuantParams{std::vector<float>(static_cast<size_t>(ch)), std::vector<int32_t>(static_cast<size_t>(ch), 0), static_cast<int>(axis)};
+    params = QuantParams{std::vector<float>(static_cast<size_t>(ch)), std::vector<int32_t>(static_cast<size_t>(ch), 0),
+                         static_cast<int>(axis)};
     // A channel beyond int8 either saturates its few extreme integers to [-128, 127] at its own scale, or is
     // requantized to s8 at max|w| / 127: whichever changes its weights less (squared error).
     std::vector<double> clamp_error(static_cast<size_t>(ch), 0.0), requant_error(static_cast<size_t>(ch), 0.0);
     std::vector<float> requant_scale(static_cast<size_t>(ch));
-    for (size_t c = 0; c < static_cast<size_t>(ch); ++c) requant_scale[c] = max_abs[c] > 0 ? max_abs[c] / 127.0f : kEmptyRangeScale;
+    for (size_t c = 0; c < static_cast<size_t>(ch); ++c)
+      requant_scale[c] = max_abs[c] > 0 ? max_abs[c] / 127.0f : kEmptyRangeScale;
     for (size_t e = 0; e < centred.size(); ++e) {
       size_t c = chan(e);
       float own = p.scales[p.axis >= 0 ? c : 0];
       double dc = (std::min(std::max(centred[e], -128), 127) - centred[e]) * double(own);
-      double dr = dequantize_value(quantize_value(values[e], requant_scale[c], 0, -127, 127), requant_scale[c], 0) - values[e];
+      double dr =
+          dequantize_value(quantize_value(values[e], requant_scale[c], 0, -127, 127), requant_scale[c], 0) - values[e];
       clamp_error[c] += dc * dc;
       requant_error[c] += dr * dr;
     }
@@ -512,24 +551,29 @@ class QuantizedModelRewriter {
     size_t requantized = 0, saturated = 0;
     for (size_t c = 0; c < static_cast<size_t>(ch); ++c) {
       if (!exact[c]) saturate[c] = clamp_error[c] <= requant_error[c];
-      if (exact[c] || saturate[c]) params.scales[c] = p.scales[p.axis >= 0 ? c : 0];
-      else params.scales[c] = requant_scale[c];
+      if (exact[c] || saturate[c])
+        params.scales[c] = p.scales[p.axis >= 0 ? c : 0];
+      else
+        params.scales[c] = requant_scale[c];
       if (!exact[c]) ++(saturate[c] ? saturated : requantized);
     }
     std::vector<uint8_t> bytes(centred.size());
     double err = 0, ref = 0;
     for (size_t e = 0; e < centred.size(); ++e) {
       size_t c = chan(e);
-      int32_t q = exact[c] ? centred[e] : saturate[c] ? std::min(std::max(centred[e], -128), 127) : quantize_value(values[e], params.scales[c], 0, -127, 127);
+      int32_t q = exact[c]      ? centred[e]
+                  : saturate[c] ? std::min(std::max(centred[e], -128), 127)
+                                : quantize_value(values[e], params.scales[c], 0, -127, 127);
       bytes[e] = static_cast<uint8_t>(static_cast<int8_t>(q));
       double d = dequantize_value(q, params.scales[c], 0) - values[e];
       err += d * d;
       ref += double(values[e]) * values[e];
     }
     given.notes.push_back(label(n) + ": " + type_name(p.type) + " weights minus zero point reach beyond int8 in " +
-                          std::to_string(requantized + saturated) + " of " + std::to_string(ch) + " output channels: " +
-                          std::to_string(saturated) + " saturated to [-128, 127], " + std::to_string(requantized) +
-                          " requantized to s8 per channel (weight SQNR " + str(static_cast<float>(err > 0 ? 10 * std::log10(ref / err) : 999)) +
+                          std::to_string(requantized + saturated) + " of " + std::to_string(ch) +
+                          " output channels: " + std::to_string(saturated) + " saturated to [-128, 127], " +
+                          std::to_string(requantized) + " requantized to s8 per channel (weight SQNR " +
+                          str(static_cast<float>(err > 0 ? 10 * std::log10(ref / err) : 999)) +
                           " dB); the other channels exact");
     given.weights[y] = {Constant{DType::s8, dims, make_bytes(std::move(bytes))}, params};
   }
@@ -550,7 +594,8 @@ class QuantizedModelRewriter {
 
 bool is_quantized_onnx(const ::onnx::ModelProto& model) {
   for (const ::onnx::NodeProto& n : model.graph().node())
-    if (n.op_type() == "QuantizeLinear" || n.op_type() == "DequantizeLinear" || qoperator_ops().count(n.op_type())) return true;
+    if (n.op_type() == "QuantizeLinear" || n.op_type() == "DequantizeLinear" || qoperator_ops().count(n.op_type()))
+      return true;
   return false;
 }
 
@@ -579,7 +624,8 @@ void matmul_to_gemm(Graph& graph) {
     if (add.op != "Add" || add.inputs.size() != 2) continue;
     const std::string& other = add.inputs[0] == node.outputs[0] ? add.inputs[1] : add.inputs[0];
     const Constant* c = graph.find_constant(other);
-    if (!c || c->dtype != DType::f32 || c->elements() != b.shape[1] || c->shape.size() > 2 || (c->shape.size() == 2 && c->shape[0] != 1))
+    if (!c || c->dtype != DType::f32 || c->elements() != b.shape[1] || c->shape.size() > 2 ||
+        (c->shape.size() == 2 && c->shape[0] != 1))
       continue;
     std::string bias = node.name + "/bias";
     Constant flat = *c;
@@ -601,7 +647,8 @@ QuantizedOnnx read_quantized_onnx_model(const ::onnx::ModelProto& model) {
   QuantizedModelRewriter rewriter(model);
   ::onnx::ModelProto float_model = rewriter.rewrite(q.given, q.form);
   if (rewriter.converted_exactly())
-    q.given.notes.push_back(std::to_string(rewriter.converted_exactly()) + " weight tensors with zero points became s8 (w - zero point) exactly");
+    q.given.notes.push_back(std::to_string(rewriter.converted_exactly()) +
+                            " weight tensors with zero points became s8 (w - zero point) exactly");
   // Without pool_before_pointwise_conv: a quantized Conv's output saturates to its integer range (QOperator
   // models have no explicit ReLU/ReLU6, the clamp to [0, 255] at zero point 0 is it), so a pool does not
   // commute with it.

@@ -27,7 +27,7 @@
 
 namespace onnx {
 class ModelProto;
-}  // namespace onnx (protobuf)
+}  // namespace onnx
 
 namespace octet::onnx {
 

@@ -44,7 +44,8 @@ std::vector<double> weight_sums(const Node& node, const Constant& w, const Quant
   for (int64_t o = 0; o < oc; ++o)
     for (int64_t i = 0; i < ic_per_group; ++i)
       for (int64_t k = 0; k < kernel; ++k)
-        sums[static_cast<size_t>(o * in_channels + (o / oc_per_group) * ic_per_group + i)] += value((o * ic_per_group + i) * kernel + k, o);
+        sums[static_cast<size_t>(o * in_channels + (o / oc_per_group) * ic_per_group + i)] +=
+            value((o * ic_per_group + i) * kernel + k, o);
   return sums;
 }
 
@@ -54,19 +55,22 @@ std::map<std::string, std::vector<double>> channel_means(const Graph& graph, con
                                                          const std::function<void(size_t, size_t)>& progress) {
   std::map<std::string, std::vector<double>> sums;
   std::map<std::string, double> counts;
-  run_on_images(graph, tensors, images, [&](const std::string&, Session& session) {
-    for (size_t o = 0; o < session.num_outputs(); ++o) {
-      Tensor t = session.output(o);
-      std::vector<double>& s = sums[t.name];
-      s.resize(static_cast<size_t>(t.shape.size() > 1 ? t.shape[1] : 1));
-      const int64_t channels = for_each_channel_plane(t, [&](size_t c, const float* first, const float* last) {
-        double plane_sum = 0;
-        for (const float* x = first; x != last; ++x) plane_sum += *x;
-        s[c] += plane_sum;
-      });
-      counts[t.name] += static_cast<double>(t.elements() / channels);
-    }
-  }, progress);
+  run_on_images(
+      graph, tensors, images,
+      [&](const std::string&, Session& session) {
+        for (size_t o = 0; o < session.num_outputs(); ++o) {
+          Tensor t = session.output(o);
+          std::vector<double>& s = sums[t.name];
+          s.resize(static_cast<size_t>(t.shape.size() > 1 ? t.shape[1] : 1));
+          const int64_t channels = for_each_channel_plane(t, [&](size_t c, const float* first, const float* last) {
+            double plane_sum = 0;
+            for (const float* x = first; x != last; ++x) plane_sum += *x;
+            s[c] += plane_sum;
+          });
+          counts[t.name] += static_cast<double>(t.elements() / channels);
+        }
+      },
+      progress);
   for (auto& kv : sums)
     for (double& v : kv.second) v /= counts[kv.first];
   return sums;
@@ -85,7 +89,8 @@ BiasCorrectionReport correct_bias(Graph& int8, const Graph& fp32, const std::vec
   std::vector<std::string> inputs;
   for (const Node& node : int8.nodes) {
     std::string input = fp32_name(node.inputs[0]);
-    if (is_quantized_layer(int8, node) && std::find(inputs.begin(), inputs.end(), input) == inputs.end()) inputs.push_back(input);
+    if (is_quantized_layer(int8, node) && std::find(inputs.begin(), inputs.end(), input) == inputs.end())
+      inputs.push_back(input);
   }
   BiasCorrectionReport report;
   if (inputs.empty()) return report;
@@ -102,7 +107,8 @@ BiasCorrectionReport correct_bias(Graph& int8, const Graph& fp32, const std::vec
     std::vector<double> wq_sum = weight_sums(node, int8.constants.at(node.inputs[1]), w_params, in_channels);
     int64_t out_channels = static_cast<int64_t>(w_sum.size()) / in_channels;
     std::vector<float> bias(static_cast<size_t>(out_channels), 0.0f);
-    if (original.inputs.size() > 2 && !original.inputs[2].empty()) bias = fp32.constants.at(original.inputs[2]).as_floats();
+    if (original.inputs.size() > 2 && !original.inputs[2].empty())
+      bias = fp32.constants.at(original.inputs[2]).as_floats();
     const TensorInfo& out = int8.tensor(node.outputs[0]);
     double step = out.quant.present() ? out.quant.scales[0] : 1.0;
     for (int64_t c = 0; c < out_channels; ++c) {

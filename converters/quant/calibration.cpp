@@ -205,7 +205,8 @@ std::pair<float, float> choose_range(const TensorStats& stats, CalibrationMethod
       const double allowed = static_cast<double>(stats.count) * (100.0 - percentile) / 100.0;
       const double high = tail_threshold_bin(positive, allowed) * stats.bin_width();
       const double low = -tail_threshold_bin(stats.negative_histogram, allowed) * stats.bin_width();
-      return {std::max(std::min(stats.min, 0.0f), static_cast<float>(low)), std::min(std::max(stats.max, 0.0f), static_cast<float>(high))};
+      return {std::max(std::min(stats.min, 0.0f), static_cast<float>(low)),
+              std::min(std::max(stats.max, 0.0f), static_cast<float>(high))};
     }
     case CalibrationMethod::entropy: {
       std::vector<double> magnitudes = stats.histogram;
@@ -229,11 +230,13 @@ QuantParams activation_params(const TensorStats& stats, CalibrationMethod method
 
 // ---- collection ----------------------------------------------------------------------------------------
 
-void run_on_images(const Graph& graph, const std::vector<std::string>& outputs, const std::vector<std::string>& image_paths,
+void run_on_images(const Graph& graph, const std::vector<std::string>& outputs,
+                   const std::vector<std::string>& image_paths,
                    const std::function<void(const std::string& image, Session& session)>& visit,
                    const std::function<void(size_t done, size_t total)>& progress) {
   if (graph.inputs.size() != 1)
-    throw Error("running on images needs a graph with one input, '" + graph.name + "' has " + std::to_string(graph.inputs.size()));
+    throw Error("running on images needs a graph with one input, '" + graph.name + "' has " +
+                std::to_string(graph.inputs.size()));
   if (image_paths.empty()) throw Error("no images to run on");
   // A copy whose outputs are the requested tensors; the runtime returns each as a dense row-major f32
   // buffer (quantized ones dequantized). Constants are shared with the original, not copied.
@@ -266,10 +269,13 @@ std::map<std::string, TensorStats> collect_statistics(const Graph& fp32_graph,
       throw Error(image + ": tensor '" + tensor.name + "': " + e.what());
     }
   };
-  run_on_images(fp32_graph, outputs, image_paths, [&](const std::string& image, Session& session) {
-    record(session.input(0), image);
-    for (size_t o = 0; o < session.num_outputs(); ++o) record(session.output(o), image);
-  }, progress);
+  run_on_images(
+      fp32_graph, outputs, image_paths,
+      [&](const std::string& image, Session& session) {
+        record(session.input(0), image);
+        for (size_t o = 0; o < session.num_outputs(); ++o) record(session.output(o), image);
+      },
+      progress);
   return stats;
 }
 

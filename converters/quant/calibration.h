@@ -77,7 +77,8 @@ std::map<std::string, TensorStats> collect_statistics(const Graph& fp32_graph,
 
 // Runs `graph` (one input, batch 1) on each image in order, with `outputs` as its outputs (any tensors:
 // activations, quantized ones dequantized), and calls visit after each run. progress may be empty.
-void run_on_images(const Graph& graph, const std::vector<std::string>& outputs, const std::vector<std::string>& image_paths,
+void run_on_images(const Graph& graph, const std::vector<std::string>& outputs,
+                   const std::vector<std::string>& image_paths,
                    const std::function<void(const std::string& image, Session& session)>& visit,
                    const std::function<void(size_t done, size_t total)>& progress);
 
@@ -90,7 +91,8 @@ int64_t for_each_channel_plane(const Tensor& t, Visit visit) {
   int64_t inner = 1;
   for (size_t d = 2; d < t.shape.size(); ++d) inner *= t.shape[d];
   const int64_t planes = t.elements() / inner;
-  for (int64_t p = 0; p < planes; ++p) visit(static_cast<size_t>(p % channels), t.data + p * inner, t.data + (p + 1) * inner);
+  for (int64_t p = 0; p < planes; ++p)
+    visit(static_cast<size_t>(p % channels), t.data + p * inner, t.data + (p + 1) * inner);
   return channels;
 }
 

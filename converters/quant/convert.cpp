@@ -2,8 +2,8 @@
 
 #include "converters/onnx/import.h"
 #include "converters/quant/fidelity.h"
-#include "octet/evaluation.h"
 #include "converters/quant/given_quantization.h"
+#include "octet/evaluation.h"
 
 namespace octet::quant {
 
@@ -13,9 +13,9 @@ std::vector<std::string> select_calibration_images(const std::string& dir_or_lis
   return list_images(dir_or_list, count, all.size() / count, 0);
 }
 
-Graph quantize_calibrated(const Graph& fp32, const std::map<std::string, TensorStats>& stats, const std::vector<std::string>& images,
-                          const QuantizeOptions& options, bool bias_correction, ConvertReport* report, const Progress& progress,
-                          WeightRoundingCache* rounding_cache) {
+Graph quantize_calibrated(const Graph& fp32, const std::map<std::string, TensorStats>& stats,
+                          const std::vector<std::string>& images, const QuantizeOptions& options, bool bias_correction,
+                          ConvertReport* report, const Progress& progress, WeightRoundingCache* rounding_cache) {
   Graph int8 = quantize_graph(fp32, stats, options, report ? &report->layers : nullptr);
   if (options.rounding == WeightRounding::gptq) {
     const WeightRoundingReport rounded = round_weights_gptq(int8, fp32, images, progress, rounding_cache);
@@ -38,8 +38,8 @@ struct Quantized {
 Quantized quantize_from(const Graph& fp32, const std::vector<std::string>& images, const QuantizeOptions& options,
                         bool bias_correction, const Progress& progress) {
   Quantized q{fp32, {}, {}};
-  q.int8 = quantize_calibrated(fp32, collect_statistics(fp32, images, progress), images, options, bias_correction, &q.report,
-                               progress);
+  q.int8 = quantize_calibrated(fp32, collect_statistics(fp32, images, progress), images, options, bias_correction,
+                               &q.report, progress);
   return q;
 }
 
@@ -76,8 +76,9 @@ void merge_quantization_report(const ConvertReport& from, ConvertReport* to) {
 
 }  // namespace
 
-Graph prepare_for_quantization(const Graph& fp32, const std::vector<std::string>& images, const QuantizeOptions& options,
-                               bool bias_correction, ConvertReport* report, const Progress& progress) {
+Graph prepare_for_quantization(const Graph& fp32, const std::vector<std::string>& images,
+                               const QuantizeOptions& options, bool bias_correction, ConvertReport* report,
+                               const Progress& progress) {
   Quantized q = quantize_policy(fp32, images, options, bias_correction, progress);
   if (report) report->equalization = q.report.equalization;
   return std::move(q.fp32);
@@ -103,7 +104,8 @@ Graph convert_onnx(const std::string& onnx_path, const ConvertOptions& options, 
   if (onnx::is_quantized_onnx_file(onnx_path)) {
     // A model quantized elsewhere keeps its own scales, zero points and integers: nothing to calibrate.
     if (!options.calibrate.empty())
-      throw Error(onnx_path + " is already quantized (QuantizeLinear/DequantizeLinear or QLinear ops); octet runs it with the "
+      throw Error(onnx_path +
+                  " is already quantized (QuantizeLinear/DequantizeLinear or QLinear ops); octet runs it with the "
                   "model's own quantization parameters: convert it without --calibrate");
     QuantizedImport imported;
     Graph graph = import_quantized_onnx(onnx_path, &imported);

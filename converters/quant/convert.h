@@ -7,10 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "converters/onnx/preprocess_options.h"
 #include "converters/quant/bias_correction.h"
 #include "converters/quant/calibration.h"
 #include "converters/quant/equalization.h"
-#include "converters/onnx/preprocess_options.h"
 #include "converters/quant/quantize_graph.h"
 #include "converters/quant/weight_rounding.h"
 #include "graph/graph.h"
@@ -32,8 +32,8 @@ struct ConvertReport {
   BiasCorrectionReport bias_correction;
   EqualizationReport equalization;
   WeightRoundingReport weight_rounding;
-  std::string quantized_form;              // "QDQ", "QOperator"...: the ONNX model came quantized (onnx/qdq_import.h)
-  std::vector<std::string> import_notes;   // per layer: where its quantization was converted to what octet runs
+  std::string quantized_form;             // "QDQ", "QOperator"...: the ONNX model came quantized (onnx/qdq_import.h)
+  std::vector<std::string> import_notes;  // per layer: where its quantization was converted to what octet runs
 };
 
 using Progress = std::function<void(size_t done, size_t total)>;
@@ -45,8 +45,9 @@ std::vector<std::string> select_calibration_images(const std::string& dir_or_lis
 // What quantize_model does after collect_statistics: quantize_graph with `stats`, options.rounding, then (if
 // asked) correct_bias, both on `images`. For building many variants from one calibration pass (with one
 // `rounding_cache` for them all: weight_rounding.h). `report`, `progress` and `rounding_cache` may be null.
-Graph quantize_calibrated(const Graph& fp32, const std::map<std::string, TensorStats>& stats, const std::vector<std::string>& images,
-                          const QuantizeOptions& options, bool bias_correction, ConvertReport* report, const Progress& progress = {},
+Graph quantize_calibrated(const Graph& fp32, const std::map<std::string, TensorStats>& stats,
+                          const std::vector<std::string>& images, const QuantizeOptions& options, bool bias_correction,
+                          ConvertReport* report, const Progress& progress = {},
                           WeightRoundingCache* rounding_cache = nullptr);
 
 // Range equalization is kept only when it raises the INT8 model's logit SQNR against FP32 on the calibration
@@ -59,8 +60,9 @@ constexpr double kEqualizationMinGainDb = 1.0;
 // options.equalize_alpha >= 0 and (with options.equalize_only_if_better) the INT8 model built from it gains
 // kEqualizationMinGainDb over the one built without (both built as quantize_model would, with `bias_correction`).
 // The same function either way (equalization.h). `report` and `progress` may be null.
-Graph prepare_for_quantization(const Graph& fp32, const std::vector<std::string>& images, const QuantizeOptions& options,
-                               bool bias_correction, ConvertReport* report, const Progress& progress = {});
+Graph prepare_for_quantization(const Graph& fp32, const std::vector<std::string>& images,
+                               const QuantizeOptions& options, bool bias_correction, ConvertReport* report,
+                               const Progress& progress = {});
 
 // The model from prepare_for_quantization's graph: calibration on the images, then quantize_calibrated.
 Graph quantize_model(const Graph& fp32, const std::vector<std::string>& images, const QuantizeOptions& options,

@@ -4,8 +4,8 @@
 #include <cmath>
 #include <limits>
 
-#include "converters/quant/calibration.h"
 #include "converters/onnx/passes.h"
+#include "converters/quant/calibration.h"
 #include "graph/fused_activation.h"
 #include "octet/error.h"
 
@@ -57,7 +57,9 @@ std::vector<EqualizationPair> find_equalization_pairs(const Graph& graph) {
   std::map<std::string, std::vector<size_t>> consumers = graph.consumers();
   auto only_reader = [&](const std::string& tensor) -> const Node* {
     auto it = consumers.find(tensor);
-    if (it == consumers.end() || it->second.size() != 1 || std::count(graph.outputs.begin(), graph.outputs.end(), tensor) != 0) return nullptr;
+    if (it == consumers.end() || it->second.size() != 1 ||
+        std::count(graph.outputs.begin(), graph.outputs.end(), tensor) != 0)
+      return nullptr;
     const Node& reader = graph.nodes[it->second[0]];
     // Read once (a node reading the tensor twice is listed once per input).
     return std::count(reader.inputs.begin(), reader.inputs.end(), tensor) == 1 ? &reader : nullptr;
@@ -69,7 +71,7 @@ std::vector<EqualizationPair> find_equalization_pairs(const Graph& graph) {
     if (a.inputs.size() > 3 && !a.inputs[3].empty()) continue;  // a residual sum is not scaled with A
     const FusedActivationSpec act = read_fused_activation(a, "act");
     if (act.kind == FusedActivation::clip) continue;  // ReLU6 has a fixed bound
-    if (!act.homogeneous()) continue;  // HardSwish, GELU: a channel scale does not pass through them
+    if (!act.homogeneous()) continue;                 // HardSwish, GELU: a channel scale does not pass through them
     EqualizationPair pair{a.name, "", a.outputs[0], {}};
     std::string tensor = a.outputs[0];
     const Node* next = only_reader(tensor);
@@ -91,21 +93,24 @@ std::map<std::string, ChannelRanges> collect_channel_ranges(const Graph& graph, 
                                                             const std::vector<std::string>& images,
                                                             const std::function<void(size_t, size_t)>& progress) {
   std::map<std::string, ChannelRanges> ranges;
-  run_on_images(graph, tensors, images, [&](const std::string&, Session& session) {
-    for (size_t o = 0; o < session.num_outputs(); ++o) {
-      Tensor t = session.output(o);
-      ChannelRanges& r = ranges[t.name];
-      const size_t channels = static_cast<size_t>(t.shape.size() > 1 ? t.shape[1] : 1);
-      r.min.resize(channels, 0.0f);  // widened to include 0
-      r.max.resize(channels, 0.0f);
-      for_each_channel_plane(t, [&r](size_t c, const float* first, const float* last) {
-        for (const float* x = first; x != last; ++x) {
-          r.min[c] = std::min(r.min[c], *x);
-          r.max[c] = std::max(r.max[c], *x);
+  run_on_images(
+      graph, tensors, images,
+      [&](const std::string&, Session& session) {
+        for (size_t o = 0; o < session.num_outputs(); ++o) {
+          Tensor t = session.output(o);
+          ChannelRanges& r = ranges[t.name];
+          const size_t channels = static_cast<size_t>(t.shape.size() > 1 ? t.shape[1] : 1);
+          r.min.resize(channels, 0.0f);  // widened to include 0
+          r.max.resize(channels, 0.0f);
+          for_each_channel_plane(t, [&r](size_t c, const float* first, const float* last) {
+            for (const float* x = first; x != last; ++x) {
+              r.min[c] = std::min(r.min[c], *x);
+              r.max[c] = std::max(r.max[c], *x);
+            }
+          });
         }
-      });
-    }
-  }, progress);
+      },
+      progress);
   return ranges;
 }
 
@@ -127,7 +132,8 @@ std::vector<float> equalization_scales(const Graph& graph, const EqualizationPai
     if (row_max == 0) continue;
     for (int64_t c = 0; c < channels; ++c)
       for (int64_t k = 0; k < kernel; ++k)
-        column[static_cast<size_t>(c)] = std::max(column[static_cast<size_t>(c)], std::fabs(row[c * kernel + k]) / row_max);
+        column[static_cast<size_t>(c)] =
+            std::max(column[static_cast<size_t>(c)], std::fabs(row[c * kernel + k]) / row_max);
   }
   std::vector<double> range(static_cast<size_t>(channels));
   double largest_range = 0;

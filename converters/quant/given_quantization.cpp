@@ -15,13 +15,14 @@ bool has_input(const Node& node, size_t i) { return node.inputs.size() > i && !n
 
 // Ops that move or average quantized values without requantizing them (kernels/pool.cpp, shape_ops.cpp).
 bool is_transparent(const std::string& op) {
-  static const std::set<std::string> ops = {"MaxPool", "AveragePool", "GlobalAveragePool", "Flatten", "Reshape",
-                                            "Squeeze", "Unsqueeze", "Identity"};
+  static const std::set<std::string> ops = {"MaxPool", "AveragePool", "GlobalAveragePool", "Flatten",
+                                            "Reshape", "Squeeze",     "Unsqueeze",         "Identity"};
   return ops.count(op) != 0;
 }
 
 bool same_quantization(const onnx::GivenActivation& a, DType dtype, const QuantParams& b) {
-  return a.dtype == dtype && a.params.scales == b.scales && a.params.zero_points == b.zero_points && a.params.axis == b.axis;
+  return a.dtype == dtype && a.params.scales == b.scales && a.params.zero_points == b.zero_points &&
+         a.params.axis == b.axis;
 }
 
 // Relative closeness of two float scales (a bias scale against input scale x weight scale).
@@ -40,10 +41,14 @@ class GivenQuantizer {
   Graph run(std::vector<std::string>* notes, std::vector<QuantizedLayer>* layers) {
     for (const Node& node : in_.nodes) {
       Node n = node;
-      if (int8_.at(node.name)) quantize_compute_node(n);
-      else if (can_pass_through(node)) pass_through(n);
-      else if (node.op == "Concat" && can_concat(node)) pass_through(n);
-      else keep_float(n);
+      if (int8_.at(node.name))
+        quantize_compute_node(n);
+      else if (can_pass_through(node))
+        pass_through(n);
+      else if (node.op == "Concat" && can_concat(node))
+        pass_through(n);
+      else
+        keep_float(n);
       if (layers && (node.op == "Conv" || node.op == "Gemm" || node.op == "MatMul"))
         layers->push_back({node.name, node.op, int8_.at(node.name) ? "int8" : "fp32"});
     }
@@ -60,7 +65,8 @@ class GivenQuantizer {
     size_t s8 = 0;
     for (const std::string& t : quantized_) s8 += out_.tensors.at(t).dtype == DType::s8;
     if (s8)
-      notes_.push_back(std::to_string(s8) + " s8 activation tensors saturate at -127 (octet's symmetric s8 range), where ONNX's "
+      notes_.push_back(std::to_string(s8) +
+                       " s8 activation tensors saturate at -127 (octet's symmetric s8 range), where ONNX's "
                        "QuantizeLinear allows -128: a value below -127.5 x scale moves by one unit");
     if (notes) notes->insert(notes->end(), notes_.begin(), notes_.end());
     return out_;
@@ -80,9 +86,10 @@ class GivenQuantizer {
     if (!given_activation(node.inputs[0]) || !given_.weights.count(node.inputs[1])) return false;
     if (node.op == "Gemm") {
       const Constant& w = in_.constants.at(node.inputs[1]);
-      return node.attrs.get_int("transA", 0) == 0 && node.attrs.get_float("alpha", 1) == 1.0f && node.attrs.get_float("beta", 1) == 1.0f &&
-             w.shape.size() == 2 &&
-             (!has_input(node, 2) || in_.constants.at(node.inputs[2]).elements() == w.shape[node.attrs.get_int("transB", 0) ? 0 : 1]);
+      return node.attrs.get_int("transA", 0) == 0 && node.attrs.get_float("alpha", 1) == 1.0f &&
+             node.attrs.get_float("beta", 1) == 1.0f && w.shape.size() == 2 &&
+             (!has_input(node, 2) ||
+              in_.constants.at(node.inputs[2]).elements() == w.shape[node.attrs.get_int("transB", 0) ? 0 : 1]);
     }
     return true;
   }
@@ -97,7 +104,9 @@ class GivenQuantizer {
     }
     return false;
   }
-  bool only_float_readers(const std::string& tensor) const { return graph_outputs_.count(tensor) || !leads_to_int8(tensor); }
+  bool only_float_readers(const std::string& tensor) const {
+    return graph_outputs_.count(tensor) || !leads_to_int8(tensor);
+  }
 
   // A pooling or reshape whose quantized input keeps its parameters: the model quantized the output alike (or
   // not at all), and an INT8 layer reads it.
@@ -105,7 +114,8 @@ class GivenQuantizer {
     if (!is_transparent(node.op) || !quantized_.count(node.inputs[0]) || !leads_to_int8(node.outputs[0])) return false;
     const TensorInfo& x = out_.tensors.at(node.inputs[0]);
     const onnx::GivenActivation* y = given_activation(node.outputs[0]);
-    if (node.op == "AveragePool" && node.attrs.get_int("count_include_pad", 0) != 0 && x.quant.zero_points[0] != 0) return false;
+    if (node.op == "AveragePool" && node.attrs.get_int("count_include_pad", 0) != 0 && x.quant.zero_points[0] != 0)
+      return false;
     return !y || same_quantization(*y, x.dtype, x.quant);
   }
 
@@ -194,8 +204,9 @@ class GivenQuantizer {
     if (params.scales.size() == 1) {
       params.axis = -1;
     } else if (params.axis != channel_axis) {
-      throw Error(node_label(node) + ": weights '" + name + "' are quantized along axis " + std::to_string(params.axis) +
-                  "; octet's INT8 " + node.op + " takes per-channel weights along axis " + std::to_string(channel_axis) + " only");
+      throw Error(node_label(node) + ": weights '" + name + "' are quantized along axis " +
+                  std::to_string(params.axis) + "; octet's INT8 " + node.op + " takes per-channel weights along axis " +
+                  std::to_string(channel_axis) + " only");
     }
     out_.constants[name] = given.integers;
     out_.tensors[name] = {DType::s8, given.integers.shape, params};
@@ -216,7 +227,9 @@ class GivenQuantizer {
         float acc_scale = src_scale * (w.scales.size() == 1 ? w.scales[0] : w.scales[static_cast<size_t>(c)]);
         as_given = close(bias_scale, acc_scale);
       }
-      if (!as_given) notes_.push_back(node_label(node) + ": bias scale is not input scale x weight scale; bias requantized to int32 at that scale");
+      if (!as_given)
+        notes_.push_back(node_label(node) +
+                         ": bias scale is not input scale x weight scale; bias requantized to int32 at that scale");
     }
     std::string s32 = node.name + "/bias_s32";
     if (as_given) {
@@ -264,8 +277,10 @@ class GivenQuantizer {
 
   void rename_tensor(const std::string& from, const std::string& to) {
     for (Node& n : out_.nodes) {
-      for (std::string& i : n.inputs) if (i == from) i = to;
-      for (std::string& o : n.outputs) if (o == from) o = to;
+      for (std::string& i : n.inputs)
+        if (i == from) i = to;
+      for (std::string& o : n.outputs)
+        if (o == from) o = to;
     }
     out_.tensors[to] = out_.tensors.at(from);
     out_.tensors.erase(from);

@@ -33,7 +33,8 @@ struct QuantizedImport {
 // `fp32`: the float graph of onnx::read_quantized_onnx. Appends what it had to change to `notes` (per layer)
 // and the mode of each Conv/Gemm to `layers`. Throws Error naming the node when the given parameters are
 // unusable.
-Graph apply_given_quantization(const Graph& fp32, const onnx::GivenQuantization& given, std::vector<std::string>* notes = nullptr,
+Graph apply_given_quantization(const Graph& fp32, const onnx::GivenQuantization& given,
+                               std::vector<std::string>* notes = nullptr,
                                std::vector<QuantizedLayer>* layers = nullptr);
 
 // The INT8 graph of a quantized ONNX model: onnx::read_quantized_onnx, then apply_given_quantization.

@@ -13,8 +13,8 @@ namespace {
 // Ops that run unchanged on quantized values with their input's parameters (max and average commute
 // with the affine dequantization; reshapes move values).
 bool is_transparent(const std::string& op) {
-  static const std::set<std::string> ops = {"MaxPool", "AveragePool", "GlobalAveragePool", "Flatten", "Reshape",
-                                            "Squeeze", "Unsqueeze", "Identity"};
+  static const std::set<std::string> ops = {"MaxPool", "AveragePool", "GlobalAveragePool", "Flatten",
+                                            "Reshape", "Squeeze",     "Unsqueeze",         "Identity"};
   return ops.count(op) != 0;
 }
 
@@ -33,14 +33,19 @@ bool wants_int8(const Node& node, const Graph& graph, const QuantizeOptions& opt
     return graph.constants.at(node.inputs[1]).shape.size() == 2 && a.size() >= 2 && a.size() <= 3;
   }
   if (node.op == "Gemm")
-    return node.attrs.get_int("transA", 0) == 0 && node.attrs.get_float("alpha", 1) == 1.0f && node.attrs.get_float("beta", 1) == 1.0f &&
-           (!has_input(node, 2) || graph.constants.at(node.inputs[2]).elements() == graph.constants.at(node.inputs[1]).shape[node.attrs.get_int("transB", 0) ? 0 : 1]);
+    return node.attrs.get_int("transA", 0) == 0 && node.attrs.get_float("alpha", 1) == 1.0f &&
+           node.attrs.get_float("beta", 1) == 1.0f &&
+           (!has_input(node, 2) ||
+            graph.constants.at(node.inputs[2]).elements() ==
+                graph.constants.at(node.inputs[1]).shape[node.attrs.get_int("transB", 0) ? 0 : 1]);
   return false;
 }
 
 // Whether a node's fused activation makes its output non-negative whatever the calibration saw.
 bool non_negative_by_construction(const Node& node) {
-  auto non_negative = [&](const std::string& slot) { return !slot.empty() && read_fused_activation(node, slot).non_negative(); };
+  auto non_negative = [&](const std::string& slot) {
+    return !slot.empty() && read_fused_activation(node, slot).non_negative();
+  };
   if (node.op == "Relu") return true;
   if (has_input(node, 3)) return non_negative(node.attrs.has("sum_act") ? "sum_act" : "");
   return non_negative("act");
@@ -61,11 +66,19 @@ class Quantizer {
   Graph run(std::vector<QuantizedLayer>* layers) {
     for (const Node& node : in_.nodes) {
       Node n = node;
-      if (int8_.at(node.name)) quantize_compute_node(n);
-      else if (is_transparent(node.op) && quantized_.count(node.inputs[0]) && leads_to_int8(node.outputs[0])) pass_through(n);
-      else keep_float(n);
+      if (int8_.at(node.name))
+        quantize_compute_node(n);
+      else if (is_transparent(node.op) && quantized_.count(node.inputs[0]) && leads_to_int8(node.outputs[0]))
+        pass_through(n);
+      else
+        keep_float(n);
       if (layers && (node.op == "Conv" || node.op == "Gemm" || node.op == "MatMul"))
-        layers->push_back({node.name, node.op, int8_.at(node.name) ? "int8" : options_.fp32_nodes.count(node.name) || !in_.is_constant(node.inputs[1]) || node.op == "MatMul" ? "fp32" : "fp32 (s8 weights)"});
+        layers->push_back(
+            {node.name, node.op,
+             int8_.at(node.name) ? "int8"
+             : options_.fp32_nodes.count(node.name) || !in_.is_constant(node.inputs[1]) || node.op == "MatMul"
+                 ? "fp32"
+                 : "fp32 (s8 weights)"});
     }
     // A graph output the user reads as float: dequantize under its own name.
     for (std::string& o : out_.outputs) {
@@ -88,7 +101,8 @@ class Quantizer {
     if (it == stats_.end()) throw Error(node_label(reader) + ": tensor '" + tensor + "' has no calibration statistics");
     TensorStats s = it->second;
     if (options_.activations == ActivationMode::automatic && non_negative) s.min = 0;
-    ActivationScheme scheme = options_.activations == ActivationMode::symmetric ? ActivationScheme::symmetric_s8 : ActivationScheme::asymmetric_u8;
+    ActivationScheme scheme = options_.activations == ActivationMode::symmetric ? ActivationScheme::symmetric_s8
+                                                                                : ActivationScheme::asymmetric_u8;
     try {
       return activation_params(s, options_.method, options_.percentile, scheme);
     } catch (const Error& e) {
@@ -141,7 +155,9 @@ class Quantizer {
   }
 
   // Whether an INT8 layer should write `tensor` as f32 directly.
-  bool only_float_readers(const std::string& tensor) const { return graph_outputs_.count(tensor) || !leads_to_int8(tensor); }
+  bool only_float_readers(const std::string& tensor) const {
+    return graph_outputs_.count(tensor) || !leads_to_int8(tensor);
+  }
 
   void quantize_compute_node(Node& node) {
     const std::string& weights_name = node.inputs[1];
@@ -192,7 +208,8 @@ class Quantizer {
       store_s8_weights(node.inputs[1], in_.constants.at(node.inputs[1]), node.op == "Gemm" && !trans_b ? 1 : 0);
     }
     for (const std::string& y : node.outputs) {
-      non_negative_[y] = node.op == "Relu" || (is_transparent(node.op) && produced_non_negative(node.inputs[0])) || non_negative_by_construction(node);
+      non_negative_[y] = node.op == "Relu" || (is_transparent(node.op) && produced_non_negative(node.inputs[0])) ||
+                         non_negative_by_construction(node);
       out_.tensors[y] = {DType::f32, {}, {}};
     }
     out_.nodes.push_back(node);
@@ -231,8 +248,10 @@ class Quantizer {
 
   void rename_tensor(const std::string& from, const std::string& to) {
     for (Node& n : out_.nodes) {
-      for (std::string& i : n.inputs) if (i == from) i = to;
-      for (std::string& o : n.outputs) if (o == from) o = to;
+      for (std::string& i : n.inputs)
+        if (i == from) i = to;
+      for (std::string& o : n.outputs)
+        if (o == from) o = to;
     }
     out_.tensors[to] = out_.tensors.at(from);
     out_.tensors.erase(from);

@@ -31,9 +31,9 @@ enum class WeightRounding { nearest, gptq };
 struct QuantizeOptions {
   CalibrationMethod method = CalibrationMethod::minmax;
   double percentile = 99.99;
-  bool per_channel = true;         // weights: per output channel, else per tensor
+  bool per_channel = true;  // weights: per output channel, else per tensor
   ActivationMode activations = ActivationMode::automatic;
-  bool int8_classifier = false;    // also run the final classifier in INT8
+  bool int8_classifier = false;      // also run the final classifier in INT8
   std::set<std::string> fp32_nodes;  // node names kept fully FP32
   // GPTQ by default: with equalization it clearly raises Darknet-tiny's INT8 logit SQNR and Top-1 agreement on
   // the held-out images; alone it raises MobileNet v1 0.25's and ResNet-50's slightly (see RESULTS.md, Design

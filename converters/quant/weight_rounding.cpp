@@ -58,20 +58,22 @@ std::vector<double> invert_upper(const std::vector<double>& r, int64_t d) {
 bool inverse_upper_factor(const std::vector<double>& h, int64_t d, std::vector<double>& u) {
   std::vector<double> reversed(static_cast<size_t>(d * d));
   for (int64_t i = 0; i < d; ++i)
-    for (int64_t j = 0; j < d; ++j) reversed[static_cast<size_t>(i * d + j)] = h[static_cast<size_t>((d - 1 - i) * d + (d - 1 - j))];
+    for (int64_t j = 0; j < d; ++j)
+      reversed[static_cast<size_t>(i * d + j)] = h[static_cast<size_t>((d - 1 - i) * d + (d - 1 - j))];
   if (!cholesky_upper(reversed, d)) return false;
   const std::vector<double> x = invert_upper(reversed, d);
   u.assign(static_cast<size_t>(d * d), 0.0);
   for (int64_t i = 0; i < d; ++i)
-    for (int64_t j = i; j < d; ++j) u[static_cast<size_t>(i * d + j)] = x[static_cast<size_t>((d - 1 - j) * d + (d - 1 - i))];
+    for (int64_t j = i; j < d; ++j)
+      u[static_cast<size_t>(i * d + j)] = x[static_cast<size_t>((d - 1 - j) * d + (d - 1 - i))];
   return true;
 }
 
 // ---- which layers, and their input patches ----
 
 struct Layer {
-  size_t node = 0;           // index in the INT8 graph
-  std::string fp32_input;    // the FP32 tensor its weights multiply
+  size_t node = 0;         // index in the INT8 graph
+  std::string fp32_input;  // the FP32 tensor its weights multiply
   const Constant* fp32_weights = nullptr;
   int64_t rows = 0, cols = 0;  // output channels, inputs per output channel
   bool gemm = false, gemm_trans_b = false;
@@ -110,7 +112,8 @@ void accumulate(Layer& layer, const std::vector<float>& patches, std::vector<flo
     }
   }
   for (int64_t i = 0; i < d; ++i)
-    for (int64_t j = i; j < d; ++j) layer.hessian[static_cast<size_t>(i * d + j)] += scratch[static_cast<size_t>(i * d + j)];
+    for (int64_t j = i; j < d; ++j)
+      layer.hessian[static_cast<size_t>(i * d + j)] += scratch[static_cast<size_t>(i * d + j)];
   layer.samples += n;
 }
 
@@ -131,20 +134,24 @@ std::vector<double> weight_matrix(const Layer& layer) {
   std::vector<double> m(static_cast<size_t>(layer.rows * layer.cols));
   for (int64_t r = 0; r < layer.rows; ++r)
     for (int64_t c = 0; c < layer.cols; ++c)
-      m[static_cast<size_t>(r * layer.cols + c)] = layer.gemm && !layer.gemm_trans_b ? w[c * layer.rows + r] : w[r * layer.cols + c];
+      m[static_cast<size_t>(r * layer.cols + c)] =
+          layer.gemm && !layer.gemm_trans_b ? w[c * layer.rows + r] : w[r * layer.cols + c];
   return m;
 }
 
 }  // namespace
 
-std::vector<int8_t> gptq_quantize(const std::vector<double>& weights, int64_t rows, int64_t cols, const std::vector<float>& row_scales,
-                                  std::vector<double> hessian) {
-  auto scale_of = [&](int64_t r) { return row_scales.size() == 1 ? row_scales[0] : row_scales[static_cast<size_t>(r)]; };
+std::vector<int8_t> gptq_quantize(const std::vector<double>& weights, int64_t rows, int64_t cols,
+                                  const std::vector<float>& row_scales, std::vector<double> hessian) {
+  auto scale_of = [&](int64_t r) {
+    return row_scales.size() == 1 ? row_scales[0] : row_scales[static_cast<size_t>(r)];
+  };
   const IntRange range = quantized_range(DType::s8);
   // Symmetric H from its upper triangle; dead inputs get H_ii = 1; 1% damping.
   double mean_diagonal = 0;
   for (int64_t i = 0; i < cols; ++i) {
-    for (int64_t j = 0; j < i; ++j) hessian[static_cast<size_t>(i * cols + j)] = hessian[static_cast<size_t>(j * cols + i)];
+    for (int64_t j = 0; j < i; ++j)
+      hessian[static_cast<size_t>(i * cols + j)] = hessian[static_cast<size_t>(j * cols + i)];
     double& hii = hessian[static_cast<size_t>(i * cols + i)];
     if (hii <= 0) hii = 1;
     mean_diagonal += hii;
@@ -160,9 +167,11 @@ std::vector<int8_t> gptq_quantize(const std::vector<double>& weights, int64_t ro
   });
   std::vector<double> h(static_cast<size_t>(cols * cols)), w(static_cast<size_t>(rows * cols));
   for (int64_t i = 0; i < cols; ++i)
-    for (int64_t j = 0; j < cols; ++j) h[static_cast<size_t>(i * cols + j)] = hessian[static_cast<size_t>(order[i] * cols + order[j])];
+    for (int64_t j = 0; j < cols; ++j)
+      h[static_cast<size_t>(i * cols + j)] = hessian[static_cast<size_t>(order[i] * cols + order[j])];
   for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < cols; ++c) w[static_cast<size_t>(r * cols + c)] = weights[static_cast<size_t>(r * cols + order[c])];
+    for (int64_t c = 0; c < cols; ++c)
+      w[static_cast<size_t>(r * cols + c)] = weights[static_cast<size_t>(r * cols + order[c])];
 
   std::vector<double> u;
   if (!inverse_upper_factor(h, cols, u)) throw Error("GPTQ: the damped input second moment is not positive definite");
@@ -181,8 +190,8 @@ std::vector<int8_t> gptq_quantize(const std::vector<double>& weights, int64_t ro
   return q;
 }
 
-double weighted_error(const std::vector<double>& weights, const std::vector<int8_t>& quantized, int64_t rows, int64_t cols,
-                      const std::vector<float>& row_scales, const std::vector<double>& hessian) {
+double weighted_error(const std::vector<double>& weights, const std::vector<int8_t>& quantized, int64_t rows,
+                      int64_t cols, const std::vector<float>& row_scales, const std::vector<double>& hessian) {
   double total = 0;
   std::vector<double> e(static_cast<size_t>(cols)), he(static_cast<size_t>(cols));
   for (int64_t r = 0; r < rows; ++r) {
@@ -204,7 +213,8 @@ double weighted_error(const std::vector<double>& weights, const std::vector<int8
 static std::string node_op(const Graph& graph, const Layer& layer) { return graph.nodes[layer.node].op; }
 
 WeightRoundingReport round_weights_gptq(Graph& int8, const Graph& fp32, const std::vector<std::string>& images,
-                                        const std::function<void(size_t, size_t)>& progress, WeightRoundingCache* cache) {
+                                        const std::function<void(size_t, size_t)>& progress,
+                                        WeightRoundingCache* cache) {
   WeightRoundingCache local_cache;
   WeightRoundingCache& decided = cache ? *cache : local_cache;
   std::vector<std::pair<size_t, std::string>> known;  // (node, cache key) of layers decided before
@@ -225,18 +235,27 @@ WeightRoundingReport round_weights_gptq(Graph& int8, const Graph& fp32, const st
     layer.fp32_input = original->second->inputs[0];
     layer.fp32_weights = fw;
     if (node.op == "Gemm" || node.op == "MatMul") {  // a MatMul with constant weights [K, N] (a linear layer)
-      if (node.attrs.get_int("transA", 0) != 0 || w->shape.size() != 2) { ++report.skipped; continue; }
+      if (node.attrs.get_int("transA", 0) != 0 || w->shape.size() != 2) {
+        ++report.skipped;
+        continue;
+      }
       layer.gemm = true;
       layer.gemm_trans_b = node.attrs.get_int("transB", 0) != 0;
       layer.rows = layer.gemm_trans_b ? w->shape[0] : w->shape[1];
       layer.cols = layer.gemm_trans_b ? w->shape[1] : w->shape[0];
     } else {
-      if (w->shape.size() != 4 || node.attrs.get_int("group", 1) != 1) { ++report.skipped; continue; }
+      if (w->shape.size() != 4 || node.attrs.get_int("group", 1) != 1) {
+        ++report.skipped;
+        continue;
+      }
       layer.rows = w->shape[0];
       layer.cols = w->shape[1] * w->shape[2] * w->shape[3];
       layer.geometry = conv_geometry(node, w->shape);
     }
-    if (layer.cols > kMaxRoundedInputs) { ++report.skipped; continue; }
+    if (layer.cols > kMaxRoundedInputs) {
+      ++report.skipped;
+      continue;
+    }
     layer.key = cache_key(int8, node);
     if (decided.entries.count(layer.key)) {
       known.emplace_back(i, layer.key);
@@ -251,32 +270,39 @@ WeightRoundingReport round_weights_gptq(Graph& int8, const Graph& fp32, const st
     if (std::find(inputs.begin(), inputs.end(), l.fp32_input) == inputs.end()) inputs.push_back(l.fp32_input);
   size_t image = 0;
   std::vector<float> patches, scratch;
-  if (!inputs.empty()) run_on_images(fp32, inputs, images, [&](const std::string&, Session& session) {
-    // Golden-ratio phases: each image samples other positions of a large output.
-    double phase = std::fmod(static_cast<double>(image++) * 0.6180339887498949, 1.0);
-    for (size_t o = 0; o < session.num_outputs(); ++o) {
-      Tensor t = session.output(o);
-      for (Layer& layer : layers) {
-        if (layer.fp32_input != t.name) continue;
-        patches.clear();
-        if (layer.gemm) {
-          // One row per sample (a token of a Transformer, or the one row of a classifier), up to
-          // kMaxPositionsPerImage rows evenly spaced from the golden-ratio phase.
-          if (t.elements() % layer.cols != 0) throw Error("GPTQ: " + t.name + " does not match the " + node_op(int8, layer) + "'s " + std::to_string(layer.cols) + " inputs");
-          int64_t rows = t.elements() / layer.cols, take = std::min<int64_t>(rows, kMaxPositionsPerImage);
-          for (int64_t k = 0; k < take; ++k) {
-            int64_t r = (static_cast<int64_t>(phase * static_cast<double>(rows)) + k * rows / take) % rows;
-            patches.insert(patches.end(), t.data + r * layer.cols, t.data + (r + 1) * layer.cols);
+  if (!inputs.empty())
+    run_on_images(
+        fp32, inputs, images,
+        [&](const std::string&, Session& session) {
+          // Golden-ratio phases: each image samples other positions of a large output.
+          double phase = std::fmod(static_cast<double>(image++) * 0.6180339887498949, 1.0);
+          for (size_t o = 0; o < session.num_outputs(); ++o) {
+            Tensor t = session.output(o);
+            for (Layer& layer : layers) {
+              if (layer.fp32_input != t.name) continue;
+              patches.clear();
+              if (layer.gemm) {
+                // One row per sample (a token of a Transformer, or the one row of a classifier), up to
+                // kMaxPositionsPerImage rows evenly spaced from the golden-ratio phase.
+                if (t.elements() % layer.cols != 0)
+                  throw Error("GPTQ: " + t.name + " does not match the " + node_op(int8, layer) + "'s " +
+                              std::to_string(layer.cols) + " inputs");
+                int64_t rows = t.elements() / layer.cols, take = std::min<int64_t>(rows, kMaxPositionsPerImage);
+                for (int64_t k = 0; k < take; ++k) {
+                  int64_t r = (static_cast<int64_t>(phase * static_cast<double>(rows)) + k * rows / take) % rows;
+                  patches.insert(patches.end(), t.data + r * layer.cols, t.data + (r + 1) * layer.cols);
+                }
+              } else {
+                if (t.shape.size() != 4 || t.shape[0] != 1 ||
+                    t.shape[1] * layer.geometry.kh * layer.geometry.kw != layer.cols)
+                  throw Error("GPTQ: " + t.name + " " + shape_str(t.shape) + " does not match its Conv's weights");
+                append_conv_patches(layer.geometry, t, kMaxPositionsPerImage, phase, patches);
+              }
+              accumulate(layer, patches, scratch);
+            }
           }
-        } else {
-          if (t.shape.size() != 4 || t.shape[0] != 1 || t.shape[1] * layer.geometry.kh * layer.geometry.kw != layer.cols)
-            throw Error("GPTQ: " + t.name + " " + shape_str(t.shape) + " does not match its Conv's weights");
-          append_conv_patches(layer.geometry, t, kMaxPositionsPerImage, phase, patches);
-        }
-        accumulate(layer, patches, scratch);
-      }
-    }
-  }, progress);
+        },
+        progress);
 
   for (Layer& layer : layers) {
     WeightRoundingCache::Entry& entry = decided.entries[layer.key];
@@ -290,7 +316,8 @@ WeightRoundingReport round_weights_gptq(Graph& int8, const Graph& fp32, const st
     std::vector<double> h = layer.hessian;  // the mean, symmetric
     for (int64_t i = 0; i < layer.cols; ++i)
       for (int64_t j = i; j < layer.cols; ++j)
-        h[static_cast<size_t>(j * layer.cols + i)] = h[static_cast<size_t>(i * layer.cols + j)] /= static_cast<double>(layer.samples);
+        h[static_cast<size_t>(j * layer.cols + i)] = h[static_cast<size_t>(i * layer.cols + j)] /=
+            static_cast<double>(layer.samples);
     std::vector<int8_t> q = gptq_quantize(w, layer.rows, layer.cols, params.scales, h);
 
     // The integers in the stored layout; quantize_weights of q * scale gives back exactly q.
@@ -311,8 +338,11 @@ WeightRoundingReport round_weights_gptq(Graph& int8, const Graph& fp32, const st
       std::vector<int8_t> zero(q.size(), 0);
       signal = weighted_error(w, zero, layer.rows, layer.cols, params.scales, h);
     }
-    entry.nearest_db = 10 * std::log10(signal / std::max(weighted_error(w, nearest, layer.rows, layer.cols, params.scales, h), 1e-300));
-    entry.rounded_db = 10 * std::log10(signal / std::max(weighted_error(w, q, layer.rows, layer.cols, params.scales, h), 1e-300));
+    entry.nearest_db =
+        10 *
+        std::log10(signal / std::max(weighted_error(w, nearest, layer.rows, layer.cols, params.scales, h), 1e-300));
+    entry.rounded_db =
+        10 * std::log10(signal / std::max(weighted_error(w, q, layer.rows, layer.cols, params.scales, h), 1e-300));
     entry.weights = quantize_weights(Constant::from_floats(layer.fp32_weights->shape, values), params);
     entry.rounded = true;
     known.emplace_back(layer.node, layer.key);
@@ -322,18 +352,23 @@ WeightRoundingReport round_weights_gptq(Graph& int8, const Graph& fp32, const st
   std::vector<std::string> replaced;  // shared constants now read under new names
   for (const auto& [index, key] : known) {
     const WeightRoundingCache::Entry& entry = decided.entries.at(key);
-    if (!entry.rounded) { ++report.skipped; continue; }
+    if (!entry.rounded) {
+      ++report.skipped;
+      continue;
+    }
     Node& node = int8.nodes[index];
     nearest_db += entry.nearest_db;
     rounded_db += entry.rounded_db;
 
     // In place when this node alone reads the constant (names stay the model's); else under a new name.
     const std::string old_name = node.inputs[1];
-    const bool shared = std::count_if(int8.nodes.begin(), int8.nodes.end(), [&](const Node& n) { return reads(n, old_name); }) > 1;
+    const bool shared =
+        std::count_if(int8.nodes.begin(), int8.nodes.end(), [&](const Node& n) { return reads(n, old_name); }) > 1;
     std::string name = old_name;
     if (shared) {
       name = node.name + "/weight_s8_gptq";
-      for (int i = 2; int8.is_constant(name) || int8.tensors.count(name); ++i) name = node.name + "/weight_s8_gptq_" + std::to_string(i);
+      for (int i = 2; int8.is_constant(name) || int8.tensors.count(name); ++i)
+        name = node.name + "/weight_s8_gptq_" + std::to_string(i);
       int8.tensors[name] = int8.tensor(old_name);
       node.inputs[1] = name;
       replaced.push_back(old_name);

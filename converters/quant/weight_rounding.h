@@ -58,7 +58,8 @@ struct WeightRoundingCache {
 // FP32 weights of the same-named nodes of `fp32`, with H from `fp32` run on `images`. A weight constant read by
 // one node is replaced under its name; one shared by several gets a new constant per node. progress may be empty.
 WeightRoundingReport round_weights_gptq(Graph& int8, const Graph& fp32, const std::vector<std::string>& images,
-                                        const std::function<void(size_t, size_t)>& progress, WeightRoundingCache* cache = nullptr);
+                                        const std::function<void(size_t, size_t)>& progress,
+                                        WeightRoundingCache* cache = nullptr);
 
 // The GPTQ core on a row-major [rows x cols] weight matrix with per-row scales (one scale: all rows) and the
 // [cols x cols] input second moment H (only its upper triangle is read): returns the integers, [rows x cols].
@@ -68,7 +69,7 @@ std::vector<int8_t> gptq_quantize(const std::vector<double>& weights, int64_t ro
 
 // d^T H d summed over rows, for the error d of `quantized` (times its scales) against `weights`; H is the
 // full symmetric matrix here.
-double weighted_error(const std::vector<double>& weights, const std::vector<int8_t>& quantized, int64_t rows, int64_t cols,
-                      const std::vector<float>& row_scales, const std::vector<double>& hessian);
+double weighted_error(const std::vector<double>& weights, const std::vector<int8_t>& quantized, int64_t rows,
+                      int64_t cols, const std::vector<float>& row_scales, const std::vector<double>& hessian);
 
 }  // namespace octet::quant

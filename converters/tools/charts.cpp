@@ -37,10 +37,13 @@ std::string gnuplot_string(const std::string& text) {
 
 void write_bar_chart(const BarChart& chart, const std::string& path) {
   const std::string extension = lowercase_extension(path);
-  if (extension != ".svg" && extension != ".png") throw Error("plot '" + path + "': the file name must end in .svg or .png");
-  if (chart.values.size() != chart.series.size()) throw Error("plot '" + path + "': values for a different number of series");
+  if (extension != ".svg" && extension != ".png")
+    throw Error("plot '" + path + "': the file name must end in .svg or .png");
+  if (chart.values.size() != chart.series.size())
+    throw Error("plot '" + path + "': values for a different number of series");
   for (const std::vector<double>& row : chart.values)
-    if (row.size() != chart.categories.size()) throw Error("plot '" + path + "': values for a different number of categories");
+    if (row.size() != chart.categories.size())
+      throw Error("plot '" + path + "': values for a different number of categories");
   const size_t bars = std::max<size_t>(1, chart.categories.size() * chart.series.size());
   size_t longest_label = 0;  // rotated labels take height from the plot
   for (const std::string& category : chart.categories) longest_label = std::max(longest_label, category.size());
@@ -59,7 +62,8 @@ void write_bar_chart(const BarChart& chart, const std::string& path) {
     std::string name = chart.categories[c];
     std::replace(name.begin(), name.end(), '"', '\'');
     script += "\"" + name + "\"";
-    for (const std::vector<double>& row : chart.values) script += std::isfinite(row[c]) ? format(" %.6g", row[c]) : " NaN";
+    for (const std::vector<double>& row : chart.values)
+      script += std::isfinite(row[c]) ? format(" %.6g", row[c]) : " NaN";
     script += "\n";
   }
   script += "EOD\nplot";
@@ -81,8 +85,8 @@ void write_bar_chart(const BarChart& chart, const std::string& path) {
   if (WIFEXITED(status) && WEXITSTATUS(status) == 127)  // the shell found no gnuplot
     throw Error("plot '" + path + "': gnuplot is not installed (Debian: apt-get install gnuplot-nox)");
   if (status != 0 || !std::filesystem::exists(path))
-    throw Error("plot '" + path + "': gnuplot failed (exit status " + std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) +
-                "); is the file writable?");
+    throw Error("plot '" + path + "': gnuplot failed (exit status " +
+                std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) + "); is the file writable?");
 }
 
 BarChart sensitivity_chart(const SensitivityReport& report, const std::string& title, size_t max_layers) {

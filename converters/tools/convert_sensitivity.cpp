@@ -16,13 +16,15 @@ void check_sensitivity_request(const SensitivityRequest& request, const ConvertO
     throw Error(std::string(flag) + " compares INT8 variants on calibration images: give --calibrate DIR");
   }
   if (request.auto_fp32) analysis::check_auto_fp32_budget(request.auto_fp32_budget);
-  if (!request.plot.empty() && lowercase_extension(request.plot) != ".svg" && lowercase_extension(request.plot) != ".png")
+  if (!request.plot.empty() && lowercase_extension(request.plot) != ".svg" &&
+      lowercase_extension(request.plot) != ".png")
     throw Error("--sensitivity-plot '" + request.plot + "': the file name must end in .svg or .png");
 }
 
-Graph convert_with_sensitivity(const std::string& onnx_path, const ConvertOptions& options, const SensitivityRequest& request,
-                               const std::function<void(const std::string& stage, size_t done, size_t total)>& stage_progress,
-                               ConvertReport* report, std::string* summary) {
+Graph convert_with_sensitivity(
+    const std::string& onnx_path, const ConvertOptions& options, const SensitivityRequest& request,
+    const std::function<void(const std::string& stage, size_t done, size_t total)>& stage_progress,
+    ConvertReport* report, std::string* summary) {
   check_sensitivity_request(request, options);
   ConvertReport local;
   ConvertReport& r = report ? *report : local;
@@ -37,14 +39,15 @@ Graph convert_with_sensitivity(const std::string& onnx_path, const ConvertOption
       if (stage_progress) stage_progress(name, done, total);
     };
   };
-  const Graph fp32 = prepare_for_quantization(imported, r.calibration_images, options.quantize, options.bias_correction, &r,
-                                              stage("equalizing"));
+  const Graph fp32 = prepare_for_quantization(imported, r.calibration_images, options.quantize, options.bias_correction,
+                                              &r, stage("equalizing"));
   // One calibration pass for every variant.
   const std::map<std::string, TensorStats> stats = collect_statistics(fp32, r.calibration_images, stage("calibrating"));
   const SensitivityAnalysis analysis(fp32, stats, r.calibration_images, options.quantize, options.bias_correction);
   const SensitivityReport ranking = analysis.rank_layers(stage("sensitivity variants"));
   std::string text = request.table ? sensitivity_table(ranking) : "";
-  if (!request.plot.empty()) write_bar_chart(sensitivity_chart(ranking, "Per-layer INT8 sensitivity: " + onnx_path), request.plot);
+  if (!request.plot.empty())
+    write_bar_chart(sensitivity_chart(ranking, "Per-layer INT8 sensitivity: " + onnx_path), request.plot);
   std::set<std::string> kept_fp32;
   if (request.auto_fp32) {
     const AutoFp32Result choice = analysis.auto_fp32(ranking, request.auto_fp32_budget, stage("auto-fp32 layers FP32"));

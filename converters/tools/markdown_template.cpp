@@ -29,15 +29,15 @@ std::string fill_template(const std::string& text, const std::map<std::string, s
       continue;
     }
     const auto value = values.find(name);
-    if (value == values.end())
-      throw Error(template_name + ": placeholder {{" + name + "}} has no value");
+    if (value == values.end()) throw Error(template_name + ": placeholder {{" + name + "}} has no value");
     out += text.substr(pos, open - pos) + value->second;
     used.insert(name);
     pos = close + 2;
   }
   out += text.substr(pos);
   for (const auto& [name, value] : values)
-    if (!used.count(name)) throw Error(template_name + ": has no placeholder {{" + name + "}} for a value the report fills in");
+    if (!used.count(name))
+      throw Error(template_name + ": has no placeholder {{" + name + "}} for a value the report fills in");
   return out;
 }
 

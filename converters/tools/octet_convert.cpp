@@ -5,7 +5,8 @@
 //               [--auto-fp32 BUDGET]]
 // Converts an ONNX classifier into octet's model.json + model.bin, FP32 or (with --calibrate) INT8.
 // --sensitivity ranks the INT8 layers by what each costs; --auto-fp32 keeps the fewest most sensitive ones
-// FP32 until the Top-1 agreement with FP32 on the calibration images reaches BUDGET % (converters/analysis/sensitivity.h).
+// FP32 until the Top-1 agreement with FP32 on the calibration images reaches BUDGET %
+// (converters/analysis/sensitivity.h).
 #include <CLI/CLI.hpp>
 
 #include <cerrno>
@@ -30,7 +31,8 @@ namespace {
 void check_writable(const std::string& flag, const std::string& path) {
   if (path.empty()) return;
   std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) throw octet::Error(flag + " '" + path + "': is a folder; give a file name");
+  if (std::filesystem::is_directory(path, ec))
+    throw octet::Error(flag + " '" + path + "': is a folder; give a file name");
   const bool existed = std::filesystem::exists(path, ec);
   std::FILE* file = std::fopen(path.c_str(), "ab");
   if (!file) throw octet::Error(flag + " '" + path + "': cannot write: " + std::strerror(errno));
@@ -45,17 +47,20 @@ void parse_method(const std::string& text, octet::quant::QuantizeOptions& option
   if (eq != std::string::npos) name = text.substr(0, eq), value = text.substr(eq + 1);
   options.method = octet::quant::parse_calibration_method(name);
   if (!value.empty()) {
-    if (options.method != octet::quant::CalibrationMethod::percentile) throw octet::Error("--method " + name + " takes no value");
+    if (options.method != octet::quant::CalibrationMethod::percentile)
+      throw octet::Error("--method " + name + " takes no value");
     try {
       options.percentile = std::stod(value);
     } catch (const std::exception&) {
       throw octet::Error("--method percentile=" + value + ": not a number");
     }
-    if (!(options.percentile > 0 && options.percentile <= 100)) throw octet::Error("--method percentile=" + value + ": must be in (0, 100]");
+    if (!(options.percentile > 0 && options.percentile <= 100))
+      throw octet::Error("--method percentile=" + value + ": must be in (0, 100]");
   }
 }
 
-void print_summary(const std::string& input, const std::string& output, const octet::Graph& graph, const octet::quant::ConvertReport& report) {
+void print_summary(const std::string& input, const std::string& output, const octet::Graph& graph,
+                   const octet::quant::ConvertReport& report) {
   std::map<std::string, int> ops;
   for (const octet::Node& node : graph.nodes) ops[node.op]++;
   std::printf("%s -> %s: %zu nodes (", input.c_str(), output.c_str(), graph.nodes.size());
@@ -63,7 +68,8 @@ void print_summary(const std::string& input, const std::string& output, const oc
   for (const auto& kv : ops) std::printf("%s%s %d", first ? "" : ", ", kv.first.c_str(), kv.second), first = false;
   std::printf(")\n");
   if (!report.quantized_form.empty()) {
-    std::printf("quantized ONNX model (%s): its own scales, zero points and integers, no calibration\n", report.quantized_form.c_str());
+    std::printf("quantized ONNX model (%s): its own scales, zero points and integers, no calibration\n",
+                report.quantized_form.c_str());
     for (const std::string& note : report.import_notes) std::printf("  converted: %s\n", note.c_str());
   }
   if (!report.layers.empty()) {
@@ -77,23 +83,29 @@ void print_summary(const std::string& input, const std::string& output, const oc
   }
   const octet::quant::EqualizationReport& eq = report.equalization;
   if (eq.pairs && eq.kept)
-    std::printf("equalization: %zu Conv pairs, channel range spread (max/mean) %.2f -> %.2f\n", eq.pairs, eq.spread_before,
-                eq.spread_after);
+    std::printf("equalization: %zu Conv pairs, channel range spread (max/mean) %.2f -> %.2f\n", eq.pairs,
+                eq.spread_before, eq.spread_after);
   if (eq.compared)
-    std::printf("equalization %s: INT8 logit SQNR on the calibration images %.2f dB without, %.2f dB with (kept from +%.1f dB)\n",
-                eq.kept ? "kept" : "not kept", eq.sqnr_without_db, eq.sqnr_with_db, octet::quant::kEqualizationMinGainDb);
+    std::printf(
+        "equalization %s: INT8 logit SQNR on the calibration images %.2f dB without, %.2f dB with (kept from +%.1f "
+        "dB)\n",
+        eq.kept ? "kept" : "not kept", eq.sqnr_without_db, eq.sqnr_with_db, octet::quant::kEqualizationMinGainDb);
   if (report.weight_rounding.layers || report.weight_rounding.skipped)
-    std::printf("weight rounding (GPTQ): %zu layers (%zu kept to nearest), weight-only output SQNR on the calibration inputs %.1f -> %.1f dB\n",
-                report.weight_rounding.layers, report.weight_rounding.skipped, report.weight_rounding.nearest_db,
-                report.weight_rounding.rounded_db);
+    std::printf(
+        "weight rounding (GPTQ): %zu layers (%zu kept to nearest), weight-only output SQNR on the calibration inputs "
+        "%.1f -> %.1f dB\n",
+        report.weight_rounding.layers, report.weight_rounding.skipped, report.weight_rounding.nearest_db,
+        report.weight_rounding.rounded_db);
   if (report.bias_correction.layers)
-    std::printf("bias correction: %zu layers, mean shift removed %.3f output steps (max %.2f)\n", report.bias_correction.layers,
-                report.bias_correction.mean_abs_shift, report.bias_correction.max_abs_shift);
+    std::printf("bias correction: %zu layers, mean shift removed %.3f output steps (max %.2f)\n",
+                report.bias_correction.layers, report.bias_correction.mean_abs_shift,
+                report.bias_correction.max_abs_shift);
   if (!report.quantized_form.empty()) {  // no FP32 model to compare with: the file came quantized
     std::printf("weights: %.2f MB\n", static_cast<double>(report.weight_bytes) / 1e6);
     return;
   }
-  double before = static_cast<double>(report.fp32_weight_bytes) / 1e6, after = static_cast<double>(report.weight_bytes) / 1e6;
+  double before = static_cast<double>(report.fp32_weight_bytes) / 1e6,
+         after = static_cast<double>(report.weight_bytes) / 1e6;
   std::printf("weights: %.2f MB FP32 -> %.2f MB (%.1f%%)\n", before, after, before > 0 ? 100.0 * after / before : 0.0);
 }
 
@@ -132,7 +144,9 @@ int main(int argc, char** argv) {
   octet::tools::add_preprocess_options(app, options.preprocess);
   // An empty --calibrate (an unset shell variable) is refused rather than read as "no calibration" (FP32).
   app.add_option("--calibrate", options.calibrate, "folder or list of images: calibrate and quantize to INT8")
-      ->check([](const std::string& value) { return value.empty() ? std::string("is empty (an unset variable?)") : std::string(); });
+      ->check([](const std::string& value) {
+        return value.empty() ? std::string("is empty (an unset variable?)") : std::string();
+      });
   int64_t calib_count = static_cast<int64_t>(options.calib_count);
   app.add_option("--calib-count", calib_count, "calibration images, evenly spaced (default 100)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 30));
@@ -151,17 +165,21 @@ int main(int argc, char** argv) {
                  "activation) or off");
   app.add_option("--fp32", fp32_nodes, "nodes kept fully FP32 (comma-separated)")->delimiter(',');
   std::string export_qdq;
-  app.add_option("--export-qdq", export_qdq, "also write the graph as a QDQ ONNX model (FILE.onnx) that ONNX Runtime runs with octet's quantization");
+  app.add_option(
+      "--export-qdq", export_qdq,
+      "also write the graph as a QDQ ONNX model (FILE.onnx) that ONNX Runtime runs with octet's quantization");
   std::string export_qdq_integer;
-  app.add_option("--export-qdq-integer", export_qdq_integer,
-                 "also write a QDQ ONNX model for timing ONNX Runtime's integer kernels: each Conv with a fused Add or "
-                 "LeakyRelu is requantized first, so ORT runs QLinearAdd/QLinearLeakyRelu (values differ from octet's)");
+  app.add_option(
+      "--export-qdq-integer", export_qdq_integer,
+      "also write a QDQ ONNX model for timing ONNX Runtime's integer kernels: each Conv with a fused Add or "
+      "LeakyRelu is requantized first, so ORT runs QLinearAdd/QLinearLeakyRelu (values differ from octet's)");
   octet::tools::SensitivityRequest sensitivity;
   app.add_flag("--sensitivity", sensitivity.table, "rank the INT8 layers by the error each adds (table on stdout)");
   app.add_option("--sensitivity-plot", sensitivity.plot, "also draw the ranking with gnuplot (FILE.svg or FILE.png)");
-  CLI::Option* auto_fp32 = app.add_option("--auto-fp32", sensitivity.auto_fp32_budget,
-                                          "keep the fewest most sensitive layers FP32 until the Top-1 agreement with FP32 "
-                                          "on the calibration images reaches BUDGET %");
+  CLI::Option* auto_fp32 =
+      app.add_option("--auto-fp32", sensitivity.auto_fp32_budget,
+                     "keep the fewest most sensitive layers FP32 until the Top-1 agreement with FP32 "
+                     "on the calibration images reaches BUDGET %");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -174,30 +192,37 @@ int main(int argc, char** argv) {
     check_writable("--export-qdq-integer", export_qdq_integer);
     check_writable("--sensitivity-plot", sensitivity.plot);
     parse_method(method, options.quantize);
-    if (weights != "per-channel" && weights != "per-tensor") throw octet::Error("--weights '" + weights + "' is not per-channel or per-tensor");
+    if (weights != "per-channel" && weights != "per-tensor")
+      throw octet::Error("--weights '" + weights + "' is not per-channel or per-tensor");
     options.quantize.per_channel = weights == "per-channel";
     options.quantize.activations = octet::quant::parse_activation_mode(activations);
     options.quantize.fp32_nodes.insert(fp32_nodes.begin(), fp32_nodes.end());
     options.bias_correction = !no_bias_correction;
     parse_equalize(equalize, options.quantize);
-    if (rounding != "nearest" && rounding != "gptq") throw octet::Error("--rounding '" + rounding + "' is not nearest or gptq");
-    options.quantize.rounding = rounding == "gptq" ? octet::quant::WeightRounding::gptq : octet::quant::WeightRounding::nearest;
+    if (rounding != "nearest" && rounding != "gptq")
+      throw octet::Error("--rounding '" + rounding + "' is not nearest or gptq");
+    options.quantize.rounding =
+        rounding == "gptq" ? octet::quant::WeightRounding::gptq : octet::quant::WeightRounding::nearest;
     octet::quant::ConvertReport report;
     octet::ProgressLine progress_line;
-    auto progress = [&progress_line](size_t done, size_t total) { progress_line.update("calibrating (image runs)", done, total); };
+    auto progress = [&progress_line](size_t done, size_t total) {
+      progress_line.update("calibrating (image runs)", done, total);
+    };
     auto stage_progress = [&progress_line](const std::string& stage, size_t done, size_t total) {
       progress_line.update(stage, done, total);
     };
     std::string sensitivity_summary;
     octet::Graph graph = sensitivity.requested()
-        ? octet::tools::convert_with_sensitivity(input, options, sensitivity, stage_progress, &report, &sensitivity_summary)
-        : octet::quant::convert_onnx(input, options, progress, &report);
+                             ? octet::tools::convert_with_sensitivity(input, options, sensitivity, stage_progress,
+                                                                      &report, &sensitivity_summary)
+                             : octet::quant::convert_onnx(input, options, progress, &report);
     progress_line.finish();
     std::fputs(sensitivity_summary.c_str(), stdout);
     octet::Model::from_graph(graph);  // the runtime's own validation: what we write can be loaded
     octet::write_model(graph, output);
     if (!export_qdq.empty()) octet::onnx::export_qdq_onnx(graph, export_qdq);
-    if (!export_qdq_integer.empty()) octet::onnx::export_qdq_onnx(graph, export_qdq_integer, octet::onnx::QdqStyle::integer_post_ops);
+    if (!export_qdq_integer.empty())
+      octet::onnx::export_qdq_onnx(graph, export_qdq_integer, octet::onnx::QdqStyle::integer_post_ops);
     print_summary(input, output, graph, report);
   } catch (const std::exception& e) {  // octet::Error, and anything else (std::bad_alloc): a message, never a signal
     std::fprintf(stderr, "octet-convert: %s\n", e.what());

@@ -9,13 +9,14 @@
 #include "octet/error.h"
 
 static int usage() {
-  std::fprintf(stderr,
-               "usage: octet-test-runner [--rtol R] [--atol A] [--reference] [--threads N]\n"
-               "                         [--int8 --calibrate DIR --preset P [--calib-count N] [--min-sqnr DB]] PATH...\n"
-               "  PATH: a folder with model.onnx and test_data_set_N/, or a folder of such folders\n"
-               "  --int8: quantize with the default policy, calibrated on DIR's images, and report the agreement\n"
-               "  A model already quantized (QDQ or QOperator) runs with its own parameters and passes when its top-1\n"
-               "  matches the reference and the SQNR is >= --min-sqnr (default 30 dB for such models)\n");
+  std::fprintf(
+      stderr,
+      "usage: octet-test-runner [--rtol R] [--atol A] [--reference] [--threads N]\n"
+      "                         [--int8 --calibrate DIR --preset P [--calib-count N] [--min-sqnr DB]] PATH...\n"
+      "  PATH: a folder with model.onnx and test_data_set_N/, or a folder of such folders\n"
+      "  --int8: quantize with the default policy, calibrated on DIR's images, and report the agreement\n"
+      "  A model already quantized (QDQ or QOperator) runs with its own parameters and passes when its top-1\n"
+      "  matches the reference and the SQNR is >= --min-sqnr (default 30 dB for such models)\n");
   return 2;
 }
 
@@ -30,13 +31,20 @@ int main(int argc, char** argv) {
         arg == "--calib-count" || arg == "--min-sqnr") {
       const char* v = value();
       if (!v) return usage();
-      if (arg == "--rtol") options.rtol = std::atof(v);
-      else if (arg == "--atol") options.atol = std::atof(v);
-      else if (arg == "--threads") options.threads = std::atoi(v);
-      else if (arg == "--calibrate") options.calibrate = v;
-      else if (arg == "--preset") options.preset = v;
-      else if (arg == "--calib-count") options.calib_count = static_cast<size_t>(std::atol(v));
-      else options.min_sqnr_db = options.quantized_min_sqnr_db = std::atof(v);
+      if (arg == "--rtol")
+        options.rtol = std::atof(v);
+      else if (arg == "--atol")
+        options.atol = std::atof(v);
+      else if (arg == "--threads")
+        options.threads = std::atoi(v);
+      else if (arg == "--calibrate")
+        options.calibrate = v;
+      else if (arg == "--preset")
+        options.preset = v;
+      else if (arg == "--calib-count")
+        options.calib_count = static_cast<size_t>(std::atol(v));
+      else
+        options.min_sqnr_db = options.quantized_min_sqnr_db = std::atof(v);
     } else if (arg == "--int8") {
       int8 = true;
     } else if (arg == "--reference") {
@@ -55,9 +63,11 @@ int main(int argc, char** argv) {
         octet::analysis::ConformanceResult r = octet::analysis::run_conformance_folder(folder, options);
         (r.passed ? passed : failed)++;
         if (r.passed && (int8 || r.quantized_model))
-          std::printf("PASS %s  sets=%d int8 sqnr=%.2f dB top1_agreement=%.1f%%\n", folder.c_str(), r.data_sets, r.sqnr_db, 100 * r.top1_agreement);
+          std::printf("PASS %s  sets=%d int8 sqnr=%.2f dB top1_agreement=%.1f%%\n", folder.c_str(), r.data_sets,
+                      r.sqnr_db, 100 * r.top1_agreement);
         else if (r.passed)
-          std::printf("PASS %s  sets=%d max_abs=%.3g max_rel=%.3g\n", folder.c_str(), r.data_sets, r.max_abs_error, r.max_rel_error);
+          std::printf("PASS %s  sets=%d max_abs=%.3g max_rel=%.3g\n", folder.c_str(), r.data_sets, r.max_abs_error,
+                      r.max_rel_error);
         else
           std::printf("FAIL %s  %s\n", folder.c_str(), r.message.c_str());
         std::fflush(stdout);

@@ -17,8 +17,9 @@ namespace {
 
 // "n01443537 goldfish, Carassius auratus" -> "goldfish, Carassius auratus"; other lines are shown whole.
 std::string readable_label(const std::string& line) {
-  const bool starts_with_wnid = line.size() > 10 && line[0] == 'n' && line[9] == ' ' &&
-                                std::all_of(line.begin() + 1, line.begin() + 9, [](char c) { return c >= '0' && c <= '9'; });
+  const bool starts_with_wnid =
+      line.size() > 10 && line[0] == 'n' && line[9] == ' ' &&
+      std::all_of(line.begin() + 1, line.begin() + 9, [](char c) { return c >= '0' && c <= '9'; });
   return starts_with_wnid ? line.substr(10) : line;
 }
 
@@ -73,8 +74,8 @@ int main(int argc, char** argv) {
       // NaN or Inf logits give no ranking (softmax would print NaN probabilities): refused.
       for (int64_t c = 0; c < logits.elements(); ++c)
         if (!std::isfinite(logits.data[c]))
-          throw octet::Error(path + ": output " + std::to_string(c) + " of the model is " + std::to_string(logits.data[c]) +
-                             " (not finite); its weights or scales are broken");
+          throw octet::Error(path + ": output " + std::to_string(c) + " of the model is " +
+                             std::to_string(logits.data[c]) + " (not finite); its weights or scales are broken");
       const std::vector<double> probabilities = softmax(logits.data, size_t(logits.elements()));
       std::printf("%s (%.2f ms)\n", path.c_str(), ms);
       for (size_t c : top_classes(probabilities, 5)) {

@@ -39,7 +39,8 @@ int main(int argc, char** argv) {
     // A --json file that cannot be written is refused before the run, not after it.
     std::ofstream json_out;
     if (!json_path.empty() && json_path != "-") {
-      if (std::filesystem::is_directory(json_path)) throw octet::Error("--json '" + json_path + "': is a folder; give a file name");
+      if (std::filesystem::is_directory(json_path))
+        throw octet::Error("--json '" + json_path + "': is a folder; give a file name");
       json_out.open(json_path);
       if (!json_out) throw octet::Error("--json '" + json_path + "': cannot write: " + std::strerror(errno));
     }
@@ -50,13 +51,19 @@ int main(int argc, char** argv) {
     std::vector<std::string> images = octet::list_images(images_path, 0, 1, 0);
     if (skip_calibration) images = octet::held_out_images(images);
     std::vector<int> labels;
-    if (labels_from == "wnid") labels = octet::labels_from_wnid(images, model->labels());
-    else if (!labels_from.empty()) labels = octet::labels_from_file(images, labels_from);
+    if (labels_from == "wnid")
+      labels = octet::labels_from_wnid(images, model->labels());
+    else if (!labels_from.empty())
+      labels = octet::labels_from_file(images, labels_from);
     octet::ProgressLine progress_line;  // '\r' on a terminal, a line per tenth in a log
-    const auto progress = [&progress_line](size_t done, size_t total) { progress_line.update("evaluating", done, total); };
+    const auto progress = [&progress_line](size_t done, size_t total) {
+      progress_line.update("evaluating", done, total);
+    };
     const octet::EvaluationResult result = octet::evaluate(model, reference, images, labels, threads, progress);
-    if (json_path == "-") std::fputs(octet::evaluation_json(result).c_str(), stdout);
-    else std::fputs(octet::evaluation_table(result).c_str(), stdout);
+    if (json_path == "-")
+      std::fputs(octet::evaluation_json(result).c_str(), stdout);
+    else
+      std::fputs(octet::evaluation_table(result).c_str(), stdout);
     if (!json_path.empty() && json_path != "-") {
       json_out << octet::evaluation_json(result);
       json_out.flush();

@@ -10,8 +10,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (image.width <= 0 || image.height <= 0 || image.width > octet::kMaxImageSide ||
         image.height > octet::kMaxImageSide || int64_t(image.width) * image.height > octet::kMaxImagePixels ||
         image.rgb.size() != size_t(image.width) * size_t(image.height) * 3)
-      octet::fuzz::invariant_broken("decoded image " + std::to_string(image.width) + "x" + std::to_string(image.height) +
-                                    " holding " + std::to_string(image.rgb.size()) + " bytes");
+      octet::fuzz::invariant_broken("decoded image " + std::to_string(image.width) + "x" +
+                                    std::to_string(image.height) + " holding " + std::to_string(image.rgb.size()) +
+                                    " bytes");
     // A small crop keeps each run fast whatever the image size; the first input byte picks the variant.
     octet::PreprocessSpec spec;
     spec.resize_shorter = 10;

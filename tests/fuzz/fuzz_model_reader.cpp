@@ -14,7 +14,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     } catch (const octet::Error& e) {
       octet::fuzz::invariant_broken(std::string("the writer refuses a model the reader accepted: ") + e.what());
     }
-    const octet::ModelFiles again = octet::serialize_model(octet::parse_model(files.json, files.binary, "fuzz/again.json"));
+    const octet::ModelFiles again =
+        octet::serialize_model(octet::parse_model(files.json, files.binary, "fuzz/again.json"));
     if (again.json != files.json || again.binary != files.binary)
       octet::fuzz::invariant_broken("a written model reads back differently");
   });

@@ -123,10 +123,12 @@ int main(int argc, char** argv) {
   try {
     fs::create_directories(argv[1]);
     using Make = OnnxBuilder (*)();
-    const std::pair<const char*, Make> seeds[] = {{"classifier", classifier}, {"shapes", shapes}, {"ops", ops}, {"residual", residual}};
+    const std::pair<const char*, Make> seeds[] = {
+        {"classifier", classifier}, {"shapes", shapes}, {"ops", ops}, {"residual", residual}};
     for (const auto& [name, make] : seeds) {
       const std::string bytes = make().bytes();
-      octet::Session session(octet::Model::from_graph(octet::onnx::import_onnx_bytes(bytes, name)));  // valid and runnable
+      octet::Session session(
+          octet::Model::from_graph(octet::onnx::import_onnx_bytes(bytes, name)));  // valid and runnable
       session.run();
       const fs::path path = fs::path(argv[1]) / (std::string(name) + ".onnx");
       std::ofstream(path, std::ios::binary) << bytes;

@@ -27,7 +27,8 @@ namespace {
 using Bytes = std::vector<uint8_t>;
 
 void write_file(const fs::path& path, const Bytes& bytes) {
-  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+  std::ofstream(path, std::ios::binary)
+      .write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
   std::printf("%s: %zu bytes\n", path.string().c_str(), bytes.size());
 }
 
@@ -151,8 +152,19 @@ Graph shape_ops() {
   Node clip = node("clip", "Clip", {"left"}, {"indices.out"});
   clip.attrs.set("min", 0.0f);
   clip.attrs.set("max", 6.0f);
-  g.nodes = {transpose, slice, pad, concat, split, gather, reduce, reshape, unsqueeze, squeeze,
-             node("add", "Add", {"y0", "y0"}, {"a"}), node("mul", "Mul", {"a", "a"}, {"y"}), clip};
+  g.nodes = {transpose,
+             slice,
+             pad,
+             concat,
+             split,
+             gather,
+             reduce,
+             reshape,
+             unsqueeze,
+             squeeze,
+             node("add", "Add", {"y0", "y0"}, {"a"}),
+             node("mul", "Mul", {"a", "a"}, {"y"}),
+             clip};
   infer_symbolic_shapes(g);
   return g;
 }
@@ -236,19 +248,24 @@ int main(int argc, char** argv) {
     write_image_seed(images, "gray.jpg", jpeg(9, 9, JCS_GRAYSCALE, 1, false, 1));
     write_image_seed(images, "adobe-cmyk.jpg", jpeg(8, 8, JCS_CMYK, 4, false, 1));
     const Bytes rgb = pixels(7, 5, 3), gray_alpha = pixels(5, 3, 2);
-    write_image_seed(images, "rgb.png", stb_write([&](auto f, void* c) { stbi_write_png_to_func(f, c, 7, 5, 3, rgb.data(), 21); }));
+    write_image_seed(images, "rgb.png",
+                     stb_write([&](auto f, void* c) { stbi_write_png_to_func(f, c, 7, 5, 3, rgb.data(), 21); }));
     write_image_seed(images, "gray-alpha.png",
                      stb_write([&](auto f, void* c) { stbi_write_png_to_func(f, c, 5, 3, 2, gray_alpha.data(), 10); }));
-    write_image_seed(images, "rgb.bmp", stb_write([&](auto f, void* c) { stbi_write_bmp_to_func(f, c, 7, 5, 3, rgb.data()); }));
-    write_image_seed(images, "rle.tga", stb_write([&](auto f, void* c) { stbi_write_tga_to_func(f, c, 7, 5, 3, rgb.data()); }));
+    write_image_seed(images, "rgb.bmp",
+                     stb_write([&](auto f, void* c) { stbi_write_bmp_to_func(f, c, 7, 5, 3, rgb.data()); }));
+    write_image_seed(images, "rle.tga",
+                     stb_write([&](auto f, void* c) { stbi_write_tga_to_func(f, c, 7, 5, 3, rgb.data()); }));
     const std::vector<float> radiance(4 * 3 * 3, 0.75f);
-    write_image_seed(images, "tiny.hdr", stb_write([&](auto f, void* c) { stbi_write_hdr_to_func(f, c, 4, 3, 3, radiance.data()); }));
+    write_image_seed(images, "tiny.hdr",
+                     stb_write([&](auto f, void* c) { stbi_write_hdr_to_func(f, c, 4, 3, 3, radiance.data()); }));
     Bytes ppm = {'P', '6', '\n', '7', ' ', '5', '\n', '2', '5', '5', '\n'};
     ppm.insert(ppm.end(), rgb.begin(), rgb.end());
     write_image_seed(images, "rgb.ppm", ppm);
     // The classic 1x1 GIF89a: a two-colour palette and one LZW-coded pixel.
-    write_image_seed(images, "pixel.gif", {'G', 'I', 'F', '8', '9', 'a', 1, 0, 1, 0, 0x80, 0, 0, 0xff, 0xff, 0xff, 0, 0, 0,
-                                           0x2c, 0, 0, 0, 0, 1, 0, 1, 0, 0, 2, 2, 0x44, 0x01, 0, 0x3b});
+    write_image_seed(images, "pixel.gif",
+                     {'G', 'I',  'F', '8', '9', 'a', 1, 0, 1, 0, 0x80, 0, 0, 0xff, 0xff, 0xff, 0,   0,
+                      0,   0x2c, 0,   0,   0,   0,   1, 0, 1, 0, 0,    2, 2, 0x44, 0x01, 0,    0x3b});
   } catch (const Error& e) {
     std::fprintf(stderr, "write_seeds: %s\n", e.what());
     return 1;

@@ -30,14 +30,16 @@ struct OnnxBuilder {
     type->set_elem_type(::onnx::TensorProto::FLOAT);
     ::onnx::TensorShapeProto* dims = type->mutable_shape();
     for (int64_t d : shape) {
-      if (d < 0) dims->add_dim()->set_dim_param("N");
-      else dims->add_dim()->set_dim_value(d);
+      if (d < 0)
+        dims->add_dim()->set_dim_param("N");
+      else
+        dims->add_dim()->set_dim_value(d);
     }
   }
   void output(const std::string& name) { graph->add_output()->set_name(name); }
   // `count` float values, all `value` unless `ramp` (then (i % 7 - 3) / 8).
-  ::onnx::TensorProto& floats(const std::string& name, const std::vector<int64_t>& shape, size_t count, float value = 0.5f,
-                            bool ramp = false) {
+  ::onnx::TensorProto& floats(const std::string& name, const std::vector<int64_t>& shape, size_t count,
+                              float value = 0.5f, bool ramp = false) {
     ::onnx::TensorProto* t = graph->add_initializer();
     t->set_name(name);
     t->set_data_type(::onnx::TensorProto::FLOAT);
@@ -45,7 +47,8 @@ struct OnnxBuilder {
     for (size_t i = 0; i < count; ++i) t->add_float_data(ramp ? float(int(i % 7) - 3) * 0.125f : value);
     return *t;
   }
-  ::onnx::TensorProto& ints(const std::string& name, const std::vector<int64_t>& shape, const std::vector<int64_t>& values) {
+  ::onnx::TensorProto& ints(const std::string& name, const std::vector<int64_t>& shape,
+                            const std::vector<int64_t>& values) {
     ::onnx::TensorProto* t = graph->add_initializer();
     t->set_name(name);
     t->set_data_type(::onnx::TensorProto::INT64);
@@ -55,7 +58,7 @@ struct OnnxBuilder {
   }
   // Integers of another type (INT8, UINT8, INT32), stored in int32_data as ONNX does.
   ::onnx::TensorProto& small_ints(const std::string& name, int32_t data_type, const std::vector<int64_t>& shape,
-                                const std::vector<int32_t>& values) {
+                                  const std::vector<int32_t>& values) {
     ::onnx::TensorProto* t = graph->add_initializer();
     t->set_name(name);
     t->set_data_type(data_type);
@@ -63,8 +66,8 @@ struct OnnxBuilder {
     for (int32_t v : values) t->add_int32_data(v);
     return *t;
   }
-  ::onnx::NodeProto& node(const std::string& op, const std::vector<std::string>& inputs, const std::vector<std::string>& outputs,
-                        const std::string& name = "") {
+  ::onnx::NodeProto& node(const std::string& op, const std::vector<std::string>& inputs,
+                          const std::vector<std::string>& outputs, const std::string& name = "") {
     ::onnx::NodeProto* n = graph->add_node();
     n->set_op_type(op);
     n->set_name(name);

@@ -150,7 +150,8 @@ void SingleOp::descriptors(std::vector<TensorDesc>& ins, std::vector<TensorDesc>
   // Mixed layouts: a per-tensor choice that depends only on the seed.
   std::mt19937 layout_rng(seed * 7919u + 17u);
   auto choose = [&](const TensorInfo& info, const std::vector<StrideLayout>& layouts, size_t i) {
-    if (layout == StrideLayout::mixed) return layout_rng() % 3 != 0 ? gapped_desc(info) : kernels::activation_desc(info);
+    if (layout == StrideLayout::mixed)
+      return layout_rng() % 3 != 0 ? gapped_desc(info) : kernels::activation_desc(info);
     return layout_desc(info, i < layouts.size() ? layouts[i] : StrideLayout::activation);
   };
   ins.clear();
@@ -199,8 +200,9 @@ OpResult SingleOp::run_bytes(Implementation impl, const Bytes& bytes) const {
     const size_t size = dtype_size(d.dtype);
     const std::vector<uint8_t>& logical = bytes.at(i);
     if (logical.size() != static_cast<size_t>(d.elements()) * size)  // not an assertion: keeps doctest's counts
-      throw Error("test harness: " + describe() + ": input " + std::to_string(i) + " has " + std::to_string(logical.size()) +
-                  " bytes, expects " + std::to_string(d.elements() * static_cast<int64_t>(size)));
+      throw Error("test harness: " + describe() + ": input " + std::to_string(i) + " has " +
+                  std::to_string(logical.size()) + " bytes, expects " +
+                  std::to_string(d.elements() * static_cast<int64_t>(size)));
     in_buffers[i].assign(d.bytes(), 0xCD);
     size_t n = 0;
     kernels::for_each_index(d, [&](const std::vector<int64_t>&, int64_t offset) {
@@ -250,7 +252,8 @@ std::string SingleOp::describe() const {
   for (size_t i = 0; i < inputs.size(); ++i) {
     s << " in" << i << "=" << shape_str(inputs[i].shape) << ":" << dtype_name(inputs[i].dtype);
     print_quant(s, inputs[i].quant);
-    if (constants.count(i)) s << "(const)";
+    if (constants.count(i))
+      s << "(const)";
     else if (layout != StrideLayout::mixed && i < input_layouts.size() && input_layouts[i] != StrideLayout::activation)
       s << "(" << layout_name(input_layouts[i]) << ")";
   }
@@ -262,9 +265,12 @@ std::string SingleOp::describe() const {
   }
   for (const auto& kv : node.attrs.values) {
     s << " " << kv.first << "=";
-    if (auto* i = std::get_if<int64_t>(&kv.second)) s << *i;
-    else if (auto* f = std::get_if<float>(&kv.second)) s << *f;
-    else if (auto* str = std::get_if<std::string>(&kv.second)) s << "'" << *str << "'";
+    if (auto* i = std::get_if<int64_t>(&kv.second))
+      s << *i;
+    else if (auto* f = std::get_if<float>(&kv.second))
+      s << *f;
+    else if (auto* str = std::get_if<std::string>(&kv.second))
+      s << "'" << *str << "'";
     else if (auto* v = std::get_if<std::vector<int64_t>>(&kv.second)) {
       s << "[";
       for (size_t i = 0; i < v->size(); ++i) s << (i ? "," : "") << (*v)[i];
@@ -291,8 +297,8 @@ void check_rejected(const SingleOp& c, const std::vector<TensorDesc>& inputs, co
       message = e.what();
     }
     CHECK_MESSAGE(message.rfind(node_label(c.node), 0) == 0, c.describe() << ": got '" << message << "'");
-    CHECK_MESSAGE(message.find(what) != std::string::npos,
-                  c.describe() << ": got '" << message << "', want '" << what << "'");
+    CHECK_MESSAGE(message.find(what) != std::string::npos, c.describe()
+                                                               << ": got '" << message << "', want '" << what << "'");
   }
 }
 

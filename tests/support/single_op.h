@@ -45,12 +45,12 @@ struct OpResult {
 
 struct SingleOp {
   Node node;
-  std::vector<TensorInfo> inputs;        // every input's dtype, shape, quantization ("" inputs: empty)
-  std::vector<StrideLayout> input_layouts;     // per input (activation unless set)
-  std::map<size_t, Constant> constants;  // by input index; the other inputs are activations
-  std::vector<TensorInfo> outputs;       // empty: inferred by the op's schema
-  std::vector<StrideLayout> output_layouts;    // per given output
-  StrideLayout layout = StrideLayout::activation;    // mixed overrides the per-tensor layouts
+  std::vector<TensorInfo> inputs;                  // every input's dtype, shape, quantization ("" inputs: empty)
+  std::vector<StrideLayout> input_layouts;         // per input (activation unless set)
+  std::map<size_t, Constant> constants;            // by input index; the other inputs are activations
+  std::vector<TensorInfo> outputs;                 // empty: inferred by the op's schema
+  std::vector<StrideLayout> output_layouts;        // per given output
+  StrideLayout layout = StrideLayout::activation;  // mixed overrides the per-tensor layouts
   unsigned seed = 0;
 
   SingleOp() = default;

@@ -6,8 +6,8 @@
 //
 // report --measure MODEL_DIR --image FILE --runs N
 // The child: loads one model, runs it with 1 thread at batch 1 and prints its latency and memory.
-#include <CLI/CLI.hpp>
 #include <sys/resource.h>
+#include <CLI/CLI.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -37,9 +37,9 @@ namespace {
 
 struct ModelSpec {
   std::string key, title, preset;
-  bool has_labels;           // real ImageNet weights
-  size_t evaluation_images;  // 0: all held-out images
-  size_t sensitivity_images; // 0: the calibration images
+  bool has_labels;            // real ImageNet weights
+  size_t evaluation_images;   // 0: all held-out images
+  size_t sensitivity_images;  // 0: the calibration images
 };
 
 struct Settings {
@@ -80,7 +80,8 @@ std::string quote(const std::string& arg) {
 
 std::string slug(const std::string& name) {
   std::string s;
-  for (char c : name) s += std::isalnum(static_cast<unsigned char>(c)) ? char(std::tolower(static_cast<unsigned char>(c))) : '_';
+  for (char c : name)
+    s += std::isalnum(static_cast<unsigned char>(c)) ? char(std::tolower(static_cast<unsigned char>(c))) : '_';
   return s;
 }
 
@@ -125,8 +126,8 @@ int measure_child(const std::string& model_dir, const std::string& image, int ru
     std::sort(v.begin(), v.end());
     return v[v.size() / 2];
   };
-  std::printf("%.4f %.4f %zu %zu %zu %zu\n", median(wall_ms), median(cpu_ms), model->weight_bytes(), session.arena_bytes(),
-              start_rss, status_bytes("VmHWM"));
+  std::printf("%.4f %.4f %zu %zu %zu %zu\n", median(wall_ms), median(cpu_ms), model->weight_bytes(),
+              session.arena_bytes(), start_rss, status_bytes("VmHWM"));
   return 0;
 }
 
@@ -134,12 +135,12 @@ report::Footprint measure_footprint(const Settings& settings, const std::string&
   report::Footprint f;
   for (const fs::directory_entry& file : fs::directory_iterator(model_dir)) f.file_bytes += file.file_size();
   // A fresh process, so that the peak RSS is this model's alone; one OpenMP thread as the Session uses.
-  const std::string command = "OMP_NUM_THREADS=1 " + quote(settings.self) + " --measure " + quote(model_dir) + " --image " +
-                              quote(image) + " --runs " + std::to_string(settings.latency_runs);
+  const std::string command = "OMP_NUM_THREADS=1 " + quote(settings.self) + " --measure " + quote(model_dir) +
+                              " --image " + quote(image) + " --runs " + std::to_string(settings.latency_runs);
   std::FILE* child = popen(command.c_str(), "r");
   if (!child) throw octet::Error("cannot start " + command);
-  const int fields = std::fscanf(child, "%lf %lf %zu %zu %zu %zu", &f.wall_ms, &f.cpu_ms, &f.weight_bytes, &f.arena_bytes,
-                                 &f.start_rss_bytes, &f.peak_rss_bytes);
+  const int fields = std::fscanf(child, "%lf %lf %zu %zu %zu %zu", &f.wall_ms, &f.cpu_ms, &f.weight_bytes,
+                                 &f.arena_bytes, &f.start_rss_bytes, &f.peak_rss_bytes);
   if (pclose(child) != 0 || fields != 6) throw octet::Error("measuring " + model_dir + " failed: " + command);
   return f;
 }
@@ -189,9 +190,10 @@ class ModelReport {
     preprocess.preset = spec.preset;
     octet::onnx::apply_preprocess_options(preprocess, fp32_);
     const std::string synset_words = settings.shared + "/data/synset_words.txt";
-    fp32_.labels = spec.key == "darknet_tiny"
-                       ? octet::resolve_wnid_labels(settings.shared + "/models/darknet_tiny/labels_wnid.txt", synset_words)
-                       : octet::onnx::read_labels(synset_words, 1000);
+    fp32_.labels =
+        spec.key == "darknet_tiny"
+            ? octet::resolve_wnid_labels(settings.shared + "/models/darknet_tiny/labels_wnid.txt", synset_words)
+            : octet::onnx::read_labels(synset_words, 1000);
     fp32_model_ = octet::Model::from_graph(fp32_);
     results_.key = spec.key;
     results_.title = spec.title;
@@ -222,7 +224,8 @@ class ModelReport {
     with(report::kEntropy, [](Variant& v) { v.options.method = octet::quant::CalibrationMethod::entropy; });
     with(report::kMse, [](Variant& v) { v.options.method = octet::quant::CalibrationMethod::mse; });
     for (size_t count : settings_.calibration_counts)
-      if (count != full) with(report::calibration_count_name(count), [count](Variant& v) { v.calibration_images = count; });
+      if (count != full)
+        with(report::calibration_count_name(count), [count](Variant& v) { v.calibration_images = count; });
     with(report::kInt8Classifier, [](Variant& v) { v.options.int8_classifier = true; });
     with(report::kNoBiasCorrection, [](Variant& v) { v.bias_correction = false; });
     with(report::kNearestRounding, [](Variant& v) { v.options.rounding = octet::quant::WeightRounding::nearest; });
@@ -245,14 +248,15 @@ class ModelReport {
     for (const Variant& v : variants) {
       const size_t n = v.calibration_images;
       if (!v.equalized && !unequalized_stats_.count(n))
-        unequalized_stats_[n] = octet::quant::collect_statistics(fp32_, images_.at(n), progress(spec_.key, "calibrating unequalized"));
-      const octet::Graph graph = octet::quant::quantize_calibrated(v.equalized ? prepared_.at(n) : fp32_,
-                                                            v.equalized ? stats_.at(n) : unequalized_stats_.at(n), images_.at(n),
-                                                            v.options, v.bias_correction, nullptr, nullptr,
-                                                            &rounding_cache_[{n, v.equalized}]);
+        unequalized_stats_[n] =
+            octet::quant::collect_statistics(fp32_, images_.at(n), progress(spec_.key, "calibrating unequalized"));
+      const octet::Graph graph = octet::quant::quantize_calibrated(
+          v.equalized ? prepared_.at(n) : fp32_, v.equalized ? stats_.at(n) : unequalized_stats_.at(n), images_.at(n),
+          v.options, v.bias_correction, nullptr, nullptr, &rounding_cache_[{n, v.equalized}]);
       if (v.name == report::kDefault) default_graph = graph;
       VariantResult& result = add_result(v.name, graph);
-      if (v.calibration_images != full || v.name == report::kDefault) result.range_change = mean_relative_range_change(graph, default_graph);
+      if (v.calibration_images != full || v.name == report::kDefault)
+        result.range_change = mean_relative_range_change(graph, default_graph);
     }
     results_.equalization = equalization_.at(full).equalization;
     run_sensitivity(options);
@@ -264,9 +268,11 @@ class ModelReport {
  private:
   void calibrate(size_t count) {
     images_[count] = octet::quant::select_calibration_images(samples_, count);
-    prepared_[count] = octet::quant::prepare_for_quantization(fp32_, images_[count], octet::quant::QuantizeOptions{}, true, &equalization_[count],
-                                                       progress(spec_.key, "equalizing on " + std::to_string(count)));
-    stats_[count] = octet::quant::collect_statistics(prepared_[count], images_[count], progress(spec_.key, "calibrating on " + std::to_string(count)));
+    prepared_[count] = octet::quant::prepare_for_quantization(
+        fp32_, images_[count], octet::quant::QuantizeOptions{}, true, &equalization_[count],
+        progress(spec_.key, "equalizing on " + std::to_string(count)));
+    stats_[count] = octet::quant::collect_statistics(prepared_[count], images_[count],
+                                                     progress(spec_.key, "calibrating on " + std::to_string(count)));
   }
 
   // Evaluates `graph` (against FP32 unless it is FP32), writes it, measures its footprint.
@@ -274,8 +280,9 @@ class ModelReport {
     VariantResult result;
     result.name = name;
     const bool is_fp32 = name == report::kFp32;
-    result.eval = octet::evaluate(is_fp32 ? fp32_model_ : octet::Model::from_graph(graph), is_fp32 ? nullptr : fp32_model_,
-                                  results_.evaluation_images, results_.labels, 0, progress(spec_.key, name));
+    result.eval =
+        octet::evaluate(is_fp32 ? fp32_model_ : octet::Model::from_graph(graph), is_fp32 ? nullptr : fp32_model_,
+                        results_.evaluation_images, results_.labels, 0, progress(spec_.key, name));
     const std::string dir = settings_.work + "/" + spec_.key + "/" + slug(name);
     octet::write_model(graph, dir);
     result.footprint = measure_footprint(settings_, dir, results_.evaluation_images.front());
@@ -284,11 +291,11 @@ class ModelReport {
   }
 
   void run_sensitivity(const octet::quant::QuantizeOptions& options) {
-    const std::vector<std::string> images = spec_.sensitivity_images
-                                                ? octet::quant::select_calibration_images(samples_, spec_.sensitivity_images)
-                                                : images_.at(settings_.calibration_images);
-    const octet::analysis::SensitivityAnalysis analysis(prepared_.at(settings_.calibration_images), stats_.at(settings_.calibration_images),
-                                              images, options, true);
+    const std::vector<std::string> images =
+        spec_.sensitivity_images ? octet::quant::select_calibration_images(samples_, spec_.sensitivity_images)
+                                 : images_.at(settings_.calibration_images);
+    const octet::analysis::SensitivityAnalysis analysis(prepared_.at(settings_.calibration_images),
+                                                        stats_.at(settings_.calibration_images), images, options, true);
     results_.sensitivity = analysis.rank_layers(progress(spec_.key, "sensitivity variants"));
     results_.auto_fp32 = analysis.auto_fp32(results_.sensitivity, 99, progress(spec_.key, "auto-fp32 99: layers FP32"));
     const size_t tried = results_.auto_fp32.fp32_layers.size();
@@ -302,12 +309,14 @@ class ModelReport {
   std::string samples_;
   octet::Graph fp32_;
   std::shared_ptr<const octet::Model> fp32_model_;
-  std::map<size_t, std::vector<std::string>> images_;               // calibration images by count
-  std::map<size_t, octet::Graph> prepared_;                           // the default's FP32 graph for them (equalized or not)
-  std::map<size_t, octet::quant::ConvertReport> equalization_;               // its equalization decision
-  std::map<std::pair<size_t, bool>, octet::quant::WeightRoundingCache> rounding_cache_;  // by count and graph (prepared or not)
+  std::map<size_t, std::vector<std::string>> images_;           // calibration images by count
+  std::map<size_t, octet::Graph> prepared_;                     // the default's FP32 graph for them (equalized or not)
+  std::map<size_t, octet::quant::ConvertReport> equalization_;  // its equalization decision
+  std::map<std::pair<size_t, bool>, octet::quant::WeightRoundingCache>
+      rounding_cache_;                                                        // by count and graph (prepared or not)
   std::map<size_t, std::map<std::string, octet::quant::TensorStats>> stats_;  // the statistics of prepared_
-  std::map<size_t, std::map<std::string, octet::quant::TensorStats>> unequalized_stats_;  // of fp32_, for the variants without
+  std::map<size_t, std::map<std::string, octet::quant::TensorStats>>
+      unequalized_stats_;  // of fp32_, for the variants without
   ModelResults results_;
 };
 
@@ -343,7 +352,9 @@ int main(int argc, char** argv) {
   std::string out, work, shared = OCTET_SHARED_DIR, measure, image;
   int runs = 30;
   app.add_flag("--quick", quick, "few images and runs: a check that the whole report runs (minutes)");
-  app.add_option("--out", out, "folder for RESULTS.md and results/ (default: the source's samples/, --quick: the build's report-quick/)");
+  app.add_option(
+      "--out", out,
+      "folder for RESULTS.md and results/ (default: the source's samples/, --quick: the build's report-quick/)");
   app.add_option("--work", work, "folder for the converted variants (default: the build's report-models/)");
   app.add_option("--shared", shared, "the shared models and images");
   app.add_option("--measure", measure, "internal: measure one model folder in this process");
@@ -362,7 +373,8 @@ int main(int argc, char** argv) {
     settings.shared = shared;
     settings.work = work.empty() ? std::string(OCTET_BUILD_DIR) + "/report-models" : work;
     settings.self = fs::read_symlink("/proc/self/exe").string();
-    if (out.empty()) out = quick ? std::string(OCTET_BUILD_DIR) + "/report-quick" : std::string(OCTET_SOURCE_DIR) + "/samples";
+    if (out.empty())
+      out = quick ? std::string(OCTET_BUILD_DIR) + "/report-quick" : std::string(OCTET_SOURCE_DIR) + "/samples";
 
     report::RunInfo info;
     info.quick = quick;

@@ -6,15 +6,16 @@
 #include <string>
 #include <vector>
 
-#include "octet/evaluation.h"
 #include "converters/analysis/sensitivity.h"
 #include "converters/tools/charts.h"
+#include "octet/evaluation.h"
 
 namespace report {
 
 // Variant names: the rows of RESULTS.md's tables. The default is octet-convert's: range equalization
-// (alpha 0.5) where it gains >= 1 dB on the calibration images, per-channel s8 weights rounded by GPTQ, u8 activations (zero point 0 where non-negative by
-// construction), minmax ranges over 100 images, bias correction, final classifier FP32 with s8 weights.
+// (alpha 0.5) where it gains >= 1 dB on the calibration images, per-channel s8 weights rounded by GPTQ, u8 activations
+// (zero point 0 where non-negative by construction), minmax ranges over 100 images, bias correction, final classifier
+// FP32 with s8 weights.
 inline const std::string kFp32 = "FP32";
 inline const std::string kDefault = "INT8 default (minmax)";
 inline const std::string kAsymmetric = "asymmetric u8 activations";
@@ -39,22 +40,22 @@ struct Footprint {
   // Medians over the timed runs of one run(): wall-clock time, and the process's CPU time, which on a shared
   // machine excludes the time other processes took the core (with one thread it is the unloaded latency).
   double wall_ms = 0, cpu_ms = 0;
-  size_t file_bytes = 0;             // model.json + model.bin
+  size_t file_bytes = 0;  // model.json + model.bin
   size_t weight_bytes = 0, arena_bytes = 0;
-  size_t start_rss_bytes = 0;        // the child before loading anything (libraries only)
-  size_t peak_rss_bytes = 0;         // VmHWM after loading, preparing and running
+  size_t start_rss_bytes = 0;  // the child before loading anything (libraries only)
+  size_t peak_rss_bytes = 0;   // VmHWM after loading, preparing and running
 };
 
 struct VariantResult {
   std::string name;
   octet::EvaluationResult eval;  // on the evaluation images; against FP32 except for FP32 itself
   Footprint footprint;
-  double range_change = NAN;     // mean relative change of the activation ranges vs the full calibration set's
+  double range_change = NAN;  // mean relative change of the activation ranges vs the full calibration set's
 };
 
 struct ModelResults {
   std::string key, title;
-  bool has_labels = false;        // real weights: Top-1 on labelled images; else fidelity only
+  bool has_labels = false;  // real weights: Top-1 on labelled images; else fidelity only
   size_t calibration_images = 0;
   std::vector<std::string> evaluation_images;
   std::vector<int> labels;

@@ -49,7 +49,8 @@ struct Paired {
 Paired paired_top1(const ModelResults& m, const VariantResult& v, const VariantResult& baseline) {
   size_t gained = 0, lost = 0;
   for (size_t i = 0; i < m.labels.size(); ++i) {
-    const bool right = v.eval.predictions[i] == m.labels[i], baseline_right = baseline.eval.predictions[i] == m.labels[i];
+    const bool right = v.eval.predictions[i] == m.labels[i],
+               baseline_right = baseline.eval.predictions[i] == m.labels[i];
     gained += right && !baseline_right;
     lost += !right && baseline_right;
   }
@@ -62,7 +63,8 @@ std::string top1(const VariantResult& v) { return fmt("%.2f%%", 100 * v.eval.top
 // "58.22% (+0.55 ± 1.10)", the difference in percentage points; "(identical)" for the same predictions.
 std::string top1_versus(const ModelResults& m, const VariantResult& v, const VariantResult& baseline) {
   const Paired p = paired_top1(m, v, baseline);
-  return top1(v) + (p.discordant == 0 ? std::string(" (identical)") : " (" + fmt("%+.2f", p.delta_pp) + fmt(" ± %.2f)", p.band_pp));
+  return top1(v) + (p.discordant == 0 ? std::string(" (identical)")
+                                      : " (" + fmt("%+.2f", p.delta_pp) + fmt(" ± %.2f)", p.band_pp));
 }
 
 std::string fidelity(const VariantResult& v) {
@@ -98,12 +100,14 @@ std::string comparison_table(const std::vector<ModelResults>& models, const std:
     std::vector<std::string> row = {name};
     for (const ModelResults& m : models) {
       const VariantResult& v = m.variant(name);
-      if (m.has_labels) row.push_back(name == baseline || name == kFp32 ? top1(v) : top1_versus(m, v, m.variant(baseline)));
+      if (m.has_labels)
+        row.push_back(name == baseline || name == kFp32 ? top1(v) : top1_versus(m, v, m.variant(baseline)));
       row.push_back(fidelity(v));
     }
     rows.push_back(row);
   }
-  return "Top-1 in parentheses: the difference from " + baseline + " in percentage points ± its noise band.\n\n" + table(rows);
+  return "Top-1 in parentheses: the difference from " + baseline + " in percentage points ± its noise band.\n\n" +
+         table(rows);
 }
 
 std::string joined(const std::vector<std::string>& names) {
@@ -115,8 +119,8 @@ std::string joined(const std::vector<std::string>& names) {
 // The rule's reading of one option against the baseline: a Top-1 change counts outside its noise band, an
 // SQNR change beyond 1 dB.
 struct Verdict {
-  std::vector<std::string> losses, gains;  // labelled models with a real Top-1 loss / gain
-  size_t sqnr_lower = 0, sqnr_higher = 0;  // models with the SQNR lower / higher by more than 1 dB
+  std::vector<std::string> losses, gains;            // labelled models with a real Top-1 loss / gain
+  size_t sqnr_lower = 0, sqnr_higher = 0;            // models with the SQNR lower / higher by more than 1 dB
   double sqnr_min = INFINITY, sqnr_max = -INFINITY;  // the range of the SQNR changes
   bool preferred(size_t models) const { return losses.empty() && (!gains.empty() || sqnr_higher == models); }
 };
@@ -124,15 +128,19 @@ struct Verdict {
 std::string verdict_clause(const std::string& option, const Verdict& v, size_t models) {
   const std::string sqnr_range = fmt("%+.1f", v.sqnr_min) + fmt(" to %+.1f dB", v.sqnr_max);
   if (!v.losses.empty())
-    return option + " loses Top-1 beyond noise on " + joined(v.losses) + (v.gains.empty() ? "" : ", gains on " + joined(v.gains));
+    return option + " loses Top-1 beyond noise on " + joined(v.losses) +
+           (v.gains.empty() ? "" : ", gains on " + joined(v.gains));
   if (!v.gains.empty()) return option + " gains Top-1 beyond noise on " + joined(v.gains) + " and loses on none";
-  if (v.sqnr_lower == models) return option + ": no Top-1 change beyond noise, but a lower SQNR on every model (" + sqnr_range + ")";
-  if (v.sqnr_higher == models) return option + ": no Top-1 change beyond noise and a higher SQNR on every model (" + sqnr_range + ")";
+  if (v.sqnr_lower == models)
+    return option + ": no Top-1 change beyond noise, but a lower SQNR on every model (" + sqnr_range + ")";
+  if (v.sqnr_higher == models)
+    return option + ": no Top-1 change beyond noise and a higher SQNR on every model (" + sqnr_range + ")";
   return option + ": no Top-1 change beyond noise, SQNR " + sqnr_range;
 }
 
 // One bullet: how `name` compares with `baseline` on every model.
-std::string option_summary(const std::vector<ModelResults>& models, const std::string& name, const std::string& baseline, Verdict& verdict) {
+std::string option_summary(const std::vector<ModelResults>& models, const std::string& name,
+                           const std::string& baseline, Verdict& verdict) {
   std::string text = "- **" + name + "** vs " + baseline + ":";
   for (const ModelResults& m : models) {
     const VariantResult &v = m.variant(name), &b = m.variant(baseline);
@@ -145,9 +153,10 @@ std::string option_summary(const std::vector<ModelResults>& models, const std::s
     if (m.has_labels) {
       const Paired p = paired_top1(m, v, b);
       text += top1(v) + " vs " + top1(b) + " (" +
-              (p.discordant == 0 ? std::string("identical predictions")
-                                 : fmt("%+.2f pp, ", p.delta_pp) + (p.significant() ? fmt("outside the ±%.2f noise band", p.band_pp)
-                                                                                     : fmt("within ±%.2f", p.band_pp))) +
+              (p.discordant == 0
+                   ? std::string("identical predictions")
+                   : fmt("%+.2f pp, ", p.delta_pp) + (p.significant() ? fmt("outside the ±%.2f noise band", p.band_pp)
+                                                                      : fmt("within ±%.2f", p.band_pp))) +
               fmt("), SQNR %+.1f dB;", sqnr_change);
       if (p.significant()) (p.delta_pp < 0 ? verdict.losses : verdict.gains).push_back(m.title);
     } else {
@@ -160,7 +169,8 @@ std::string option_summary(const std::vector<ModelResults>& models, const std::s
 
 // Bullets for each option against the baseline and the rule's recommendation: prefer an option with no real
 // Top-1 loss and either a real gain or a higher SQNR on every model; otherwise keep the baseline.
-std::string conclusions(const std::vector<ModelResults>& models, const std::vector<std::string>& options, const std::string& baseline) {
+std::string conclusions(const std::vector<ModelResults>& models, const std::vector<std::string>& options,
+                        const std::string& baseline) {
   std::string text = "**Conclusions.**\n\n", clauses;
   std::vector<std::string> preferred;
   for (const std::string& option : options) {
@@ -177,8 +187,8 @@ std::string conclusions(const std::vector<ModelResults>& models, const std::vect
 
 // One group per variant, one bar per model that `metric` has a value for (NaN: left out).
 octet::tools::BarChart variant_chart(const std::vector<ModelResults>& models, const std::vector<std::string>& names,
-                              const std::string& title, const std::string& ylabel,
-                              const std::function<double(const ModelResults&, const VariantResult&)>& metric) {
+                                     const std::string& title, const std::string& ylabel,
+                                     const std::function<double(const ModelResults&, const VariantResult&)>& metric) {
   octet::tools::BarChart chart;
   chart.title = title;
   chart.ylabel = ylabel;
@@ -195,13 +205,16 @@ octet::tools::BarChart variant_chart(const std::vector<ModelResults>& models, co
   return chart;
 }
 
-std::string image_link(const std::string& file, const std::string& what) { return "![" + what + "](results/" + file + ")\n\n"; }
+std::string image_link(const std::string& file, const std::string& what) {
+  return "![" + what + "](results/" + file + ")\n\n";
+}
 
 // ---- sections -----------------------------------------------------------------------------------------
 
 std::string summary(const std::vector<ModelResults>& models) {
-  std::vector<std::vector<std::string>> rows = {{"model", "FP32 Top-1", "INT8 Top-1 (Δ pp ± noise)", "logit SQNR / agreement",
-                                                 "ms/image FP32 → INT8 (1 thread, CPU time)", "file FP32 → INT8", "peak RSS FP32 → INT8"}};
+  std::vector<std::vector<std::string>> rows = {{"model", "FP32 Top-1", "INT8 Top-1 (Δ pp ± noise)",
+                                                 "logit SQNR / agreement", "ms/image FP32 → INT8 (1 thread, CPU time)",
+                                                 "file FP32 → INT8", "peak RSS FP32 → INT8"}};
   for (const ModelResults& m : models) {
     const VariantResult &f = m.variant(kFp32), &q = m.variant(kDefault);
     rows.push_back({m.title, m.has_labels ? top1(f) : "n/a", m.has_labels ? top1_versus(m, q, f) : "n/a", fidelity(q),
@@ -283,16 +296,22 @@ std::string count_conclusions(const std::vector<ModelResults>& models, const Run
       return (!m.has_labels || !paired_top1(m, v, b).significant()) && std::abs(v.eval.sqnr_db - b.eval.sqnr_db) <= 1;
     });
     if (matches) {
-      text += "- The smallest count that matches the full set on every model (Top-1 within noise, SQNR within 1 dB): **" + option + "**.\n";
+      text +=
+          "- The smallest count that matches the full set on every model (Top-1 within noise, SQNR within 1 dB): **" +
+          option + "**.\n";
       break;
     }
-    if (option == options.back()) text += "- No smaller count matches the full set on every model (Top-1 within noise and SQNR within 1 dB).\n";
+    if (option == options.back())
+      text += "- No smaller count matches the full set on every model (Top-1 within noise and SQNR within 1 dB).\n";
   }
   for (const ModelResults& m : models) {
-    const bool pinned = std::all_of(options.begin(), options.end(), [&](const std::string& o) { return m.variant(o).range_change == 0; });
+    const bool pinned = std::all_of(options.begin(), options.end(),
+                                    [&](const std::string& o) { return m.variant(o).range_change == 0; });
     if (pinned)
-      text += "- " + m.title + ": every quantized activation range is the same from 1 image on (bounded activations such as ReLU6 "
-              "reach their bounds on any image), so the calibration set acts only through bias correction's channel means.\n";
+      text += "- " + m.title +
+              ": every quantized activation range is the same from 1 image on (bounded activations such as ReLU6 "
+              "reach their bounds on any image), so the calibration set acts only through bias correction's channel "
+              "means.\n";
   }
   return text + "\n";
 }
@@ -305,41 +324,50 @@ void sensitivity_parts(const std::vector<ModelResults>& models, const std::strin
   for (const ModelResults& m : models) {
     const octet::analysis::SensitivityReport& s = m.sensitivity;
     const std::string chart = "sensitivity_" + m.key + ".svg";
-    octet::tools::write_bar_chart(octet::tools::sensitivity_chart(s, m.title + ": per-layer INT8 sensitivity (" + std::to_string(s.images) + " images)"),
-                           results_dir + "/" + chart);
+    octet::tools::write_bar_chart(octet::tools::sensitivity_chart(s, m.title + ": per-layer INT8 sensitivity (" +
+                                                                         std::to_string(s.images) + " images)"),
+                                  results_dir + "/" + chart);
     text += "### " + m.title + "\n\n" + std::to_string(s.layers.size()) + " INT8 layers, " + std::to_string(s.images) +
             " calibration images; all INT8: " + fmt("SQNR %.2f dB", s.all_int8.sqnr_db) +
             fmt(", agreement %.1f%%.", 100 * s.all_int8.top1_agreement) + " Top 10:\n\n";
     std::vector<std::vector<std::string>> rows = {{"rank", "layer", "only this INT8: SQNR / agreement",
-                                                   "all INT8 but this: SQNR / agreement", "noise added alone", "noise removed"}};
+                                                   "all INT8 but this: SQNR / agreement", "noise added alone",
+                                                   "noise removed"}};
     for (size_t i = 0; i < std::min<size_t>(10, s.layers.size()); ++i) {
       const octet::analysis::LayerSensitivity& l = s.layers[i];
-      rows.push_back({std::to_string(i + 1), "`" + l.node + "`",
-                      fmt("%.2f dB", l.only_this_int8.sqnr_db) + fmt(" / %.0f%%", 100 * l.only_this_int8.top1_agreement),
-                      fmt("%.2f dB", l.all_but_this_int8.sqnr_db) + fmt(" / %.0f%%", 100 * l.all_but_this_int8.top1_agreement),
-                      fmt("%.1f%%", 100 * l.noise_share_alone), fmt("%.1f%%", 100 * l.noise_share_removed)});
+      rows.push_back(
+          {std::to_string(i + 1), "`" + l.node + "`",
+           fmt("%.2f dB", l.only_this_int8.sqnr_db) + fmt(" / %.0f%%", 100 * l.only_this_int8.top1_agreement),
+           fmt("%.2f dB", l.all_but_this_int8.sqnr_db) + fmt(" / %.0f%%", 100 * l.all_but_this_int8.top1_agreement),
+           fmt("%.1f%%", 100 * l.noise_share_alone), fmt("%.1f%%", 100 * l.noise_share_removed)});
     }
     text += table(rows) + image_link(chart, m.title + " sensitivity");
     const octet::analysis::AutoFp32Result& a = m.auto_fp32;
     std::string chosen;
     for (const std::string& layer : a.fp32_layers) chosen += (chosen.empty() ? "`" : ", `") + layer + "`";
-    text += "auto-fp32 99: " + (a.reached ? "" : std::string("**not reached**; ")) + std::to_string(a.fp32_layers.size()) +
-            " layer(s) FP32" + (chosen.empty() ? "" : " (" + chosen + ")") + "; agreement on the calibration images by layers kept FP32:";
-    for (size_t k = 0; k < a.steps.size(); ++k) text += fmt(" %.0f:", double(k)) + fmt(" %.0f%%", 100 * a.steps[k].top1_agreement);
+    text += "auto-fp32 99: " + (a.reached ? "" : std::string("**not reached**; ")) +
+            std::to_string(a.fp32_layers.size()) + " layer(s) FP32" + (chosen.empty() ? "" : " (" + chosen + ")") +
+            "; agreement on the calibration images by layers kept FP32:";
+    for (size_t k = 0; k < a.steps.size(); ++k)
+      text += fmt(" %.0f:", double(k)) + fmt(" %.0f%%", 100 * a.steps[k].top1_agreement);
     text += ".\n\n";
     const octet::analysis::LayerSensitivity& top = s.layers.front();
     double top3 = 0;
     for (size_t i = 0; i < std::min<size_t>(3, s.layers.size()); ++i) top3 += s.layers[i].noise_share_removed;
     const VariantResult &auto_model = m.variant(kAutoFp32), &default_model = m.variant(kDefault);
-    const std::string choice = a.reached ? "auto-fp32 99 kept " + std::to_string(a.fp32_layers.size()) + " of " + std::to_string(s.layers.size()) + " layers FP32"
-                                         : "auto-fp32 99 did not reach 99%: with all " + std::to_string(s.layers.size()) +
-                                               " layers FP32 only the classifier's s8 weights stay quantized and leave " +
-                                               fmt("%.0f%% agreement", 100 * a.steps.back().top1_agreement) + " on the calibration images";
-    bullets += "- " + m.title + ": keeping `" + top.node + "` FP32 removes " + fmt("%.0f%%", 100 * top.noise_share_removed) +
-               " of the noise power, the top 3 layers " + fmt("%.0f%%", 100 * top3) + ". " + choice + "; on the evaluation images " +
-               (m.has_labels ? "Top-1 " + top1_versus(m, auto_model, default_model) + " vs the default, " : std::string()) +
-               "SQNR / agreement " + fidelity(auto_model) + " vs " + fidelity(default_model) +
-               fmt(", latency %.2f", auto_model.footprint.cpu_ms) + fmt(" vs %.2f ms.\n", default_model.footprint.cpu_ms);
+    const std::string choice =
+        a.reached ? "auto-fp32 99 kept " + std::to_string(a.fp32_layers.size()) + " of " +
+                        std::to_string(s.layers.size()) + " layers FP32"
+                  : "auto-fp32 99 did not reach 99%: with all " + std::to_string(s.layers.size()) +
+                        " layers FP32 only the classifier's s8 weights stay quantized and leave " +
+                        fmt("%.0f%% agreement", 100 * a.steps.back().top1_agreement) + " on the calibration images";
+    bullets +=
+        "- " + m.title + ": keeping `" + top.node + "` FP32 removes " + fmt("%.0f%%", 100 * top.noise_share_removed) +
+        " of the noise power, the top 3 layers " + fmt("%.0f%%", 100 * top3) + ". " + choice +
+        "; on the evaluation images " +
+        (m.has_labels ? "Top-1 " + top1_versus(m, auto_model, default_model) + " vs the default, " : std::string()) +
+        "SQNR / agreement " + fidelity(auto_model) + " vs " + fidelity(default_model) +
+        fmt(", latency %.2f", auto_model.footprint.cpu_ms) + fmt(" vs %.2f ms.\n", default_model.footprint.cpu_ms);
   }
   parts["sensitivity_by_model"] = block(text);
   parts["sensitivity_conclusions"] = block(bullets);
@@ -365,12 +393,13 @@ std::string footprint_table(const std::vector<ModelResults>& models) {
 std::string footprint_conclusions(const std::vector<ModelResults>& models) {
   std::string text;
   for (const ModelResults& m : models) {
-    const Footprint &f = m.variant(kFp32).footprint, &q = m.variant(kDefault).footprint, &c = m.variant(kInt8Classifier).footprint;
+    const Footprint &f = m.variant(kFp32).footprint, &q = m.variant(kDefault).footprint,
+                    &c = m.variant(kInt8Classifier).footprint;
     text += "- " + m.title + fmt(": INT8 runs %.2f×", f.cpu_ms / q.cpu_ms) + " as fast as FP32 on one thread (" +
             fmt("%.2f", f.cpu_ms) + fmt(" → %.2f ms", q.cpu_ms) + fmt("; %.2f ms with the INT8 classifier)", c.cpu_ms) +
             fmt(", the file is %.0f%% of FP32's", 100.0 * double(q.file_bytes) / double(f.file_bytes)) +
-            fmt(" and the peak RSS above the bare process %.0f%%", 100.0 * double(q.peak_rss_bytes - q.start_rss_bytes) /
-                                                                       double(f.peak_rss_bytes - f.start_rss_bytes)) +
+            fmt(" and the peak RSS above the bare process %.0f%%",
+                100.0 * double(q.peak_rss_bytes - q.start_rss_bytes) / double(f.peak_rss_bytes - f.start_rss_bytes)) +
             " (" + mb(f.peak_rss_bytes - f.start_rss_bytes) + " → " + mb(q.peak_rss_bytes - q.start_rss_bytes) + ").\n";
   }
   return text + "\n";
@@ -388,21 +417,27 @@ void write_results(const std::vector<ModelResults>& models, const RunInfo& run, 
     if (v.name != kFp32) int8.push_back(v.name);
   }
   std::vector<ModelResults> labelled;
-  std::copy_if(models.begin(), models.end(), std::back_inserter(labelled), [](const ModelResults& m) { return m.has_labels; });
-  octet::tools::write_bar_chart(variant_chart(labelled, all, "Top-1 on the evaluation images", "Top-1 %",
-                                       [](const ModelResults&, const VariantResult& v) { return 100 * v.eval.top1; }),
-                         results_dir + "/top1.svg");
-  octet::tools::write_bar_chart(variant_chart(models, int8, "Logit SQNR against FP32", "dB",
-                                       [](const ModelResults&, const VariantResult& v) { return v.eval.sqnr_db; }),
-                         results_dir + "/sqnr.svg");
+  std::copy_if(models.begin(), models.end(), std::back_inserter(labelled),
+               [](const ModelResults& m) { return m.has_labels; });
+  octet::tools::write_bar_chart(
+      variant_chart(labelled, all, "Top-1 on the evaluation images", "Top-1 %",
+                    [](const ModelResults&, const VariantResult& v) { return 100 * v.eval.top1; }),
+      results_dir + "/top1.svg");
+  octet::tools::write_bar_chart(
+      variant_chart(models, int8, "Logit SQNR against FP32", "dB",
+                    [](const ModelResults&, const VariantResult& v) { return v.eval.sqnr_db; }),
+      results_dir + "/sqnr.svg");
   std::vector<std::string> counts;
   for (size_t count : run.calibration_counts)
     if (count != run.calibration_counts.back()) counts.push_back(calibration_count_name(count));
-  octet::tools::write_bar_chart(variant_chart(models, counts, "Activation range change against " + calibration_count_name(run.calibration_counts.back()),
-                                       "mean relative change %", [](const ModelResults&, const VariantResult& v) { return 100 * v.range_change; }),
-                         results_dir + "/calibration_ranges.svg");
-  octet::tools::BarChart latency = variant_chart(models, all, "Latency, batch 1, 1 thread (median CPU time of a run)", "ms per image (log scale)",
-                                          [](const ModelResults&, const VariantResult& v) { return v.footprint.cpu_ms; });
+  octet::tools::write_bar_chart(
+      variant_chart(
+          models, counts, "Activation range change against " + calibration_count_name(run.calibration_counts.back()),
+          "mean relative change %", [](const ModelResults&, const VariantResult& v) { return 100 * v.range_change; }),
+      results_dir + "/calibration_ranges.svg");
+  octet::tools::BarChart latency =
+      variant_chart(models, all, "Latency, batch 1, 1 thread (median CPU time of a run)", "ms per image (log scale)",
+                    [](const ModelResults&, const VariantResult& v) { return v.footprint.cpu_ms; });
   latency.log_y = true;
   octet::tools::write_bar_chart(latency, results_dir + "/latency.svg");
 
@@ -411,18 +446,21 @@ void write_results(const std::vector<ModelResults>& models, const RunInfo& run, 
   parts["minutes"] = fmt("%.1f", run.minutes);
   parts["cpu_minutes"] = fmt("%.1f", run.cpu_minutes);
   std::string model_minutes;
-  for (const ModelResults& m : models) model_minutes += (model_minutes.empty() ? "" : ", ") + m.title + fmt(" %.1f", m.seconds / 60);
+  for (const ModelResults& m : models)
+    model_minutes += (model_minutes.empty() ? "" : ", ") + m.title + fmt(" %.1f", m.seconds / 60);
   parts["model_minutes"] = model_minutes;
   parts["cpu"] = run.cpu;
   parts["cores"] = std::to_string(run.cores);
   parts["load_before"] = run.load_before;
   parts["load_after"] = run.load_after;
-  parts["quick_note"] = run.quick ? "**Quick mode: few images, the numbers are only a check that the report runs.**\n\n" : "";
+  parts["quick_note"] =
+      run.quick ? "**Quick mode: few images, the numbers are only a check that the report runs.**\n\n" : "";
   parts["calibration_images"] = std::to_string(first.calibration_images);
   parts["evaluation_images"] = std::to_string(first.evaluation_images.size());
   parts["fidelity_images"] = std::to_string(models.back().evaluation_images.size());
   parts["summary_table"] = block(summary(models));
-  parts["activations_table"] = block(comparison_table(models, {kFp32, kDefault, kAsymmetric, kSymmetric, kPerTensor}, kDefault));
+  parts["activations_table"] =
+      block(comparison_table(models, {kFp32, kDefault, kAsymmetric, kSymmetric, kPerTensor}, kDefault));
   parts["activations_conclusions"] = block(conclusions(models, {kAsymmetric, kSymmetric, kPerTensor}, kDefault));
   parts["ranges_table"] = block(comparison_table(models, {kFp32, kDefault, kPercentile, kEntropy, kMse}, kDefault));
   parts["ranges_conclusions"] = block(conclusions(models, {kPercentile, kEntropy, kMse}, kDefault));
@@ -444,7 +482,8 @@ void write_results(const std::vector<ModelResults>& models, const RunInfo& run, 
                  ".\n";
   }
   parts["equalization_decisions"] = block(decisions);
-  parts["rounding_table"] = block(comparison_table(models, {kFp32, kDefault, kNearestRounding, kNoEqualization, kNeither}, kDefault));
+  parts["rounding_table"] =
+      block(comparison_table(models, {kFp32, kDefault, kNearestRounding, kNoEqualization, kNeither}, kDefault));
   parts["rounding_conclusions"] = block(conclusions(models, {kNearestRounding, kNoEqualization, kNeither}, kDefault));
   sensitivity_parts(models, results_dir, parts);
   parts["auto_fp32_table"] = block(comparison_table(models, {kFp32, kDefault, kAutoFp32}, kDefault));

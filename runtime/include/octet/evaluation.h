@@ -53,8 +53,7 @@ std::vector<std::string> resolve_wnid_labels(const std::string& wnid_file, const
 // file's folder; blank lines and lines starting with '#' are skipped). Takes entries offset,
 // offset + stride, ... up to count of them (count 0: no limit). The project's convention is stride 10,
 // offset 0: files 0, 10, 20, ... Throws Error naming the path if it does not exist or yields no image.
-std::vector<std::string> list_images(const std::string& dir_or_list, size_t count, size_t stride,
-                                                 size_t offset);
+std::vector<std::string> list_images(const std::string& dir_or_list, size_t count, size_t stride, size_t offset);
 
 // ---- image split --------------------------------------------------------------------------------------
 
@@ -80,14 +79,14 @@ bool top1_agrees(const float* reference_logits, const float* test_logits, size_t
 
 struct EvaluationResult {
   size_t images = 0;
-  bool has_labels = false;        // top1, top5: fractions of images whose label is in the top 1 / 5
+  bool has_labels = false;  // top1, top5: fractions of images whose label is in the top 1 / 5
   double top1 = 0, top5 = 0;
-  bool has_reference = false;     // agreement with the reference model, averaged over images:
-  double top1_agreement = 0;      // fraction of images with the same top-1 class
-  double mean_kl = 0;             // mean KL(p_reference || p_model) in nats
-  double sqnr_db = 0;             // over all logits of all images (sqnr_db of graph/quantization.h)
-  double ms_per_image = 0;        // median time of the model's run() alone (no decoding, no reference)
-  std::vector<int> predictions;   // the model's top-1 class of each image
+  bool has_reference = false;    // agreement with the reference model, averaged over images:
+  double top1_agreement = 0;     // fraction of images with the same top-1 class
+  double mean_kl = 0;            // mean KL(p_reference || p_model) in nats
+  double sqnr_db = 0;            // over all logits of all images (sqnr_db of graph/quantization.h)
+  double ms_per_image = 0;       // median time of the model's run() alone (no decoding, no reference)
+  std::vector<int> predictions;  // the model's top-1 class of each image
 };
 
 // Runs `model` (and `reference`, when not null) with one batch-1 Session each on every image, each image

@@ -35,7 +35,10 @@
 namespace octet {
 
 struct Graph;
-namespace kernels { class Engine; class PackedWeights; }
+namespace kernels {
+class Engine;
+class PackedWeights;
+}  // namespace kernels
 
 // A float tensor in dense row-major order (NCHW for images), owned by the Session that returned it.
 struct Tensor {
@@ -76,9 +79,9 @@ class Model {
 constexpr int kMaxThreads = 1024;
 
 struct SessionOptions {
-  int64_t batch = 1;        // replaces the symbolic batch dimension of the inputs (each activation at most
-                            // 4 GiB at this batch, or the Session is refused; graph/FORMAT.md)
-  int threads = 0;          // 0: all cores; at most kMaxThreads
+  int64_t batch = 1;               // replaces the symbolic batch dimension of the inputs (each activation at most
+                                   // 4 GiB at this batch, or the Session is refused; graph/FORMAT.md)
+  int threads = 0;                 // 0: all cores; at most kMaxThreads
   bool reference_kernels = false;  // plain C++ kernels instead of oneDNN (for checking; slow)
 };
 
