@@ -17,7 +17,7 @@
 
 #include "converters/analysis/sensitivity.h"
 #include "converters/onnx/qdq_export.h"
-#include "converters/progress_line.h"
+#include "octet/progress.h"
 #include "converters/quant/convert.h"
 #include "converters/tools/cli_options.h"
 #include "converters/tools/convert_sensitivity.h"

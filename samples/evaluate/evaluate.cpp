@@ -12,9 +12,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "converters/progress_line.h"
-#include "converters/quant/calibration.h"
 #include "octet/evaluation.h"
+#include "octet/progress.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"evaluate: accuracy and FP32 fidelity of an octet image classifier"};

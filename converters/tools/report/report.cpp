@@ -21,7 +21,7 @@
 
 #include "converters/onnx/import.h"
 #include "converters/onnx/preprocess_options.h"
-#include "converters/progress_line.h"
+#include "octet/progress.h"
 #include "converters/quant/calibration.h"
 #include "converters/tools/charts.h"
 #include "graph/model_format.h"
@@ -85,7 +85,7 @@ std::string slug(const std::string& name) {
   return s;
 }
 
-// A progress callback printing "[model] what: done/total" on stderr (converters/progress_line.h).
+// A progress callback printing "[model] what: done/total" on stderr (octet/progress.h).
 octet::quant::Progress progress(const std::string& model, const std::string& what) {
   auto line = std::make_shared<octet::ProgressLine>();
   return [line, model, what](size_t done, size_t total) { line->update("[" + model + "] " + what, done, total); };

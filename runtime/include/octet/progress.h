@@ -1,5 +1,5 @@
-// Progress of long work on stderr, as the tools print it: on a terminal one line updated in place ('\r');
-// otherwise (a log file, a pipe, CI) a line at each tenth of the work and at the end, so that a log of an
+// Progress of long work on stderr, as octet's tools and samples print it: on a terminal one line updated in place
+// ('\r'); otherwise (a log file, a pipe, CI) a line at each tenth of the work and at the end, so that a log of an
 // evaluation over 50000 images stays a few readable lines instead of one 30 KB line of carriage returns.
 #pragma once
 
