@@ -4,6 +4,7 @@
 #include <cmath>
 #include <set>
 
+#include "converters/quant/graph_writer.h"
 #include "graph/ops.h"
 #include "graph/quantization.h"
 #include "graph/shape_inference.h"
@@ -13,13 +14,6 @@ namespace {
 
 bool has_input(const Node& node, size_t i) { return node.inputs.size() > i && !node.inputs[i].empty(); }
 
-// Ops that move or average quantized values without requantizing them (kernels/pool.cpp, shape_ops.cpp).
-bool is_transparent(const std::string& op) {
-  static const std::set<std::string> ops = {"MaxPool", "AveragePool", "GlobalAveragePool", "Flatten",
-                                            "Reshape", "Squeeze",     "Unsqueeze",         "Identity"};
-  return ops.count(op) != 0;
-}
-
 bool same_quantization(const onnx::GivenActivation& a, DType dtype, const QuantParams& b) {
   return a.dtype == dtype && a.params.scales == b.scales && a.params.zero_points == b.zero_points &&
          a.params.axis == b.axis;
@@ -28,13 +22,9 @@ bool same_quantization(const onnx::GivenActivation& a, DType dtype, const QuantP
 // Relative closeness of two float scales (a bias scale against input scale x weight scale).
 bool close(float a, float b) { return std::fabs(a - b) <= 1e-5f * std::max(std::fabs(a), std::fabs(b)); }
 
-class GivenQuantizer {
+class GivenQuantizer : QuantizedGraphWriter {
  public:
-  GivenQuantizer(const Graph& fp32, const onnx::GivenQuantization& given) : in_(fp32), given_(given) {
-    out_ = fp32;
-    out_.nodes.clear();
-    consumers_ = fp32.consumers();
-    for (const std::string& o : fp32.outputs) graph_outputs_.insert(o);
+  GivenQuantizer(const Graph& fp32, const onnx::GivenQuantization& given) : QuantizedGraphWriter(fp32), given_(given) {
     for (const Node& node : fp32.nodes) int8_[node.name] = wants_int8(node);
   }
 
@@ -52,16 +42,7 @@ class GivenQuantizer {
       if (layers && (node.op == "Conv" || node.op == "Gemm" || node.op == "MatMul"))
         layers->push_back({node.name, node.op, int8_.at(node.name) ? "int8" : "fp32"});
     }
-    for (std::string& o : out_.outputs) {
-      if (!quantized_.count(o)) continue;
-      std::string internal = o + "/quantized";
-      rename_tensor(o, internal);
-      out_.nodes.push_back({o + "/dequantize", "Dequantize", {internal}, {o}, {}});
-      out_.tensors[o] = {DType::f32, {}, {}};
-    }
-    drop_unused_constants();
-    infer_symbolic_shapes(out_);
-    validate_graph(out_);
+    finish();
     size_t s8 = 0;
     for (const std::string& t : quantized_) s8 += out_.tensors.at(t).dtype == DType::s8;
     if (s8)
@@ -94,24 +75,16 @@ class GivenQuantizer {
     return true;
   }
 
-  bool leads_to_int8(const std::string& tensor) const {
-    auto it = consumers_.find(tensor);
-    if (it == consumers_.end()) return false;
-    for (size_t i : it->second) {
-      const Node& reader = in_.nodes[i];
-      if (int8_.at(reader.name)) return true;
-      if ((is_transparent(reader.op) || reader.op == "Concat") && leads_to_int8(reader.outputs[0])) return true;
-    }
-    return false;
-  }
   bool only_float_readers(const std::string& tensor) const {
-    return graph_outputs_.count(tensor) || !leads_to_int8(tensor);
+    return graph_outputs_.count(tensor) || !leads_to_int8(tensor, true);
   }
 
   // A pooling or reshape whose quantized input keeps its parameters: the model quantized the output alike (or
   // not at all), and an INT8 layer reads it.
   bool can_pass_through(const Node& node) const {
-    if (!is_transparent(node.op) || !quantized_.count(node.inputs[0]) || !leads_to_int8(node.outputs[0])) return false;
+    if (!is_quantization_transparent(node.op) || !quantized_.count(node.inputs[0]) ||
+        !leads_to_int8(node.outputs[0], true))
+      return false;
     const TensorInfo& x = out_.tensors.at(node.inputs[0]);
     const onnx::GivenActivation* y = given_activation(node.outputs[0]);
     if (node.op == "AveragePool" && node.attrs.get_int("count_include_pad", 0) != 0 && x.quant.zero_points[0] != 0)
@@ -121,7 +94,7 @@ class GivenQuantizer {
 
   bool can_concat(const Node& node) const {
     const onnx::GivenActivation* y = given_activation(node.outputs[0]);
-    if (!y || !leads_to_int8(node.outputs[0])) return false;
+    if (!y || !leads_to_int8(node.outputs[0], true)) return false;
     for (const std::string& i : node.inputs) {
       if (!quantized_.count(i)) return false;
       const TensorInfo& x = out_.tensors.at(i);
@@ -131,28 +104,11 @@ class GivenQuantizer {
   }
 
   std::string quantized_input(const std::string& tensor) {
-    if (quantized_.count(tensor)) return tensor;
-    auto cached = quantize_cache_.find(tensor);
-    if (cached != quantize_cache_.end()) return cached->second;
-    const onnx::GivenActivation* given = given_activation(tensor);
-    if (!given) throw Error("tensor '" + tensor + "' feeds an INT8 layer but the model gives it no quantization");
-    std::string q = tensor + "/quantized";
-    out_.nodes.push_back({tensor + "/quantize", "Quantize", {tensor}, {q}, {}});
-    out_.tensors[q] = {given->dtype, {}, given->params};
-    quantized_.insert(q);
-    quantize_cache_[tensor] = q;
-    return q;
-  }
-
-  std::string float_input(const std::string& tensor) {
-    if (!quantized_.count(tensor)) return tensor;
-    auto cached = dequantize_cache_.find(tensor);
-    if (cached != dequantize_cache_.end()) return cached->second;
-    std::string f = tensor + "/dequantized";
-    out_.nodes.push_back({tensor + "/dequantize", "Dequantize", {tensor}, {f}, {}});
-    out_.tensors[f] = {DType::f32, {}, {}};
-    dequantize_cache_[tensor] = f;
-    return f;
+    return QuantizedGraphWriter::quantized_input(tensor, [&] {
+      const onnx::GivenActivation* given = given_activation(tensor);
+      if (!given) throw Error("tensor '" + tensor + "' feeds an INT8 layer but the model gives it no quantization");
+      return TensorInfo{given->dtype, {}, given->params};
+    });
   }
 
   void quantize_compute_node(Node& node) {
@@ -275,39 +231,7 @@ class GivenQuantizer {
     }
   }
 
-  void rename_tensor(const std::string& from, const std::string& to) {
-    for (Node& n : out_.nodes) {
-      for (std::string& i : n.inputs)
-        if (i == from) i = to;
-      for (std::string& o : n.outputs)
-        if (o == from) o = to;
-    }
-    out_.tensors[to] = out_.tensors.at(from);
-    out_.tensors.erase(from);
-    quantized_.erase(from);
-    quantized_.insert(to);
-  }
-
-  void drop_unused_constants() {
-    std::set<std::string> used;
-    for (const Node& n : out_.nodes) used.insert(n.inputs.begin(), n.inputs.end());
-    for (auto it = out_.constants.begin(); it != out_.constants.end();) {
-      if (used.count(it->first) || graph_outputs_.count(it->first)) {
-        ++it;
-      } else {
-        out_.tensors.erase(it->first);
-        it = out_.constants.erase(it);
-      }
-    }
-  }
-
-  const Graph& in_;
   const onnx::GivenQuantization& given_;
-  Graph out_;
-  std::map<std::string, std::vector<size_t>> consumers_;
-  std::set<std::string> graph_outputs_, quantized_;
-  std::map<std::string, bool> int8_;
-  std::map<std::string, std::string> quantize_cache_, dequantize_cache_;
   std::vector<std::string> notes_;
 };
 

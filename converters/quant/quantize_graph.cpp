@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "converters/quant/graph_writer.h"
 #include "graph/fused_activation.h"
 #include "graph/ops.h"
 #include "graph/quantization.h"
@@ -9,14 +10,6 @@
 
 namespace octet::quant {
 namespace {
-
-// Ops that run unchanged on quantized values with their input's parameters (max and average commute
-// with the affine dequantization; reshapes move values).
-bool is_transparent(const std::string& op) {
-  static const std::set<std::string> ops = {"MaxPool", "AveragePool", "GlobalAveragePool", "Flatten",
-                                            "Reshape", "Squeeze",     "Unsqueeze",         "Identity"};
-  return ops.count(op) != 0;
-}
 
 bool has_input(const Node& node, size_t i) { return node.inputs.size() > i && !node.inputs[i].empty(); }
 
@@ -51,14 +44,10 @@ bool non_negative_by_construction(const Node& node) {
   return non_negative("act");
 }
 
-class Quantizer {
+class Quantizer : QuantizedGraphWriter {
  public:
   Quantizer(const Graph& fp32, const std::map<std::string, TensorStats>& stats, const QuantizeOptions& options)
-      : in_(fp32), stats_(stats), options_(options), classifier_(final_classifier(fp32)) {
-    out_ = fp32;
-    out_.nodes.clear();
-    consumers_ = fp32.consumers();
-    for (const std::string& o : fp32.outputs) graph_outputs_.insert(o);
+      : QuantizedGraphWriter(fp32), stats_(stats), options_(options), classifier_(final_classifier(fp32)) {
     for (const Node& node : fp32.nodes) int8_[node.name] = wants_int8(node, fp32, options, classifier_);
     quantized_dtype_ = options.activations == ActivationMode::symmetric ? DType::s8 : DType::u8;
   }
@@ -68,7 +57,8 @@ class Quantizer {
       Node n = node;
       if (int8_.at(node.name))
         quantize_compute_node(n);
-      else if (is_transparent(node.op) && quantized_.count(node.inputs[0]) && leads_to_int8(node.outputs[0]))
+      else if (is_quantization_transparent(node.op) && quantized_.count(node.inputs[0]) &&
+               leads_to_int8(node.outputs[0], false))
         pass_through(n);
       else
         keep_float(n);
@@ -80,18 +70,7 @@ class Quantizer {
                  ? "fp32"
                  : "fp32 (s8 weights)"});
     }
-    // A graph output the user reads as float: dequantize under its own name.
-    for (std::string& o : out_.outputs) {
-      if (!quantized_.count(o)) continue;
-      std::string internal = o + "/quantized";
-      rename_tensor(o, internal);
-      out_.nodes.push_back({o + "/dequantize", "Dequantize", {internal}, {o}, {}});
-      out_.tensors[o] = {DType::f32, {}, {}};
-    }
-    drop_unused_constants();
-    infer_symbolic_shapes(out_);
-    validate_graph(out_);
-    return out_;
+    return finish();
   }
 
  private:
@@ -115,48 +94,16 @@ class Quantizer {
     return it != non_negative_.end() && it->second;
   }
 
-  // The quantized version of an activation: itself if already quantized, else a Quantize node (one per tensor).
+  // The quantized version of an activation (one Quantize node per tensor), with calibrated parameters.
   std::string quantized_input(const std::string& tensor, const Node& reader) {
-    if (quantized_.count(tensor)) return tensor;
-    auto cached = quantize_cache_.find(tensor);
-    if (cached != quantize_cache_.end()) return cached->second;
-    std::string q = tensor + "/quantized";
-    out_.nodes.push_back({tensor + "/quantize", "Quantize", {tensor}, {q}, {}});
-    out_.tensors[q] = {quantized_dtype_, {}, activation_params_of(tensor, reader, produced_non_negative(tensor))};
-    quantized_.insert(q);
-    quantize_cache_[tensor] = q;
-    return q;
-  }
-
-  // The float version of an activation: itself, or a Dequantize node (one per tensor).
-  std::string float_input(const std::string& tensor) {
-    if (!quantized_.count(tensor)) return tensor;
-    auto cached = dequantize_cache_.find(tensor);
-    if (cached != dequantize_cache_.end()) return cached->second;
-    std::string f = tensor + "/dequantized";
-    out_.nodes.push_back({tensor + "/dequantize", "Dequantize", {tensor}, {f}, {}});
-    out_.tensors[f] = {DType::f32, {}, {}};
-    dequantize_cache_[tensor] = f;
-    return f;
-  }
-
-  // Whether `tensor` reaches an INT8 layer through INT8 layers' inputs or quantization-transparent ops.
-  // Only then does it stay quantized: a pooled or reshaped tensor read by FP32 layers alone is better
-  // computed in f32 (an average rounded back onto its input's u8 grid loses precision for nothing).
-  bool leads_to_int8(const std::string& tensor) const {
-    auto it = consumers_.find(tensor);
-    if (it == consumers_.end()) return false;
-    for (size_t i : it->second) {
-      const Node& reader = in_.nodes[i];
-      if (int8_.at(reader.name)) return true;
-      if (is_transparent(reader.op) && leads_to_int8(reader.outputs[0])) return true;
-    }
-    return false;
+    return QuantizedGraphWriter::quantized_input(tensor, [&] {
+      return TensorInfo{quantized_dtype_, {}, activation_params_of(tensor, reader, produced_non_negative(tensor))};
+    });
   }
 
   // Whether an INT8 layer should write `tensor` as f32 directly.
   bool only_float_readers(const std::string& tensor) const {
-    return graph_outputs_.count(tensor) || !leads_to_int8(tensor);
+    return graph_outputs_.count(tensor) || !leads_to_int8(tensor, false);
   }
 
   void quantize_compute_node(Node& node) {
@@ -208,7 +155,8 @@ class Quantizer {
       store_s8_weights(node.inputs[1], in_.constants.at(node.inputs[1]), node.op == "Gemm" && !trans_b ? 1 : 0);
     }
     for (const std::string& y : node.outputs) {
-      non_negative_[y] = node.op == "Relu" || (is_transparent(node.op) && produced_non_negative(node.inputs[0])) ||
+      non_negative_[y] = node.op == "Relu" ||
+                         (is_quantization_transparent(node.op) && produced_non_negative(node.inputs[0])) ||
                          non_negative_by_construction(node);
       out_.tensors[y] = {DType::f32, {}, {}};
     }
@@ -246,41 +194,10 @@ class Quantizer {
     return Constant::from_floats({cols, rows}, t);
   }
 
-  void rename_tensor(const std::string& from, const std::string& to) {
-    for (Node& n : out_.nodes) {
-      for (std::string& i : n.inputs)
-        if (i == from) i = to;
-      for (std::string& o : n.outputs)
-        if (o == from) o = to;
-    }
-    out_.tensors[to] = out_.tensors.at(from);
-    out_.tensors.erase(from);
-    quantized_.erase(from);
-    quantized_.insert(to);
-  }
-
-  void drop_unused_constants() {
-    std::set<std::string> used;
-    for (const Node& n : out_.nodes) used.insert(n.inputs.begin(), n.inputs.end());
-    for (auto it = out_.constants.begin(); it != out_.constants.end();) {
-      if (used.count(it->first) || graph_outputs_.count(it->first)) {
-        ++it;
-      } else {
-        out_.tensors.erase(it->first);
-        it = out_.constants.erase(it);
-      }
-    }
-  }
-
-  const Graph& in_;
   const std::map<std::string, TensorStats>& stats_;
   const QuantizeOptions& options_;
   std::string classifier_;
-  Graph out_;
-  std::map<std::string, std::vector<size_t>> consumers_;
-  std::set<std::string> graph_outputs_, quantized_;
-  std::map<std::string, bool> int8_, non_negative_;
-  std::map<std::string, std::string> quantize_cache_, dequantize_cache_;
+  std::map<std::string, bool> non_negative_;
   DType quantized_dtype_ = DType::u8;
 };
 
