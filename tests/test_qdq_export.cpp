@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <set>
 #include <sstream>
@@ -378,4 +379,17 @@ TEST_CASE("octet-convert --export-qdq writes the INT8 MobileNet with octet's sca
   REQUIRE(chain.size() > 5);
   CHECK(std::vector<std::string>(chain.begin(), chain.begin() + 5) ==
         std::vector<std::string>{"QuantizeLinear", "DequantizeLinear", "Conv", "Clip", "QuantizeLinear"});
+}
+
+TEST_CASE("a NaN weight is refused at quantization, naming the weight tensor") {
+  Graph g = small_fp32_graph();
+  std::vector<float> w2 = g.constants.at("w2").as_floats();
+  w2[5] = std::numeric_limits<float>::quiet_NaN();
+  g.constants["w2"] = Constant::from_floats(g.constants.at("w2").shape, w2);
+  std::map<std::string, octet::quant::TensorStats> stats;
+  for (const char* tensor : {"x", "a", "b", "c", "d", "e", "y"}) {
+    const float values[2] = {-1, 1};
+    stats[tensor].update(values, 2);
+  }
+  CHECK_THROWS_WITH_AS(octet::quant::quantize_graph(g, stats, {}), doctest::Contains("weights 'w2'"), octet::Error);
 }
