@@ -1,6 +1,7 @@
 #include "support/process.h"
 
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -23,7 +24,9 @@ std::string shell_quote(const std::string& arg) {
 
 ProcessResult run_process(const std::vector<std::string>& command, const std::filesystem::path& scratch) {
   std::filesystem::create_directories(scratch);
-  const std::filesystem::path out = scratch / "stdout.txt", err = scratch / "stderr.txt";
+  // Named by process: ctest runs the unit and models halves of one test program at once, in the same scratch.
+  const std::string pid = std::to_string(getpid());
+  const std::filesystem::path out = scratch / ("stdout." + pid + ".txt"), err = scratch / ("stderr." + pid + ".txt");
   std::string line;
   for (const std::string& arg : command) line += shell_quote(arg) + " ";
   const int status = std::system((line + ">" + shell_quote(out.string()) + " 2>" + shell_quote(err.string())).c_str());
