@@ -17,8 +17,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     octet::PreprocessSpec spec;
     spec.resize_shorter = 10;
     spec.crop_height = 8, spec.crop_width = 6;
-    spec.resize = data[0] & 1 ? "nearest" : "bilinear";
-    spec.layout = data[0] & 2 ? "NHWC" : "NCHW";
+    spec.resize = data[0] & 1 ? octet::Resize::nearest : octet::Resize::bilinear;
+    spec.layout = data[0] & 2 ? octet::Layout::nhwc : octet::Layout::nchw;
     std::vector<float> sample(3 * 8 * 6);
     octet::preprocess_image(image, spec, sample.data());
   });
