@@ -13,6 +13,7 @@
 #include "graph/ops.h"
 #include "graph/shape_inference.h"
 #include "octet/octet.h"
+#include "support/onnx_builder.h"
 #include "support/random.h"
 
 using namespace octet;
@@ -27,81 +28,13 @@ std::filesystem::path scratch_dir() {
 
 using octet::testing::pseudo_random;
 
-void set_attribute(::onnx::NodeProto& node, const std::string& name, int64_t value) {
-  ::onnx::AttributeProto* a = node.add_attribute();
-  a->set_name(name);
-  a->set_type(::onnx::AttributeProto::INT);
-  a->set_i(value);
-}
-void set_attribute(::onnx::NodeProto& node, const std::string& name, float value) {
-  ::onnx::AttributeProto* a = node.add_attribute();
-  a->set_name(name);
-  a->set_type(::onnx::AttributeProto::FLOAT);
-  a->set_f(value);
-}
-void set_attribute(::onnx::NodeProto& node, const std::string& name, const std::vector<int64_t>& values) {
-  ::onnx::AttributeProto* a = node.add_attribute();
-  a->set_name(name);
-  a->set_type(::onnx::AttributeProto::INTS);
-  for (int64_t v : values) a->add_ints(v);
-}
+using octet::testing::OnnxBuilder;
 
 // An ONNX model under construction; import() saves it to a scratch file and imports that.
-struct ModelBuilder {
-  ::onnx::ModelProto model;
-  ::onnx::GraphProto* graph;
+struct ModelBuilder : OnnxBuilder {
+  using OnnxBuilder::OnnxBuilder;
 
-  explicit ModelBuilder(int64_t opset = 13) {
-    model.set_ir_version(7);
-    ::onnx::OperatorSetIdProto* id = model.add_opset_import();
-    id->set_domain("");
-    id->set_version(opset);
-    graph = model.mutable_graph();
-    graph->set_name("test");
-  }
-
-  // kBatchDim becomes the symbolic dimension "N".
-  void input(const std::string& name, const Shape& shape, int32_t elem_type = ::onnx::TensorProto::FLOAT) {
-    ::onnx::ValueInfoProto* value = graph->add_input();
-    value->set_name(name);
-    ::onnx::TypeProto::Tensor* type = value->mutable_type()->mutable_tensor_type();
-    type->set_elem_type(elem_type);
-    ::onnx::TensorShapeProto* dims = type->mutable_shape();
-    for (int64_t d : shape) {
-      if (d == kBatchDim)
-        dims->add_dim()->set_dim_param("N");
-      else
-        dims->add_dim()->set_dim_value(d);
-    }
-  }
-  void output(const std::string& name) { graph->add_output()->set_name(name); }
-
-  ::onnx::TensorProto& initializer(const std::string& name, const Shape& shape) {
-    ::onnx::TensorProto* t = graph->add_initializer();
-    t->set_name(name);
-    for (int64_t d : shape) t->add_dims(d);
-    return *t;
-  }
-  void floats(const std::string& name, const Shape& shape, const std::vector<float>& values) {
-    ::onnx::TensorProto& t = initializer(name, shape);
-    t.set_data_type(::onnx::TensorProto::FLOAT);
-    t.set_raw_data(values.data(), values.size() * sizeof(float));
-  }
-  void ints(const std::string& name, const Shape& shape, const std::vector<int64_t>& values) {
-    ::onnx::TensorProto& t = initializer(name, shape);
-    t.set_data_type(::onnx::TensorProto::INT64);
-    for (int64_t v : values) t.add_int64_data(v);
-  }
-
-  ::onnx::NodeProto& node(const std::string& op, const std::vector<std::string>& inputs,
-                          const std::vector<std::string>& outputs, const std::string& name = "") {
-    ::onnx::NodeProto* n = graph->add_node();
-    n->set_op_type(op);
-    n->set_name(name);
-    for (const std::string& i : inputs) n->add_input(i);
-    for (const std::string& o : outputs) n->add_output(o);
-    return *n;
-  }
+  void floats(const std::string& name, const Shape& shape, const std::vector<float>& v) { values(name, shape, v); }
 
   std::string save(const std::string& file_name) const {
     std::string path = (scratch_dir() / file_name).string();
@@ -161,9 +94,10 @@ ModelBuilder conv_bn_relu_model() {
   m.floats("mean", {3}, {0.2f, -0.4f, 0.6f});
   m.floats("var", {3}, {1.0f, 4.0f, 0.25f});
   ::onnx::NodeProto& conv = m.node("Conv", {"x", "W", "B"}, {"c"}, "conv");
-  set_attribute(conv, "pads", std::vector<int64_t>{1, 1, 1, 1});
-  set_attribute(conv, "kernel_shape", std::vector<int64_t>{3, 3});
-  set_attribute(m.node("BatchNormalization", {"c", "scale", "beta", "mean", "var"}, {"bn"}, "bn"), "epsilon", 1e-3f);
+  OnnxBuilder::attribute(conv, "pads", std::vector<int64_t>{1, 1, 1, 1});
+  OnnxBuilder::attribute(conv, "kernel_shape", std::vector<int64_t>{3, 3});
+  OnnxBuilder::attribute(m.node("BatchNormalization", {"c", "scale", "beta", "mean", "var"}, {"bn"}, "bn"), "epsilon",
+                         1e-3f);
   m.node("Relu", {"bn"}, {"y"}, "relu");
   m.output("y");
   return m;
@@ -237,12 +171,12 @@ ModelBuilder pointwise_conv_then_pool(bool relu_after_pointwise) {
   m.floats("W1", {4, 4, 3, 3}, pseudo_random(144, 7));
   m.floats("W2", {6, 4, 1, 1}, pseudo_random(24, 8));
   m.floats("B2", {6}, pseudo_random(6, 9));
-  set_attribute(m.node("Conv", {"x", "W1"}, {"h"}, "conv1"), "pads", std::vector<int64_t>{1, 1, 1, 1});
+  OnnxBuilder::attribute(m.node("Conv", {"x", "W1"}, {"h"}, "conv1"), "pads", std::vector<int64_t>{1, 1, 1, 1});
   m.node("Relu", {"h"}, {"hr"}, "relu1");
   m.node("Conv", {"hr", "W2", "B2"}, {relu_after_pointwise ? "c" : "logits_map"}, "classifier");
   if (relu_after_pointwise) m.node("Relu", {"c"}, {"logits_map"}, "relu2");
   m.node("GlobalAveragePool", {"logits_map"}, {"pooled"}, "gap");
-  set_attribute(m.node("Flatten", {"pooled"}, {"y"}, "flatten"), "axis", int64_t{1});
+  OnnxBuilder::attribute(m.node("Flatten", {"pooled"}, {"y"}, "flatten"), "axis", int64_t{1});
   m.output("y");
   return m;
 }
@@ -297,9 +231,9 @@ TEST_CASE("Shape -> Gather -> Unsqueeze -> Concat -> Reshape folds into a static
   m.ints("minus_one", {1}, {-1});
   m.node("Relu", {"x"}, {"r"});
   m.node("Shape", {"r"}, {"shape"});
-  set_attribute(m.node("Gather", {"shape", "zero"}, {"batch"}), "axis", int64_t{0});
+  OnnxBuilder::attribute(m.node("Gather", {"shape", "zero"}, {"batch"}), "axis", int64_t{0});
   m.node("Unsqueeze", {"batch", "axes0"}, {"batch1"});
-  set_attribute(m.node("Concat", {"batch1", "minus_one"}, {"target"}), "axis", int64_t{0});
+  OnnxBuilder::attribute(m.node("Concat", {"batch1", "minus_one"}, {"target"}), "axis", int64_t{0});
   m.node("Reshape", {"r", "target"}, {"y"}, "flatten");
   m.output("y");
   Graph graph = m.import();
@@ -320,7 +254,7 @@ TEST_CASE("a shape computed from the batch size that is not the batch becomes -1
   m.node("Shape", {"x"}, {"shape"});
   m.node("Slice", {"shape", "first", "second"}, {"batch"});  // opset 13: starts/ends inputs
   m.node("Mul", {"batch", "three"}, {"rows"});
-  set_attribute(m.node("Concat", {"rows", "sixteen"}, {"target"}), "axis", int64_t{0});
+  OnnxBuilder::attribute(m.node("Concat", {"rows", "sixteen"}, {"target"}), "axis", int64_t{0});
   m.node("Reshape", {"x", "target"}, {"y"});
   m.output("y");
   Graph graph = m.import();
@@ -374,8 +308,8 @@ TEST_CASE("Clip: opset-11 constant inputs and opset-10 attributes give the same 
   ModelBuilder m10(10);
   m10.input("x", {1, 4});
   ::onnx::NodeProto& clip = m10.node("Clip", {"x"}, {"y"});
-  set_attribute(clip, "min", 0.0f);
-  set_attribute(clip, "max", 6.0f);
+  OnnxBuilder::attribute(clip, "min", 0.0f);
+  OnnxBuilder::attribute(clip, "max", 6.0f);
   m10.output("y");
   CHECK(only_node(m10.import(), "Clip").attrs.values == clip11.attrs.values);
 
@@ -418,7 +352,7 @@ TEST_CASE("operands of Slice, Pad, Split, Squeeze and Unsqueeze become attribute
   m.ints("axis0", {1}, {0});
   m.node("Slice", {"x", "starts", "ends", "axes"}, {"s"});
   m.node("Pad", {"s", "pads", "pad_value"}, {"p"});
-  set_attribute(m.node("Split", {"p", "split"}, {"a", "b"}), "axis", int64_t{1});
+  OnnxBuilder::attribute(m.node("Split", {"p", "split"}, {"a", "b"}), "axis", int64_t{1});
   m.node("Squeeze", {"a", "axis0"}, {"sq"});
   m.node("Unsqueeze", {"sq", "axis0"}, {"y"});
   m.output("y");
@@ -471,7 +405,7 @@ TEST_CASE("Dropout in training mode is an error") {
 TEST_CASE("Softmax before opset 13 converts only when equivalent") {
   ModelBuilder m(11);
   m.input("x", {kBatchDim, 1, 10});
-  set_attribute(m.node("Softmax", {"x"}, {"y"}, "softmax"), "axis", int64_t{1});
+  OnnxBuilder::attribute(m.node("Softmax", {"x"}, {"y"}, "softmax"), "axis", int64_t{1});
   m.output("y");
   CHECK(only_node(m.import(), "Softmax").attrs.get_int("axis", 0) == -1);
 
@@ -533,7 +467,7 @@ TEST_CASE("errors name the file, the node and the field") {
   SUBCASE("attribute outside the canonical list") {
     ModelBuilder m;
     m.input("x", {1});
-    set_attribute(m.node("Relu", {"x"}, {"y"}, "relu"), "bogus", int64_t{1});
+    OnnxBuilder::attribute(m.node("Relu", {"x"}, {"y"}, "relu"), "bogus", int64_t{1});
     m.output("y");
     CHECK(import_error(m).find("node 'relu' (Relu): unknown attribute 'bogus'") != std::string::npos);
   }
@@ -557,7 +491,8 @@ TEST_CASE("errors name the file, the node and the field") {
     ModelBuilder m(14);
     m.input("x", {1, 2});
     for (const char* name : {"s", "b", "m", "v"}) m.floats(name, {2}, {1.0f, 1.0f});
-    set_attribute(m.node("BatchNormalization", {"x", "s", "b", "m", "v"}, {"y"}, "bn"), "training_mode", int64_t{1});
+    OnnxBuilder::attribute(m.node("BatchNormalization", {"x", "s", "b", "m", "v"}, {"y"}, "bn"), "training_mode",
+                           int64_t{1});
     m.output("y");
     CHECK(import_error(m).find("node 'bn' (BatchNormalization): attribute training_mode=1") != std::string::npos);
   }
@@ -585,12 +520,12 @@ TEST_CASE("Constant nodes and constant arithmetic fold; Gather keeps constant in
   ModelBuilder m;
   m.input("x", {1, 5});
   ::onnx::NodeProto& constant = m.node("Constant", {}, {"idx"});
-  set_attribute(constant, "value_ints", std::vector<int64_t>{4, 0});
+  OnnxBuilder::attribute(constant, "value_ints", std::vector<int64_t>{4, 0});
   m.ints("one", {}, {1});
   m.node("Sub", {"idx", "one"}, {"idx_minus"});  // {3, -1}: folded
   ::onnx::NodeProto& cast = m.node("Cast", {"idx_minus"}, {"idx32"});
-  set_attribute(cast, "to", int64_t{::onnx::TensorProto::INT32});
-  set_attribute(m.node("Gather", {"x", "idx32"}, {"y"}), "axis", int64_t{1});
+  OnnxBuilder::attribute(cast, "to", int64_t{::onnx::TensorProto::INT32});
+  OnnxBuilder::attribute(m.node("Gather", {"x", "idx32"}, {"y"}), "axis", int64_t{1});
   m.output("y");
   Graph graph = m.import();
   const Node& gather = only_node(graph, "Gather");
@@ -732,10 +667,10 @@ TEST_CASE("LayerNorm written out at opset 13 (ReduceMean, Sub, Pow, Sqrt, Div, M
   m.floats("eps", {}, {1e-5f});
   m.floats("gamma", {8}, pseudo_random(8, 3));
   m.floats("beta", {8}, pseudo_random(8, 4));
-  set_attribute(m.node("ReduceMean", {"x"}, {"mean"}), "axes", std::vector<int64_t>{-1});
+  OnnxBuilder::attribute(m.node("ReduceMean", {"x"}, {"mean"}), "axes", std::vector<int64_t>{-1});
   m.node("Sub", {"x", "mean"}, {"d"});
   m.node("Pow", {"d", "two"}, {"d2"});
-  set_attribute(m.node("ReduceMean", {"d2"}, {"var"}), "axes", std::vector<int64_t>{-1});
+  OnnxBuilder::attribute(m.node("ReduceMean", {"d2"}, {"var"}), "axes", std::vector<int64_t>{-1});
   m.node("Add", {"var", "eps"}, {"ve"});
   m.node("Sqrt", {"ve"}, {"sd"});
   m.node("Div", {"d", "sd"}, {"n"});
@@ -757,8 +692,8 @@ TEST_CASE("GELU as Erf becomes one Gelu; x * HardSigmoid(x) becomes HardSwish") 
   m.node("Mul", {"x", "e1"}, {"xe"});
   m.node("Mul", {"xe", "half"}, {"g"});
   ::onnx::NodeProto& hs = m.node("HardSigmoid", {"g"}, {"h"});
-  set_attribute(hs, "alpha", 1.0f / 6);
-  set_attribute(hs, "beta", 0.5f);
+  OnnxBuilder::attribute(hs, "alpha", 1.0f / 6);
+  OnnxBuilder::attribute(hs, "beta", 0.5f);
   m.node("Mul", {"g", "h"}, {"y"});
   m.output("y");
   check_fusion(m, "Gelu", 2);
@@ -792,7 +727,7 @@ TEST_CASE("ViT's class token: Expand of a shape from ConstantOfShape/Equal/Where
   m.node("Equal", {"target", "neg"}, {"eq"});
   m.node("Where", {"eq", "ones", "target"}, {"shape"});
   m.node("Expand", {"token", "shape"}, {"cls"});
-  set_attribute(m.node("Concat", {"cls", "x"}, {"y"}, "concat"), "axis", int64_t{1});
+  OnnxBuilder::attribute(m.node("Concat", {"cls", "x"}, {"y"}, "concat"), "axis", int64_t{1});
   m.output("y");
   Graph graph = m.import();
   CHECK(ops_of(graph) == std::vector<std::string>{"Concat"});

@@ -422,6 +422,11 @@ TEST_CASE("bad quantization parameters: errors name the node and the field") {
     b.node("MaxPool", "pool_q", {"x_q"}, {"p"});
     check_error(b.error(), {"'pool_q' (MaxPool)", "reads the integer output of node 'q_x' (QuantizeLinear)"});
   }
+  {
+    QdqBuilder b;  // a QOperator node without an output (found by fuzz_onnx_import: read past the outputs)
+    b.node("QLinearAdd", "add_q", {"x_q", "x_scale", "x_zp", "x_q", "x_scale", "x_zp", "x_scale", "x_zp"}, {});
+    check_error(b.error(), {"'add_q' (QLinearAdd)", "needs exactly one output"});
+  }
 }
 
 TEST_CASE("octet-test-runner's conformance check takes a quantized model: judged by top-1 and SQNR, no calibration" *

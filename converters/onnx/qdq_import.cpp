@@ -92,7 +92,8 @@ class QuantizedModelRewriter {
             consts_[n.output(0)] = a.t();
             consts_[n.output(0)].set_name(n.output(0));
           }
-      } else if (n.op_type() == "Identity" && n.input_size() == 1 && consts_.count(n.input(0))) {
+      } else if (n.op_type() == "Identity" && n.input_size() == 1 && n.output_size() == 1 &&
+                 consts_.count(n.input(0))) {
         consts_[n.output(0)] = consts_.at(n.input(0));
         consts_[n.output(0)].set_name(n.output(0));
       }
@@ -126,6 +127,7 @@ class QuantizedModelRewriter {
   void expand_qoperator(const ::onnx::NodeProto& n) {
     const std::string& op = n.op_type();
     const std::string base = node_name(n);
+    if (n.output_size() != 1 || n.output(0).empty()) throw Error(label(n) + ": needs exactly one output");
     auto input = [&](int i) -> std::string {
       if (i >= n.input_size() || n.input(i).empty())
         throw Error(label(n) + ": input " + std::to_string(i) + " is missing");

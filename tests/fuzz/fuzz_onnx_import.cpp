@@ -1,13 +1,18 @@
-// libFuzzer target: ONNX import, on the bytes of an ONNX ModelProto. A model is parsed, imported (op
-// translation, constant folding, passes, validation), wrapped by Model::from_graph and, when its activations
-// are small, run once by a Session at batch 1 on a deterministic input. Every rejection must be an
-// octet::Error; a signal, a sanitizer report or any other exception is a finding.
+// libFuzzer target: ONNX import, on the bytes of an ONNX ModelProto. A model is parsed and imported as
+// octet-convert imports it: a float model by onnx::import_model (op translation, constant folding, passes,
+// validation), an already-quantized one (QDQ or QOperator) by quant::import_quantized_onnx_model (Q/DQ and
+// QLinear* rewriting, the given scales, zero points and integers). The graph is wrapped by Model::from_graph and,
+// when its activations are small, run once by a Session at batch 1 on a deterministic input. Every rejection must
+// be an octet::Error; a signal, a sanitizer report or any other exception is a finding.
 #include <cstring>
 
 #include "converters/onnx/import.h"
+#include "converters/onnx/qdq_import.h"
+#include "converters/quant/given_quantization.h"
 #include "graph/shape_inference.h"
 #include "octet/octet.h"
 #include "tests/fuzz/fuzz_input.h"
+#include "tests/support/onnx_pb.h"
 
 namespace {
 
@@ -30,7 +35,10 @@ bool small_enough_to_run(const octet::Graph& graph) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string bytes(reinterpret_cast<const char*>(data), size);
   octet::fuzz::refuse_only_with_octet_error([&] {
-    octet::Graph graph = octet::onnx::import_onnx_bytes(bytes, "fuzz.onnx");
+    ::onnx::ModelProto proto;
+    if (!proto.ParseFromString(bytes)) throw octet::Error("fuzz.onnx: not a valid ONNX model");
+    octet::Graph graph = octet::onnx::is_quantized_onnx(proto) ? octet::quant::import_quantized_onnx_model(proto)
+                                                               : octet::onnx::import_onnx_model(proto);
     const bool run = small_enough_to_run(graph);
     auto model = octet::Model::from_graph(std::move(graph));
     if (!run) return;

@@ -6,6 +6,10 @@
 //               Div, Cast, Mul
 //   ops         Split, Concat, Pad, AveragePool, Sigmoid, LeakyRelu, Slice, ReduceMean, MatMul
 //   residual    Conv + Add + Clip (fused sum and activation), Dropout, Identity, Transpose, opset 11
+//   qdq         ONNX Runtime-style QDQ: u8 activations, s8 per-channel weights and an int32 bias behind
+//               DequantizeLinear, Conv -> Relu -> Q/DQ -> MaxPool -> Q/DQ -> Add, float output
+//   qoperator   the model zoo's QOperator form: QuantizeLinear -> QLinearConv (u8 weights with a zero point) ->
+//               com.microsoft QLinearAdd and QLinearGlobalAveragePool -> DequantizeLinear
 // The ONNX node tests' models (/usr/share/libonnx-testdata/data/node) complete the corpus in CI.
 #include <cstdio>
 #include <filesystem>
@@ -13,6 +17,8 @@
 #include <utility>
 
 #include "converters/onnx/import.h"
+#include "converters/onnx/qdq_import.h"
+#include "converters/quant/given_quantization.h"
 #include "octet/octet.h"
 #include "tests/support/onnx_builder.h"
 
@@ -113,6 +119,83 @@ OnnxBuilder residual() {
   return m;
 }
 
+using ::onnx::TensorProto;
+
+// x -> QuantizeLinear -> DequantizeLinear, the activation quantization both quantized seeds start with.
+void quantized_input(OnnxBuilder& m, const std::string& x, const std::string& y) {
+  m.floats(x + "_scale", {}, 1, 0.02f);
+  m.small_ints(x + "_zp", TensorProto::UINT8, {}, {128});
+  m.node("QuantizeLinear", {x, x + "_scale", x + "_zp"}, {x + "_q"});
+  m.node("DequantizeLinear", {x + "_q", x + "_scale", x + "_zp"}, {y});
+}
+
+// A float tensor rounded as the model quantizes it: Q -> DQ with the given u8 parameters.
+void fake_quantize(OnnxBuilder& m, const std::string& x, const std::string& y, float scale, int32_t zero_point) {
+  m.floats(y + "_scale", {}, 1, scale);
+  m.small_ints(y + "_zp", TensorProto::UINT8, {}, {zero_point});
+  m.node("QuantizeLinear", {x, y + "_scale", y + "_zp"}, {y + "_q"});
+  m.node("DequantizeLinear", {y + "_q", y + "_scale", y + "_zp"}, {y});
+}
+
+OnnxBuilder qdq() {
+  OnnxBuilder m;
+  m.input("x", {-1, 2, 4, 4});
+  quantized_input(m, "x", "x_dq");
+  m.small_ints("w", TensorProto::INT8, {3, 2, 1, 1}, {1, -2, 3, -4, 5, -6});
+  ::onnx::TensorProto& w_scale = m.floats("w_scale", {3}, 3, 0.01f);
+  w_scale.set_float_data(2, 0.03f);
+  m.small_ints("w_zp", TensorProto::INT8, {3}, {0, 0, 0});
+  OnnxBuilder::attribute(m.node("DequantizeLinear", {"w", "w_scale", "w_zp"}, {"w_dq"}), "axis", int64_t{0});
+  m.small_ints("b", TensorProto::INT32, {3}, {100, -50, 7});
+  m.floats("b_scale", {3}, 3, 0.0002f).set_float_data(2, 0.0006f);
+  m.small_ints("b_zp", TensorProto::INT32, {3}, {0, 0, 0});
+  OnnxBuilder::attribute(m.node("DequantizeLinear", {"b", "b_scale", "b_zp"}, {"b_dq"}), "axis", int64_t{0});
+  m.node("Conv", {"x_dq", "w_dq", "b_dq"}, {"c"});
+  m.node("Relu", {"c"}, {"r"});
+  fake_quantize(m, "r", "r_dq", 0.01f, 0);
+  ::onnx::NodeProto& pool = m.node("MaxPool", {"r_dq"}, {"p"});
+  OnnxBuilder::attribute(pool, "kernel_shape", {2, 2});
+  OnnxBuilder::attribute(pool, "strides", {2, 2});
+  fake_quantize(m, "p", "p_dq", 0.01f, 0);
+  m.floats("k", {1, 3, 1, 1}, 3, 0.25f);
+  m.node("Add", {"p_dq", "k"}, {"y"});
+  m.output("y");
+  return m;
+}
+
+OnnxBuilder qoperator() {
+  OnnxBuilder m(12);
+  ::onnx::OperatorSetIdProto* ms = m.model.add_opset_import();
+  ms->set_domain("com.microsoft");
+  ms->set_version(1);
+  m.input("x", {-1, 2, 4, 4});
+  m.floats("x_scale", {}, 1, 0.02f);
+  m.small_ints("x_zp", TensorProto::UINT8, {}, {128});
+  m.node("QuantizeLinear", {"x", "x_scale", "x_zp"}, {"x_q"});
+  m.small_ints("w", TensorProto::UINT8, {2, 2, 1, 1}, {130, 120, 200, 90});
+  m.floats("w_scale", {}, 1, 0.01f);
+  m.small_ints("w_zp", TensorProto::UINT8, {}, {125});
+  m.floats("c_scale", {}, 1, 0.03f);
+  m.small_ints("c_zp", TensorProto::UINT8, {}, {120});
+  m.small_ints("b", TensorProto::INT32, {2}, {40, -40});
+  m.node("QLinearConv", {"x_q", "x_scale", "x_zp", "w", "w_scale", "w_zp", "c_scale", "c_zp", "b"}, {"c_q"});
+  m.node("QLinearAdd", {"c_q", "c_scale", "c_zp", "x_q", "x_scale", "x_zp", "c_scale", "c_zp"}, {"s_q"})
+      .set_domain("com.microsoft");
+  ::onnx::NodeProto& pool = m.node("QLinearGlobalAveragePool", {"s_q", "c_scale", "c_zp", "c_scale", "c_zp"}, {"g_q"});
+  pool.set_domain("com.microsoft");
+  OnnxBuilder::attribute(pool, "channels_last", int64_t{0});
+  m.node("DequantizeLinear", {"g_q", "c_scale", "c_zp"}, {"y"});
+  m.output("y");
+  return m;
+}
+
+octet::Graph import_seed(const std::string& bytes, const char* name) {
+  ::onnx::ModelProto model;
+  if (!model.ParseFromString(bytes)) throw octet::Error(std::string(name) + ": does not parse");
+  return octet::onnx::is_quantized_onnx(model) ? octet::quant::import_quantized_onnx_model(model)
+                                               : octet::onnx::import_onnx_bytes(bytes, name);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -124,11 +207,11 @@ int main(int argc, char** argv) {
     fs::create_directories(argv[1]);
     using Make = OnnxBuilder (*)();
     const std::pair<const char*, Make> seeds[] = {
-        {"classifier", classifier}, {"shapes", shapes}, {"ops", ops}, {"residual", residual}};
+        {"classifier", classifier}, {"shapes", shapes}, {"ops", ops},
+        {"residual", residual},     {"qdq", qdq},       {"qoperator", qoperator}};
     for (const auto& [name, make] : seeds) {
       const std::string bytes = make().bytes();
-      octet::Session session(
-          octet::Model::from_graph(octet::onnx::import_onnx_bytes(bytes, name)));  // valid and runnable
+      octet::Session session(octet::Model::from_graph(import_seed(bytes, name)));  // valid and runnable
       session.run();
       const fs::path path = fs::path(argv[1]) / (std::string(name) + ".onnx");
       std::ofstream(path, std::ios::binary) << bytes;
