@@ -367,6 +367,36 @@ TEST_CASE("a valid small QDQ model imports as an INT8 Conv") {
   CHECK(g.tensor(conv.inputs[1]).quant.scales == std::vector<float>{0.01f, 0.02f, 0.03f});
 }
 
+TEST_CASE("a pool moves before a pointwise Conv the model left in float, not before a quantized one") {
+  // conv (INT8, float output c) -> head (1x1 Conv) -> GlobalAveragePool -> y
+  auto build = [](bool quantized_head) {
+    QdqBuilder b;
+    b.find("conv").set_output(0, "c");
+    if (quantized_head) {
+      b.s8("head_w", {2, 3, 1, 1}, {1, 2, 3, 4, 5, 6});
+      b.floats("head_w_scale", {}, {0.1f});
+      b.node("DequantizeLinear", "dq_head_w", {"head_w", "head_w_scale"}, {"head_w_dq"});
+      b.node("Conv", "head", {"c", "head_w_dq"}, {"h"});
+    } else {
+      b.floats("head_w", {2, 3, 1, 1}, {0.1f, 0.2f, 0.3f, -0.4f, 0.5f, -0.6f});
+      b.node("Conv", "head", {"c", "head_w"}, {"h"});
+    }
+    b.node("GlobalAveragePool", "gap", {"h"}, {"y"});
+    return import_quantized_onnx_model(b.model);
+  };
+  auto position = [](const Graph& g, const std::string& name) {
+    for (size_t i = 0; i < g.nodes.size(); ++i)
+      if (g.nodes[i].name == name) return i;
+    FAIL("no node " << name);
+    return g.nodes.size();
+  };
+  Graph float_head = build(false);
+  CHECK(position(float_head, "gap") < position(float_head, "head"));  // the head runs on one pixel
+  CHECK(node_named(float_head, "head").outputs[0] == "y");
+  Graph int8_head = build(true);
+  CHECK(position(int8_head, "head") < position(int8_head, "gap"));
+}
+
 TEST_CASE("bad quantization parameters: errors name the node and the field") {
   const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
   for (float bad : {0.0f, -0.5f, nan, inf}) {

@@ -173,7 +173,7 @@ bool fuse_one_sum(Graph& graph, const std::function<bool(const Node&)>& may_fuse
 // A 1x1 Conv (stride 1, no padding, no post-op, no residual sum) whose output only a GlobalAveragePool reads:
 // the mean over H and W commutes with a per-pixel linear map (mean(W x + b) = W mean(x) + b), so the pool runs
 // first and the Conv on one pixel. The pool takes the Conv's place in the run order, the Conv the pool's.
-bool pool_one_before_conv(Graph& graph) {
+bool pool_one_before_conv(Graph& graph, const std::function<bool(const Node&, const Node&)>& may_move) {
   for (size_t c = 0; c < graph.nodes.size(); ++c) {
     const Node& conv = graph.nodes[c];
     if (conv.op != "Conv" || has_sum(conv) || conv.attrs.has("act") || !graph.is_constant(conv.inputs[1])) continue;
@@ -185,6 +185,7 @@ bool pool_one_before_conv(Graph& graph) {
     if (!pointwise) continue;  // (auto_pad gives a 1x1 stride-1 kernel no padding either)
     std::optional<size_t> g = only_consumer(graph, conv.outputs[0]);
     if (!g || graph.nodes[*g].op != "GlobalAveragePool") continue;
+    if (may_move && !may_move(conv, graph.nodes[*g])) continue;
     Node pool = graph.nodes[*g], moved_conv = conv;
     std::string pooled = fresh_name(graph, conv.inputs[0] + "/pooled");
     graph.tensors.erase(conv.outputs[0]);
@@ -202,8 +203,8 @@ bool pool_one_before_conv(Graph& graph) {
 
 }  // namespace
 
-void pool_before_pointwise_conv(Graph& graph) {
-  while (pool_one_before_conv(graph)) {
+void pool_before_pointwise_conv(Graph& graph, const std::function<bool(const Node&, const Node&)>& may_move) {
+  while (pool_one_before_conv(graph, may_move)) {
   }
 }
 

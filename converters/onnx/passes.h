@@ -33,8 +33,10 @@ void fuse_conv_sum(Graph& graph, const std::function<bool(const Node&)>& may_fus
 
 // A 1x1 Conv (stride 1, no padding, no fused activation or sum) read only by a GlobalAveragePool: the pool
 // runs first and the Conv on the single pooled pixel (exact: the mean commutes with the per-pixel linear map).
-// Darknet's classifier is such a Conv before the pool; it then costs one pixel instead of H x W.
-void pool_before_pointwise_conv(Graph& graph);
+// Darknet's classifier is such a Conv before the pool; it then costs one pixel instead of H x W. `may_move`,
+// when given, can refuse a (Conv, pool) pair (a quantized model that rounds the Conv's output).
+void pool_before_pointwise_conv(Graph& graph,
+                                const std::function<bool(const Node& conv, const Node& pool)>& may_move = {});
 
 // Removes nodes whose outputs nobody reads (and that produce no graph output), then constants no node reads
 // and TensorInfo entries of tensors that no longer exist, so later stages only see what runs.

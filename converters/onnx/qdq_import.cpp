@@ -651,13 +651,18 @@ QuantizedOnnx read_quantized_onnx_model(const ::onnx::ModelProto& model) {
   if (rewriter.converted_exactly())
     q.given.notes.push_back(std::to_string(rewriter.converted_exactly()) +
                             " weight tensors with zero points became s8 (w - zero point) exactly");
-  // Without pool_before_pointwise_conv: a quantized Conv's output saturates to its integer range (QOperator
-  // models have no explicit ReLU/ReLU6, the clamp to [0, 255] at zero point 0 is it), so a pool does not
-  // commute with it.
   ImportOptions import;
   import.fuse = false;
   q.fp32 = import_onnx_model(float_model, import);
   fuse_conv_activation(q.fp32);
+  // The pool moves before a pointwise Conv only where the model left the Conv in float (float weights, output
+  // not quantized; e.g. an ONNX Runtime QDQ model's FP32 classifier): a quantized Conv's output saturates to
+  // its integer range (QOperator models have no explicit ReLU/ReLU6, the clamp to [0, 255] at zero point 0 is
+  // it), so the pool does not commute with it, and a quantized Conv must keep its given input.
+  auto given = [&](const std::string& tensor) { return q.given.activations.count(tensor) != 0; };
+  pool_before_pointwise_conv(q.fp32, [&](const Node& conv, const Node& pool) {
+    return !q.given.weights.count(conv.inputs[1]) && !given(conv.outputs[0]) && !given(pool.outputs[0]);
+  });
   // A Conv whose output the model rounds to integers before a residual Add (QOperator's QLinearConv ->
   // QLinearAdd, QDQ with a Q/DQ pair between them) keeps that rounding: the Add then runs on the rounded values.
   fuse_conv_sum(q.fp32, [&](const Node& conv) { return !q.given.activations.count(conv.outputs[0]); });
