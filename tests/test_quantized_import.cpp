@@ -24,6 +24,7 @@
 #include "graph/quantization.h"
 #include "graph/shape_inference.h"
 #include "octet/octet.h"
+#include "support/graphs.h"
 #include "support/random.h"
 
 namespace fs = std::filesystem;
@@ -153,43 +154,12 @@ TEST_CASE("--calibrate on an already-quantized model is refused with a clear err
 namespace {
 
 using testing::pseudo_random;
-using testing::random_constant;
 
-// x -> c1 (3x3, clip 0..6) -> a -> c2 (1x1, relu) -> b -> c3 (1x1, + a) -> c -> MaxPool -> Flatten -> fc -> y
+// support's small_conv_classifier (no activation after the residual sum), quantized.
 Graph small_int8_graph(ActivationMode mode) {
-  Graph g;
-  g.name = "small";
-  g.inputs = {"x"};
-  g.outputs = {"y"};
-  g.tensors["x"] = {DType::f32, {kBatchDim, 4, 6, 6}, {}};
-  g.constants["w1"] = random_constant({8, 4, 3, 3}, 1);
-  g.constants["w2"] = random_constant({8, 8, 1, 1}, 2);
-  g.constants["w3"] = random_constant({8, 8, 1, 1}, 3);
-  g.constants["wf"] = random_constant({10, 72}, 4);
-  for (const char* bias : {"b1", "b2", "b3"}) g.constants[bias] = random_constant({8}, 5);
-  g.constants["bf"] = random_constant({10}, 6);
-  Attributes c1, c2, c3, pool, flat, fc;
-  c1.set("kernel_shape", std::vector<int64_t>{3, 3});
-  c1.set("pads", std::vector<int64_t>{1, 1, 1, 1});
-  c1.set("act", std::string("clip"));
-  c1.set("act_alpha", 0.0f);
-  c1.set("act_beta", 6.0f);
-  c2.set("kernel_shape", std::vector<int64_t>{1, 1});
-  c2.set("act", std::string("relu"));
-  c3.set("kernel_shape", std::vector<int64_t>{1, 1});
-  pool.set("kernel_shape", std::vector<int64_t>{2, 2});
-  pool.set("strides", std::vector<int64_t>{2, 2});
-  flat.set("axis", int64_t{1});
-  fc.set("transB", int64_t{1});
-  g.nodes = {{"c1", "Conv", {"x", "w1", "b1"}, {"a"}, c1},      {"c2", "Conv", {"a", "w2", "b2"}, {"b"}, c2},
-             {"c3", "Conv", {"b", "w3", "b3", "a"}, {"c"}, c3}, {"pool", "MaxPool", {"c"}, {"d"}, pool},
-             {"flat", "Flatten", {"d"}, {"e"}, flat},           {"fc", "Gemm", {"e", "wf", "bf"}, {"y"}, fc}};
-  infer_symbolic_shapes(g);
+  Graph g = testing::small_conv_classifier(/*leaky_residual*/ false);
   std::map<std::string, TensorStats> stats;
-  const std::map<std::string, std::pair<float, float>> ranges = {
-      {"x", {-1, 1}},    {"a", {0, 6}},     {"b", {0, 3}}, {"c", {-0.5f, 8}},
-      {"d", {-0.5f, 8}}, {"e", {-0.5f, 8}}, {"y", {-4, 4}}};
-  for (const auto& kv : ranges) {
+  for (const auto& kv : testing::small_conv_classifier_ranges()) {
     const float values[2] = {kv.second.first, kv.second.second};
     stats[kv.first].update(values, 2);
   }

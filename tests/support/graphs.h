@@ -15,4 +15,12 @@ Graph fp32_graph(const std::string& name, const std::vector<std::string>& inputs
                  const std::vector<std::string>& outputs,
                  const std::vector<std::pair<std::string, Shape>>& batch_tensors);
 
+// x -> c1 (3x3, clip 0..6) -> a -> c2 (1x1, relu) -> b -> c3 (1x1, + a; then leaky relu if `leaky_residual`)
+// -> c -> MaxPool -> d -> Flatten -> e -> fc (Gemm, transB) -> y, random weights: every post-op kind, a residual
+// sum, pooling and a classifier, at batch N.
+Graph small_conv_classifier(bool leaky_residual);
+
+// Activation ranges for quantizing small_conv_classifier, as (tensor, (min, max)).
+std::vector<std::pair<std::string, std::pair<float, float>>> small_conv_classifier_ranges();
+
 }  // namespace octet::testing
