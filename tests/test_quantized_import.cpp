@@ -423,6 +423,11 @@ TEST_CASE("bad quantization parameters: errors name the node and the field") {
     check_error(b.error(), {"'pool_q' (MaxPool)", "reads the integer output of node 'q_x' (QuantizeLinear)"});
   }
   {
+    QdqBuilder b;  // dimensions whose product overflows int64 (found by fuzz_onnx_import: signed overflow)
+    b.floats("w_scale", {int64_t(1) << 40, int64_t(1) << 40}, {0.01f});
+    check_error(b.error(), {"initializer 'w_scale'", "overflows"});
+  }
+  {
     QdqBuilder b;  // a QOperator node without an output (found by fuzz_onnx_import: read past the outputs)
     b.node("QLinearAdd", "add_q", {"x_q", "x_scale", "x_zp", "x_q", "x_scale", "x_zp", "x_scale", "x_zp"}, {});
     check_error(b.error(), {"'add_q' (QLinearAdd)", "needs exactly one output"});

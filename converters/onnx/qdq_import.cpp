@@ -80,15 +80,28 @@ struct Params {
   int64_t axis = -1;  // normalized; -1 per tensor
 };
 
+// A constant's element count; throws naming it when a dimension is negative or the count overflows.
+int64_t checked_elements(const ::onnx::TensorProto& t, const std::string& what) {
+  try {
+    return shape_elements(Shape(t.dims().begin(), t.dims().end()));
+  } catch (const Error& e) {
+    throw Error(what + ": " + e.what());
+  }
+}
+
 class QuantizedModelRewriter {
  public:
   explicit QuantizedModelRewriter(const ::onnx::ModelProto& model) : model_(model) {
     ::onnx::GraphProto& g = *model_.mutable_graph();
-    for (const ::onnx::TensorProto& t : g.initializer()) consts_[t.name()] = t;
+    for (const ::onnx::TensorProto& t : g.initializer()) {
+      checked_elements(t, "initializer '" + t.name() + "'");  // the dimensions later counts multiply are sane
+      consts_[t.name()] = t;
+    }
     for (const ::onnx::NodeProto& n : g.node()) {
       if (n.op_type() == "Constant") {
         for (const ::onnx::AttributeProto& a : n.attribute())
           if (a.name() == "value" && n.output_size() == 1) {
+            checked_elements(a.t(), label(n) + ": attribute value");
             consts_[n.output(0)] = a.t();
             consts_[n.output(0)].set_name(n.output(0));
           }
@@ -149,9 +162,7 @@ class QuantizedModelRewriter {
     auto elements = [&](const std::string& name) -> int64_t {
       auto it = consts_.find(name);
       if (it == consts_.end()) throw Error(label(n) + ": '" + name + "' must be a constant (initializer)");
-      int64_t e = 1;
-      for (int64_t d : it->second.dims()) e *= d;
-      return e;
+      return checked_elements(it->second, label(n) + ": '" + name + "'");
     };
     if (op == "ConvInteger" || op == "MatMulInteger")
       throw Error(label(n) + ": " + op +
