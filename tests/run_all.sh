@@ -7,7 +7,7 @@
 #   4 install + embed   cmake --install, then samples/embed built against the installed package and run
 #   5 sanitizers        $build-asan: ASan + UBSan (+ LeakSanitizer) build running the whole ctest suite
 #   6 fuzzing           $build-fuzz: clang/libFuzzer, the three targets (model reader, image decoder, ONNX
-#                       import) at once for $OCTET_FUZZ_SECONDS (default 60) from the seed corpora in
+#                       import, float and quantized) at once for $OCTET_FUZZ_SECONDS (default 60) from the seed corpora in
 #                       tests/fuzz/corpus and generated ONNX seeds; crashing inputs are kept in $build-fuzz/crashes
 # OCTET_STAGES (e.g. "1 2 3") runs a subset.
 set -euo pipefail
