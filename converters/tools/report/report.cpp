@@ -2,7 +2,9 @@
 // The quantization report: converts the shared MobileNet v1 0.25, Darknet-tiny and ResNet-50 in-process
 // through the converter library (one ONNX import per model, one calibration pass per calibration set, then
 // the variants), evaluates every variant, measures its latency and peak memory in a child process, and
-// writes RESULTS.md with its plots (gnuplot). Progress on stderr. --quick: few images, for testing.
+// writes RESULTS.md with its plots (gnuplot). The modern classifiers (MobileNet v3 small, ViT tiny) get the
+// default INT8 model and the sensitivity study only, in a section of their own. Progress on stderr. --quick:
+// few images, for testing.
 //
 // report --measure MODEL_DIR --image FILE --runs N
 // The child: loads one model, runs it with 1 thread at batch 1 and prints its latency and memory.
@@ -21,12 +23,12 @@
 
 #include "converters/onnx/import.h"
 #include "converters/onnx/preprocess_options.h"
-#include "octet/progress.h"
 #include "converters/quant/calibration.h"
 #include "converters/tools/charts.h"
 #include "graph/model_format.h"
 #include "graph/quantization.h"
 #include "octet/image.h"
+#include "octet/progress.h"
 #include "report.h"
 
 namespace fs = std::filesystem;
@@ -40,6 +42,7 @@ struct ModelSpec {
   bool has_labels;            // real ImageNet weights
   size_t evaluation_images;   // 0: all held-out images
   size_t sensitivity_images;  // 0: the calibration images
+  bool study = true;          // every variant; else FP32, the default and the sensitivity study only
 };
 
 struct Settings {
@@ -47,7 +50,7 @@ struct Settings {
   size_t calibration_images;               // the full calibration set (the project's 100)
   std::vector<size_t> calibration_counts;  // the count study, ending with calibration_images
   int latency_runs;
-  std::vector<ModelSpec> models;
+  std::vector<ModelSpec> models;  // the study's, then the modern classifiers (study = false)
 };
 
 Settings settings_for(bool quick) {
@@ -58,7 +61,9 @@ Settings settings_for(bool quick) {
     s.latency_runs = 5;
     s.models = {{"mobilenet_v1_025", "MobileNet v1 0.25", "tf", true, 40, 5},
                 {"darknet_tiny", "Darknet-tiny", "unit", true, 40, 5},
-                {"resnet50", "ResNet-50 (random weights)", "torchvision", false, 5, 2}};
+                {"resnet50", "ResNet-50 (random weights)", "torchvision", false, 5, 2},
+                {"mobilenet_v3_small", "MobileNet v3 small (random weights)", "torchvision", false, 5, 2, false},
+                {"vit_tiny", "ViT tiny (random weights)", "torchvision", false, 5, 2, false}};
   } else {
     s.calibration_images = 100;
     s.calibration_counts = {1, 10, 50, 100};
@@ -67,7 +72,9 @@ Settings settings_for(bool quick) {
     // calibration images (every 50th file) to keep the whole report under 20 minutes.
     s.models = {{"mobilenet_v1_025", "MobileNet v1 0.25", "tf", true, 0, 0},
                 {"darknet_tiny", "Darknet-tiny", "unit", true, 0, 0},
-                {"resnet50", "ResNet-50 (random weights)", "torchvision", false, 100, 20}};
+                {"resnet50", "ResNet-50 (random weights)", "torchvision", false, 100, 20},
+                {"mobilenet_v3_small", "MobileNet v3 small (random weights)", "torchvision", false, 0, 0, false},
+                {"vit_tiny", "ViT tiny (random weights)", "torchvision", false, 0, 0, false}};
   }
   return s;
 }
@@ -208,10 +215,37 @@ class ModelReport {
   ModelResults run() {
     const auto start = std::chrono::steady_clock::now();
     add_result(report::kFp32, fp32_);
-    for (size_t count : settings_.calibration_counts) calibrate(count);
     const size_t full = settings_.calibration_images;
+    for (size_t count : settings_.calibration_counts)
+      if (spec_.study || count == full) calibrate(count);
     octet::quant::QuantizeOptions options;
     std::vector<Variant> variants = {{report::kDefault, options, true, full}};
+    if (spec_.study) add_study_variants(variants, options);
+    octet::Graph default_graph;  // the first variant: the reference of the range changes
+    for (const Variant& v : variants) {
+      const size_t n = v.calibration_images;
+      if (!v.equalized && !unequalized_stats_.count(n))
+        unequalized_stats_[n] =
+            octet::quant::collect_statistics(fp32_, images_.at(n), progress(spec_.key, "calibrating unequalized"));
+      const octet::Graph graph = octet::quant::quantize_calibrated(
+          v.equalized ? prepared_.at(n) : fp32_, v.equalized ? stats_.at(n) : unequalized_stats_.at(n), images_.at(n),
+          v.options, v.bias_correction, nullptr, nullptr, &rounding_cache_[{n, v.equalized}]);
+      if (v.name == report::kDefault) default_graph = graph;
+      VariantResult& result = add_result(v.name, graph);
+      if (v.calibration_images != full || v.name == report::kDefault)
+        result.range_change = mean_relative_range_change(graph, default_graph);
+    }
+    results_.equalization = equalization_.at(full).equalization;
+    run_sensitivity(options);
+    results_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::fprintf(stderr, "[%s] done in %.1f minutes\n", spec_.key.c_str(), results_.seconds / 60);
+    return results_;
+  }
+
+ private:
+  // The study: each variant changes one thing of the default.
+  void add_study_variants(std::vector<Variant>& variants, const octet::quant::QuantizeOptions& options) const {
+    const size_t full = settings_.calibration_images;
     const auto with = [&](const std::string& name, auto change) {
       Variant v{name, options, true, full};
       change(v);
@@ -243,29 +277,8 @@ class ModelReport {
     with(report::kPerTensorPercentile, per_tensor(octet::quant::CalibrationMethod::percentile));
     with(report::kPerTensorEntropy, per_tensor(octet::quant::CalibrationMethod::entropy));
     with(report::kPerTensorMse, per_tensor(octet::quant::CalibrationMethod::mse));
-
-    octet::Graph default_graph;  // the first variant: the reference of the range changes
-    for (const Variant& v : variants) {
-      const size_t n = v.calibration_images;
-      if (!v.equalized && !unequalized_stats_.count(n))
-        unequalized_stats_[n] =
-            octet::quant::collect_statistics(fp32_, images_.at(n), progress(spec_.key, "calibrating unequalized"));
-      const octet::Graph graph = octet::quant::quantize_calibrated(
-          v.equalized ? prepared_.at(n) : fp32_, v.equalized ? stats_.at(n) : unequalized_stats_.at(n), images_.at(n),
-          v.options, v.bias_correction, nullptr, nullptr, &rounding_cache_[{n, v.equalized}]);
-      if (v.name == report::kDefault) default_graph = graph;
-      VariantResult& result = add_result(v.name, graph);
-      if (v.calibration_images != full || v.name == report::kDefault)
-        result.range_change = mean_relative_range_change(graph, default_graph);
-    }
-    results_.equalization = equalization_.at(full).equalization;
-    run_sensitivity(options);
-    results_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::fprintf(stderr, "[%s] done in %.1f minutes\n", spec_.key.c_str(), results_.seconds / 60);
-    return results_;
   }
 
- private:
   void calibrate(size_t count) {
     images_[count] = octet::quant::select_calibration_images(samples_, count);
     prepared_[count] = octet::quant::prepare_for_quantization(
@@ -384,12 +397,13 @@ int main(int argc, char** argv) {
     info.load_before = line_of("/proc/loadavg", "");
     info.cores = std::thread::hardware_concurrency();
     const auto start = std::chrono::steady_clock::now();
-    std::vector<ModelResults> results;
-    for (const ModelSpec& spec : settings.models) results.push_back(ModelReport(spec, settings).run());
+    std::vector<ModelResults> study, modern;
+    for (const ModelSpec& spec : settings.models)
+      (spec.study ? study : modern).push_back(ModelReport(spec, settings).run());
     info.minutes = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / 60;
     info.load_after = line_of("/proc/loadavg", "");
     info.cpu_minutes = (cpu_seconds(RUSAGE_SELF) + cpu_seconds(RUSAGE_CHILDREN)) / 60;
-    report::write_results(results, info, out);
+    report::write_results(study, modern, info, out);
     std::fprintf(stderr, "wrote %s/RESULTS.md in %.1f minutes\n", out.c_str(), info.minutes);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "report: %s\n", e.what());

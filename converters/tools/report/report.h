@@ -77,7 +77,9 @@ struct RunInfo {
   unsigned cores = 0;
 };
 
-// Writes out_dir/RESULTS.md and its plots under out_dir/results/.
-void write_results(const std::vector<ModelResults>& models, const RunInfo& run, const std::string& out_dir);
+// Writes out_dir/RESULTS.md and its plots under out_dir/results/. `models`: the study's (every variant);
+// `modern`: the modern classifiers (FP32, the default and the auto-fp32 model).
+void write_results(const std::vector<ModelResults>& models, const std::vector<ModelResults>& modern, const RunInfo& run,
+                   const std::string& out_dir);
 
 }  // namespace report

@@ -405,9 +405,45 @@ std::string footprint_conclusions(const std::vector<ModelResults>& models) {
   return text + "\n";
 }
 
+// The modern classifiers: each model's FP32, default INT8 and auto-fp32 rows side by side.
+std::string modern_table(const std::vector<ModelResults>& modern) {
+  std::vector<std::vector<std::string>> rows = {
+      {"model", "variant", "SQNR / agreement vs FP32", "ms/image", "speedup over FP32", "file", "peak RSS"}};
+  for (const ModelResults& m : modern) {
+    const Footprint& f = m.variant(kFp32).footprint;
+    for (const std::string& name : {kFp32, kDefault, kAutoFp32}) {
+      const VariantResult& v = m.variant(name);
+      rows.push_back(
+          {m.title, name, name == kFp32 ? "-" : fidelity(v),
+           fmt("%.2f", v.footprint.cpu_ms) + fmt(" (%.2f)", v.footprint.wall_ms),
+           fmt("%.2f×", f.cpu_ms / v.footprint.cpu_ms),
+           mb(v.footprint.file_bytes) + fmt(" (%.0f%%)", 100.0 * double(v.footprint.file_bytes) / double(f.file_bytes)),
+           mb(v.footprint.peak_rss_bytes)});
+    }
+  }
+  return table(rows);
+}
+
+std::string modern_conclusions(const std::vector<ModelResults>& modern) {
+  std::string text = "**Conclusions.**\n\n";
+  for (const ModelResults& m : modern) {
+    const VariantResult &f = m.variant(kFp32), &q = m.variant(kDefault);
+    const bool fidelity_met = q.eval.sqnr_db >= 30 && q.eval.top1_agreement >= 0.95;
+    text += "- " + m.title + ": the default INT8 model has " + fidelity(q) + " against FP32 on " +
+            std::to_string(m.evaluation_images.size()) + " held-out images (" +
+            (fidelity_met ? "meets" : "**misses**") + " the 30 dB / 95% bar), runs " +
+            fmt("%.2f×", f.footprint.cpu_ms / q.footprint.cpu_ms) + " as fast as FP32 on one thread, in " +
+            fmt("%.0f%%", 100.0 * double(q.footprint.file_bytes) / double(f.footprint.file_bytes)) +
+            " of FP32's file; its most sensitive layer is `" + m.sensitivity.layers.front().node + "` (" +
+            fmt("%.0f%%", 100 * m.sensitivity.layers.front().noise_share_removed) + " of the noise power).\n";
+  }
+  return text + "\n";
+}
+
 }  // namespace
 
-void write_results(const std::vector<ModelResults>& models, const RunInfo& run, const std::string& out_dir) {
+void write_results(const std::vector<ModelResults>& models, const std::vector<ModelResults>& modern, const RunInfo& run,
+                   const std::string& out_dir) {
   const std::string results_dir = out_dir + "/results";
   std::filesystem::create_directories(results_dir);
   const ModelResults& first = models.front();
@@ -446,7 +482,9 @@ void write_results(const std::vector<ModelResults>& models, const RunInfo& run, 
   parts["minutes"] = fmt("%.1f", run.minutes);
   parts["cpu_minutes"] = fmt("%.1f", run.cpu_minutes);
   std::string model_minutes;
-  for (const ModelResults& m : models)
+  std::vector<ModelResults> everything = models;
+  everything.insert(everything.end(), modern.begin(), modern.end());
+  for (const ModelResults& m : everything)
     model_minutes += (model_minutes.empty() ? "" : ", ") + m.title + fmt(" %.1f", m.seconds / 60);
   parts["model_minutes"] = model_minutes;
   parts["cpu"] = run.cpu;
@@ -485,12 +523,15 @@ void write_results(const std::vector<ModelResults>& models, const RunInfo& run, 
   parts["rounding_table"] =
       block(comparison_table(models, {kFp32, kDefault, kNearestRounding, kNoEqualization, kNeither}, kDefault));
   parts["rounding_conclusions"] = block(conclusions(models, {kNearestRounding, kNoEqualization, kNeither}, kDefault));
-  sensitivity_parts(models, results_dir, parts);
+  sensitivity_parts(everything, results_dir, parts);
   parts["auto_fp32_table"] = block(comparison_table(models, {kFp32, kDefault, kAutoFp32}, kDefault));
   parts["latency_runs"] = std::to_string(run.latency_runs);
   parts["bare_process_rss"] = mb(models.front().variant(kFp32).footprint.start_rss_bytes);
   parts["footprint_table"] = block(footprint_table(models));
   parts["footprint_conclusions"] = block(footprint_conclusions(models));
+  parts["modern_images"] = modern.empty() ? "0" : std::to_string(modern.front().evaluation_images.size());
+  parts["modern_table"] = block(modern_table(modern));
+  parts["modern_conclusions"] = block(modern_conclusions(modern));
   const std::string md = octet::tools::fill_template_file(OCTET_REPORT_TEMPLATE, parts);
   std::ofstream out(out_dir + "/RESULTS.md");
   out << md;
