@@ -235,6 +235,7 @@ void infer_softmax(const Node& node, const std::vector<TensorInfo>& in, std::vec
 }
 
 // LayerNormalization: normalizes over dims [axis, rank); scale (and bias) have those dims' shape or broadcast to it.
+// The optional outputs Mean and InvStdDev have x's shape with those dims 1.
 void infer_layer_norm(const Node& node, const std::vector<TensorInfo>& in, std::vector<TensorInfo>& out) {
   int64_t rank = static_cast<int64_t>(in[0].shape.size());
   int64_t axis = normalize_axis(node, node.attrs.get_int("axis", -1), rank);
@@ -244,7 +245,10 @@ void infer_layer_norm(const Node& node, const std::vector<TensorInfo>& in, std::
     if (!in[i].shape.empty() && in[0].shape[rank - 1] >= 0 && shape_elements(in[i].shape) != normalized)
       fail(node, std::string(i == 1 ? "scale" : "bias") + " " + shape_str(in[i].shape) + " does not have the " +
                      std::to_string(normalized) + " elements of the normalized dims of " + shape_str(in[0].shape));
+  Shape statistics = in[0].shape;  // Mean and InvStdDev: one value per normalized line
+  for (int64_t d = axis; d < rank; ++d) statistics[static_cast<size_t>(d)] = 1;
   out = {like(in[0], in[0].shape)};
+  for (size_t o = 1; o < node.outputs.size(); ++o) out.push_back(like(in[0], statistics));
 }
 
 void infer_pad(const Node& node, const std::vector<TensorInfo>& in, std::vector<TensorInfo>& out) {
@@ -504,7 +508,7 @@ const std::vector<OpSchema>& op_schemas() {
       {"Sub", "binary", 2, 2, 1, 1, {}, infer_binary},
       {"Mul", "binary", 2, 2, 1, 1, {}, infer_binary},
       {"Div", "binary", 2, 2, 1, 1, {}, infer_binary},
-      {"LayerNormalization", "layer_norm", 1, 3, 1, 1, {"axis", "epsilon", "stash_type"}, infer_layer_norm},
+      {"LayerNormalization", "layer_norm", 1, 3, 1, 3, {"axis", "epsilon", "stash_type"}, infer_layer_norm},
       {"MaxPool",
        "pool",
        1,

@@ -1,7 +1,10 @@
 // LayerNormalization(axis, epsilon): y = (x - mean) / sqrt(var + epsilon) * scale + bias over the dims
-// [axis, rank). oneDNN layer_normalization_forward (optimized) sees a dense input as [outer, normalized];
-// other layouts (a rank-4 NHWC tensor) run the reference. Reference: a double-precision pass per line.
-// Scale and bias are constants (the converter folds anything else), copied into oneDNN's scale/shift at Prepare.
+// [axis, rank), and when the node has them the optional outputs Mean and InvStdDev = 1 / sqrt(var + epsilon)
+// (shape of x with the normalized dims 1). oneDNN layer_normalization_forward (optimized) sees a dense input as
+// [outer, normalized], in forward_training mode when the statistics are wanted (it then writes the mean and the
+// variance; InvStdDev is computed from the variance after it); other layouts (a rank-4 NHWC tensor) run the
+// reference. Reference: a double-precision pass per line. Scale and bias are constants (the converter folds
+// anything else), copied into oneDNN's scale/shift at Prepare.
 #include <algorithm>
 #include <cmath>
 #include <optional>
@@ -59,13 +62,18 @@ std::optional<dnnl::memory::desc> lines_md(const TensorDesc& t, int64_t inner) {
                             dnnl::memory::format_tag::ab);
 }
 
+bool has_output(const KernelContext& ctx, size_t i) {
+  return ctx.node.outputs.size() > i && !ctx.node.outputs[i].empty();
+}
+
 class DnnlLayerNorm : public DnnlKernel {
  public:
   DnnlLayerNorm(const KernelContext& ctx, const LayerNormSpec& s, const dnnl::memory::desc& md)
-      : DnnlKernel(ctx.engine) {
+      : DnnlKernel(ctx.engine), epsilon_(s.epsilon), statistics_(has_output(ctx, 1) || has_output(ctx, 2)) {
     using namespace dnnl;
     auto flags = normalization_flags::use_scale | normalization_flags::use_shift;
-    layer_normalization_forward::desc desc(prop_kind::forward_inference, md, s.epsilon, flags);
+    layer_normalization_forward::desc desc(statistics_ ? prop_kind::forward_training : prop_kind::forward_inference, md,
+                                           s.epsilon, flags);
     layer_normalization_forward::primitive_desc pd(desc, base_attr(), engine_->engine);
     set_primitive(layer_normalization_forward(pd), pd);
     memory::desc vec({s.inner}, memory::data_type::f32, memory::format_tag::a);
@@ -73,13 +81,46 @@ class DnnlLayerNorm : public DnnlKernel {
     set_owned(DNNL_ARG_SHIFT, reorder_constant(*engine_, vec, s.bias.data(), vec));
     map_input(0, DNNL_ARG_SRC, md);
     map_output(0, DNNL_ARG_DST, md);
+    if (!statistics_) return;
+    // The statistics per line: the mean straight into output 1 (dense, checked by make_layer_norm), the variance
+    // into memory owned here (allocated now, at Prepare), from which run() writes InvStdDev.
+    const memory::desc stats = pd.mean_desc();
+    lines_ = stats.dims()[0];
+    if (has_output(ctx, 1))
+      map_output(1, DNNL_ARG_MEAN, stats);
+    else
+      set_owned(DNNL_ARG_MEAN, memory(stats, engine_->engine));
+    variance_ = memory(pd.variance_desc(), engine_->engine);
+    set_owned(DNNL_ARG_VARIANCE, variance_);
+    want_inv_std_dev_ = has_output(ctx, 2);
   }
+
+  void bind(const std::vector<void*>& inputs, const std::vector<void*>& outputs, void* scratch) override {
+    DnnlKernel::bind(inputs, outputs, scratch);
+    inv_std_dev_ = want_inv_std_dev_ ? static_cast<float*>(outputs.at(2)) : nullptr;
+  }
+
+  void run() override {
+    DnnlKernel::run();
+    if (!inv_std_dev_) return;
+    const float* variance = static_cast<const float*>(variance_.get_data_handle());
+    for (int64_t i = 0; i < lines_; ++i) inv_std_dev_[i] = 1.0f / std::sqrt(variance[i] + epsilon_);
+  }
+
+ private:
+  float epsilon_;
+  bool statistics_, want_inv_std_dev_ = false;
+  int64_t lines_ = 0;
+  dnnl::memory variance_;
+  float* inv_std_dev_ = nullptr;
 };
 
 class ReferenceLayerNorm : public PlainKernel {
  public:
   ReferenceLayerNorm(const KernelContext& ctx, LayerNormSpec s)
       : PlainKernel(ctx), s_(std::move(s)), in_(ctx.inputs[0]), out_(ctx.outputs[0]), lines_(in_) {
+    if (has_output(ctx, 1)) mean_ = ctx.outputs[1];
+    if (has_output(ctx, 2)) inv_std_dev_ = ctx.outputs[2];
     for (size_t d = s_.axis; d < lines_.dims.size(); ++d) lines_.dims[d] = 1;
     line_ = in_;  // one line: the normalized dims
     line_.dims.assign(in_.dims.begin() + static_cast<long>(s_.axis), in_.dims.end());
@@ -101,6 +142,8 @@ class ReferenceLayerNorm : public PlainKernel {
         sq += d * d;
       });
       double inv = 1.0 / std::sqrt(sq / static_cast<double>(s_.inner) + s_.epsilon);
+      if (mean_) output<float>(1)[offset_of(*mean_, idx)] = static_cast<float>(mean);
+      if (inv_std_dev_) output<float>(2)[offset_of(*inv_std_dev_, idx)] = static_cast<float>(inv);
       size_t k = 0;
       for_each_index(line_, [&](const std::vector<int64_t>& li, int64_t o) {
         double v = (x[in_offset + o] - mean) * inv * s_.scale[k] + s_.bias[k];
@@ -113,6 +156,7 @@ class ReferenceLayerNorm : public PlainKernel {
  private:
   LayerNormSpec s_;
   TensorDesc in_, out_, lines_, line_, out_line_;
+  std::optional<TensorDesc> mean_, inv_std_dev_;  // the optional outputs, when the node has them
 };
 
 }  // namespace
@@ -120,8 +164,11 @@ class ReferenceLayerNorm : public PlainKernel {
 std::unique_ptr<Kernel> make_layer_norm(const KernelContext& ctx) {
   LayerNormSpec s = read_spec(ctx);
   std::optional<dnnl::memory::desc> in = lines_md(ctx.inputs[0], s.inner), out = lines_md(ctx.outputs[0], s.inner);
-  // oneDNN 2.6's layer normalization has one descriptor for src and dst.
-  if (!in || !out || *in != *out) return std::make_unique<ReferenceLayerNorm>(ctx, std::move(s));
+  // oneDNN 2.6's layer normalization has one descriptor for src and dst; its statistics are dense vectors.
+  bool dense_statistics = true;
+  for (size_t i = 1; i < ctx.outputs.size(); ++i)
+    dense_statistics = dense_statistics && (!has_output(ctx, i) || lines_md(ctx.outputs[i], 1).has_value());
+  if (!in || !out || *in != *out || !dense_statistics) return std::make_unique<ReferenceLayerNorm>(ctx, std::move(s));
   return std::make_unique<DnnlLayerNorm>(ctx, s, *in);
 }
 

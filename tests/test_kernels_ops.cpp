@@ -217,10 +217,10 @@ TEST_CASE("binary: hand-computed values") {
   check_values(OpCase("Div", 2).input({2}).input({2, 2}), {{1, 2}, {1, 2, 4, 8}}, {1, 1, 0.25, 0.25});
 }
 
-TEST_CASE("layer norm: LayerNormalization matches the reference") {
+TEST_CASE("layer norm: LayerNormalization matches the reference (with Mean and InvStdDev outputs for some)") {
   for (unsigned seed = 1; seed <= kSeeds; ++seed) {
     Random r(seed);
-    OpCase c("LayerNormalization", seed % 3 ? 3 : 2);
+    OpCase c("LayerNormalization", seed % 3 ? 3 : 2, seed % 4 == 0 ? 3 : seed % 4 == 1 ? 2 : 1);
     c.seed = seed;
     c.layout = r.layout();
     Shape x = r.activation_shape(6);
@@ -249,6 +249,18 @@ TEST_CASE("layer norm: hand-computed values") {
       .constant(Constant::from_floats({2}, {0.5f, 0.5f}))
       .attr("epsilon", 0.0f);
   check_values(c, {{1, 3, 0, 4}, {}, {}}, {-1.5, 2.5, -1.5, 2.5});
+  // The same with Mean (2, 2) and InvStdDev (1 / sqrt(1), 1 / sqrt(4)) as outputs 1 and 2.
+  OpCase stats("LayerNormalization", 3, 3);
+  stats.input({2, 2})
+      .constant(Constant::from_floats({2}, {2, 2}))
+      .constant(Constant::from_floats({2}, {0.5f, 0.5f}))
+      .attr("epsilon", 0.0f);
+  for (Implementation impl : {Implementation::optimized, Implementation::reference}) {
+    OpResult r = stats.run(impl, {{1, 3, 0, 4}, {}, {}});
+    CHECK(r.floats(0) == std::vector<float>{-1.5f, 2.5f, -1.5f, 2.5f});
+    CHECK(r.floats(1) == std::vector<float>{2, 2});
+    CHECK(r.floats(2) == std::vector<float>{1.0f, 0.5f});
+  }
   // Over the last two dims of [1, 2, 2] with epsilon 1: (x - 2.5) / sqrt(1.25 + 1).
   OpCase d("LayerNormalization", 2);
   d.input({1, 2, 2})

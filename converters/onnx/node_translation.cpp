@@ -155,7 +155,10 @@ void canonicalize(Node& node, const ConstantFolder& folder, int64_t opset) {
     node.attrs.values.erase("spatial");
     node.outputs.resize(1);  // running mean and variance outputs exist only in training
   } else if (node.op == "LayerNormalization") {
-    node.outputs.resize(1);  // Mean and InvStdDev are training outputs; a graph reading them fails as undefined
+    // Mean and InvStdDev are kept when named (the ONNX node tests read them); eliminate_dead_code drops them
+    // when nothing reads them. An unnamed Mean before a named InvStdDev gets a name of its own.
+    while (node.outputs.size() > 1 && node.outputs.back().empty()) node.outputs.pop_back();
+    if (node.outputs.size() == 3 && node.outputs[1].empty()) node.outputs[1] = node.outputs[0] + "/mean";
   } else if (node.op == "Softmax" && opset < 13) {
     convert_legacy_softmax(node, folder, opset);
   } else if (node.op == "Cast") {

@@ -236,6 +236,9 @@ void eliminate_dead_code(Graph& graph) {
     if (std::none_of(node->outputs.begin(), node->outputs.end(),
                      [&](const std::string& o) { return read.count(o) != 0; }))
       continue;
+    // LayerNormalization's optional statistics outputs, when nothing reads them, are not computed at all.
+    if (node->op == "LayerNormalization")
+      while (node->outputs.size() > 1 && !read.count(node->outputs.back())) node->outputs.pop_back();
     read.insert(node->inputs.begin(), node->inputs.end());
     produced.insert(node->outputs.begin(), node->outputs.end());
     live.push_back(std::move(*node));

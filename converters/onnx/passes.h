@@ -38,8 +38,9 @@ void fuse_conv_sum(Graph& graph, const std::function<bool(const Node&)>& may_fus
 void pool_before_pointwise_conv(Graph& graph,
                                 const std::function<bool(const Node& conv, const Node& pool)>& may_move = {});
 
-// Removes nodes whose outputs nobody reads (and that produce no graph output), then constants no node reads
-// and TensorInfo entries of tensors that no longer exist, so later stages only see what runs.
+// Removes nodes whose outputs nobody reads (and that produce no graph output), LayerNormalization's trailing
+// statistics outputs nobody reads, then constants no node reads and TensorInfo entries of tensors that no longer
+// exist, so later stages only see what runs.
 void eliminate_dead_code(Graph& graph);
 
 }  // namespace octet::onnx
