@@ -5,9 +5,11 @@
 // computes and never allocates. Every op family has two implementations: the optimized one (oneDNN where it
 // has the primitive) and a plain C++ reference used by tests to check it.
 //
-// Layout convention for activations (TensorDesc::strides): rank-4 tensors [N,C,H,W] are stored channels-last
-// (NHWC), which is what oneDNN's fastest convolutions (brgconv) read and write; every other rank is dense
-// row-major. Constants are always dense row-major. Kernels must honour the strides they are given.
+// Layout convention for activations (TensorDesc::strides): rank-4 feature maps [N,C,H,W] (written or read by
+// a Conv, pool or BatchNormalization) are stored channels-last (NHWC), which is what oneDNN's fastest
+// convolutions (brgconv) read and write; other rank-4 activations follow the physical order of the tensor they
+// are computed from (plan_activation_layouts); every other rank is dense row-major. Constants are always dense
+// row-major. Kernels must honour the strides they are given.
 #pragma once
 
 #include <functional>
@@ -40,6 +42,10 @@ Strides activation_strides(const Shape& dims);
 Strides dense_strides(const Shape& dims);
 TensorDesc activation_desc(const TensorInfo& info);
 TensorDesc dense_desc(DType dtype, const Shape& dims);
+// The descriptors of every tensor of `graph` (shapes and dtypes from `infos`), activations laid out by the
+// convention above (kernels/layouts.cpp).
+std::map<std::string, TensorDesc> plan_activation_layouts(const Graph& graph,
+                                                          const std::map<std::string, TensorInfo>& infos);
 
 struct TensorView {
   const TensorDesc* desc = nullptr;

@@ -58,13 +58,7 @@ static std::string output_key(const std::string& name) { return "output:" + name
 
 void Session::Impl::prepare() {
   const Graph& graph = model->graph();
-  std::map<std::string, TensorInfo> infos = infer_shapes(graph, options.batch);
-  for (const auto& kv : infos) {
-    kernels::TensorDesc& desc = descs[kv.first];
-    desc = graph.is_constant(kv.first) ? kernels::dense_desc(kv.second.dtype, kv.second.shape)
-                                       : kernels::activation_desc(kv.second);
-    desc.quant = kv.second.quant;
-  }
+  descs = kernels::plan_activation_layouts(graph, infer_shapes(graph, options.batch));
   // Graph inputs arrive in dense row-major f32 user buffers and are reordered into the arena layout.
   for (const std::string& name : graph.inputs) {
     const kernels::TensorDesc& arena_desc = descs.at(name);

@@ -737,6 +737,49 @@ TEST_CASE("ViT's class token: Expand of a shape from ConstantOfShape/Equal/Where
   check_floats(std::vector<float>(y.begin() + 8, y.end()), input);
 }
 
+TEST_CASE("ConvNeXt block: after the permute to channels-last, dense rows for LayerNorm and the linear layers") {
+  // x [N,8,5,5] -> depthwise 3x3 Conv -> Transpose(0,2,3,1) -> LayerNorm -> MatMul+b (8->16) -> Gelu -> MatMul+b
+  // (16->8) -> Mul(layer scale) -> Transpose(0,3,1,2) -> Add(x), as torchvision's CNBlock.
+  ModelBuilder m(17);
+  m.input("x", {kBatchDim, 8, 5, 5});
+  m.floats("dw", {8, 1, 3, 3}, pseudo_random(72, 11));
+  ::onnx::NodeProto& dw = m.node("Conv", {"x", "dw"}, {"c"});
+  OnnxBuilder::attribute(dw, "group", int64_t{8});
+  OnnxBuilder::attribute(dw, "pads", std::vector<int64_t>{1, 1, 1, 1});
+  OnnxBuilder::attribute(m.node("Transpose", {"c"}, {"t"}), "perm", std::vector<int64_t>{0, 2, 3, 1});
+  m.floats("gamma", {8}, pseudo_random(8, 12));
+  m.floats("beta", {8}, pseudo_random(8, 13));
+  m.node("LayerNormalization", {"t", "gamma", "beta"}, {"ln"}, "ln");
+  m.floats("w1", {8, 16}, pseudo_random(128, 14));
+  m.floats("b1", {16}, pseudo_random(16, 15));
+  m.node("MatMul", {"ln", "w1"}, {"m1"}, "fc1");
+  m.node("Add", {"m1", "b1"}, {"a1"});
+  m.node("Gelu", {"a1"}, {"g"});  // (opset 20's op; octet reads it at any opset)
+  m.floats("w2", {16, 8}, pseudo_random(128, 16));
+  m.floats("b2", {8}, pseudo_random(8, 17));
+  m.node("MatMul", {"g", "w2"}, {"m2"}, "fc2");
+  m.node("Add", {"m2", "b2"}, {"a2"});
+  m.floats("scale", {8}, pseudo_random(8, 18));
+  m.node("Mul", {"a2", "scale"}, {"s"});
+  OnnxBuilder::attribute(m.node("Transpose", {"s"}, {"back"}), "perm", std::vector<int64_t>{0, 3, 1, 2});
+  m.node("Add", {"back", "x"}, {"y"});
+  m.output("y");
+  const Graph graph = m.import();
+  const std::vector<float> input = pseudo_random(200, 19);
+  octet::Session session(octet::Model::from_graph(Graph(graph)), {1, 1, false});
+  std::copy(input.begin(), input.end(), session.input(0).data);
+  session.run();
+  const octet::Tensor y = session.output(0);
+  check_floats(std::vector<float>(y.data, y.data + y.elements()), run_reference(graph, input));
+  // Channels-last everywhere, the linear layers had no 2-D view of their rows and the LayerNorm ran the
+  // reference: now oneDNN runs them all.
+  for (const octet::LayerInfo& layer : session.layers()) {
+    CAPTURE(layer.node);
+    CHECK(layer.implementation.find("ref") == std::string::npos);
+    if (layer.node == "ln") CHECK(layer.implementation.find("layer_normalization") != std::string::npos);
+  }
+}
+
 TEST_CASE("a model with an op octet lacks still fails naming the op and the node") {
   ModelBuilder m = token_model();
   m.node("GridSample", {"x", "x"}, {"y"}, "warp");
