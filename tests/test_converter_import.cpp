@@ -400,6 +400,17 @@ TEST_CASE("Dropout in training mode is an error") {
   m.output("y");
   CHECK(import_error(m).find("node 'drop' (Dropout): input 2 'training_mode' must be a constant false") !=
         std::string::npos);
+  // ... unless its ratio is a constant 0 (it drops nothing), as torchvision's Swin exports its attention dropout.
+  ModelBuilder zero;
+  zero.input("x", {1, 4});
+  ::onnx::TensorProto& on = zero.initializer("training", {});
+  on.set_data_type(::onnx::TensorProto::BOOL);
+  on.add_int32_data(1);
+  zero.floats("ratio", {}, {0.0f});
+  zero.node("Dropout", {"x", "ratio", "training"}, {"d"}, "drop");
+  zero.node("Relu", {"d"}, {"y"});
+  zero.output("y");
+  CHECK(ops_of(zero.import()) == std::vector<std::string>{"Relu"});
 }
 
 TEST_CASE("Softmax before opset 13 converts only when equivalent") {
@@ -533,6 +544,54 @@ TEST_CASE("Constant nodes and constant arithmetic fold; Gather keeps constant in
   CHECK(indices.dtype == DType::s32);
   CHECK(indices.as_ints() == std::vector<int64_t>{3, -1});
   CHECK(graph.constants.size() == 1);
+}
+
+TEST_CASE("Swin's constant arithmetic folds: Mod, Transpose, ScatterND, Not, Pow of constants") {
+  // Each result is a graph output computed from constants only, so the import leaves it a constant.
+  ModelBuilder m;
+  m.input("x", {1, 2});
+  m.node("Relu", {"x"}, {"r"});
+  m.output("r");
+  m.ints("a", {4}, {-7, 7, -7, 7});
+  m.ints("b", {4}, {3, 3, -3, -3});
+  m.node("Mod", {"a", "b"}, {"mod"});                                               // the divisor's sign
+  OnnxBuilder::attribute(m.node("Mod", {"a", "b"}, {"fmod"}), "fmod", int64_t{1});  // the dividend's
+  m.ints("matrix", {2, 3}, {1, 2, 3, 4, 5, 6});
+  OnnxBuilder::attribute(m.node("Transpose", {"matrix"}, {"transposed"}), "perm", std::vector<int64_t>{1, 0});
+  m.floats("zeros", {2, 3}, std::vector<float>(6, 0.0f));
+  m.ints("row", {1, 1}, {1});
+  m.floats("row_values", {1, 3}, {7, 8, 9});
+  m.node("ScatterND", {"zeros", "row", "row_values"}, {"scattered"});
+  m.ints("cell", {1, 2}, {0, -1});
+  m.floats("cell_value", {1}, {5});
+  m.node("ScatterND", {"scattered", "cell", "cell_value"}, {"scattered2"});
+  m.ints("k", {2}, {1, 3});
+  m.ints("three", {}, {3});
+  m.node("Equal", {"k", "three"}, {"is_three"});
+  m.node("Not", {"is_three"}, {"not_three"});
+  m.floats("base", {2}, {2, 3});
+  m.floats("two", {}, {2});
+  m.node("Pow", {"base", "two"}, {"squared"});
+  for (const char* out : {"mod", "fmod", "transposed", "scattered2", "not_three", "squared"}) m.output(out);
+  Graph graph = m.import();
+  CHECK(ops_of(graph) == std::vector<std::string>{"Relu"});
+  CHECK(graph.constants.at("mod").as_ints() == std::vector<int64_t>{2, 1, -1, -2});
+  CHECK(graph.constants.at("fmod").as_ints() == std::vector<int64_t>{-1, 1, -1, 1});
+  CHECK(graph.constants.at("transposed").shape == Shape{3, 2});
+  CHECK(graph.constants.at("transposed").as_ints() == std::vector<int64_t>{1, 4, 2, 5, 3, 6});
+  CHECK(graph.constants.at("scattered2").as_floats() == std::vector<float>{0, 0, 5, 7, 8, 9});
+  const Constant& not_three = graph.constants.at("not_three");  // bool: u8 0/1
+  CHECK(std::vector<uint8_t>(not_three.bytes->begin(), not_three.bytes->end()) == std::vector<uint8_t>{1, 0});
+  CHECK(graph.constants.at("squared").as_floats() == std::vector<float>{4, 9});
+  // An index past the data's dims is an error naming the node.
+  ModelBuilder bad;
+  bad.input("x", {1, 2});
+  bad.floats("zeros", {2, 3}, std::vector<float>(6, 0.0f));
+  bad.ints("row", {1, 1}, {2});
+  bad.floats("row_values", {1, 3}, {7, 8, 9});
+  bad.node("ScatterND", {"zeros", "row", "row_values"}, {"y"}, "scatter");
+  bad.output("y");
+  CHECK(import_error(bad).find("node 'scatter' (ScatterND): index 2 is out of range for dim 0") != std::string::npos);
 }
 
 TEST_CASE("read_tensor_pb reads raw and typed data") {

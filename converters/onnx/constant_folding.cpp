@@ -191,8 +191,10 @@ Constant eval_concat(const Node& node, const std::vector<FoldInput>& in) {
   return make_constant(in[0].value->dtype, out_shape, std::move(bytes));
 }
 
-// Add, Sub, Mul, Div with numpy broadcasting; integer types compute in int64 (Div truncates, like C++).
+// Add, Sub, Mul, Div, Mod with numpy broadcasting; integer types compute in int64 (Div truncates, like C++;
+// Mod takes the divisor's sign unless fmod=1, which takes the dividend's, as ONNX says).
 Constant eval_arithmetic(const Node& node, const std::vector<FoldInput>& in) {
+  const bool c_fmod = node.attrs.get_int("fmod", 0) != 0;
   const Constant &a = *in[0].value, &b = *in[1].value;
   if (a.dtype != b.dtype) fail(node, "inputs differ in dtype");
   Shape out_shape = broadcast_shapes(node, a.shape, b.shape);
@@ -205,10 +207,16 @@ Constant eval_arithmetic(const Node& node, const std::vector<FoldInput>& in) {
                       : node.op == "Sub" ? __builtin_sub_overflow(x, y, &r)
                       : node.op == "Mul" ? __builtin_mul_overflow(x, y, &r)
                                          : false;
-      if (node.op == "Div") {
+      if (node.op == "Div" || node.op == "Mod") {
         if (y == 0) fail(node, "integer division by zero");
-        overflow = x == std::numeric_limits<decltype(x)>::min() && y == -1;
-        r = overflow ? 0 : x / y;
+        const bool min_by_minus_one = x == std::numeric_limits<decltype(x)>::min() && y == -1;
+        if (node.op == "Div") {
+          overflow = min_by_minus_one;
+          r = overflow ? 0 : x / y;
+        } else {
+          r = min_by_minus_one ? 0 : x % y;
+          if (!c_fmod && r != 0 && (r < 0) != (y < 0)) r += y;
+        }
       }
       if (overflow) fail(node, std::to_string(x) + " " + node.op + " " + std::to_string(y) + " overflows int64");
       return r;
@@ -216,6 +224,10 @@ Constant eval_arithmetic(const Node& node, const std::vector<FoldInput>& in) {
       if (node.op == "Add") return x + y;
       if (node.op == "Sub") return x - y;
       if (node.op == "Mul") return x * y;
+      if (node.op == "Mod") {
+        decltype(x) r = std::fmod(x, y);
+        return !c_fmod && r != 0 && (r < 0) != (y < 0) ? r + y : r;
+      }
       return x / y;
     }
   };
@@ -276,6 +288,25 @@ double value_at(const Constant& c, int64_t offset) {
 }
 
 // Equal with numpy broadcasting; the boolean result is u8 0/1 (octet's bool).
+// Pow of an f32 constant; its exponent is already the attribute 'exponent' (one value).
+Constant eval_pow(const Node& node, const std::vector<FoldInput>& in) {
+  const Constant& x = *in[0].value;
+  if (x.dtype != DType::f32) fail(node, std::string("input 0 is ") + dtype_name(x.dtype) + ", not float");
+  const float exponent = node.attrs.get_float("exponent", 1.0f);
+  std::vector<float> values = x.as_floats();
+  for (float& v : values) v = std::pow(v, exponent);
+  return Constant::from_floats(x.shape, values);
+}
+
+// Not of a bool tensor (u8 0/1).
+Constant eval_not(const Node& node, const std::vector<FoldInput>& in) {
+  const Constant& x = *in[0].value;
+  if (x.dtype != DType::u8) fail(node, std::string("input is ") + dtype_name(x.dtype) + ", not bool");
+  std::vector<int64_t> result;
+  for (int64_t i = 0; i < x.elements(); ++i) result.push_back(value_at(x, i) == 0 ? 1 : 0);
+  return from_int_values(DType::u8, x.shape, result);
+}
+
 Constant eval_equal(const Node& node, const std::vector<FoldInput>& in) {
   const Constant &a = *in[0].value, &b = *in[1].value;
   if (a.dtype != b.dtype) fail(node, "inputs differ in dtype");
@@ -321,6 +352,67 @@ Constant eval_expand(const Node& node, const std::vector<FoldInput>& in) {
   return make_constant(x.dtype, out_shape, std::move(bytes));
 }
 
+// Transpose(perm): output dim k is input dim perm[k] (default: reversed). Swin's padding arithmetic transposes
+// a constant pad matrix.
+Constant eval_transpose(const Node& node, const std::vector<FoldInput>& in) {
+  const Constant& x = *in[0].value;
+  const size_t rank = x.shape.size();
+  std::vector<int64_t> perm = node.attrs.get_ints("perm", {});
+  if (perm.empty())
+    for (size_t d = rank; d-- > 0;) perm.push_back(static_cast<int64_t>(d));
+  std::vector<int64_t> sorted = perm;
+  std::sort(sorted.begin(), sorted.end());
+  for (size_t d = 0; d < sorted.size(); ++d)
+    if (sorted.size() != rank || sorted[d] != static_cast<int64_t>(d))
+      fail(node, "attribute perm is not a permutation of the " + std::to_string(rank) + " dims");
+  Shape dense(rank, 1), out_shape(rank), strides(rank);
+  for (size_t d = rank; d-- > 1;) dense[d - 1] = dense[d] * x.shape[d];
+  for (size_t k = 0; k < rank; ++k) {
+    out_shape[k] = x.shape[static_cast<size_t>(perm[k])];
+    strides[k] = dense[static_cast<size_t>(perm[k])];
+  }
+  size_t size = dtype_size(x.dtype);
+  std::vector<uint8_t> bytes;
+  for_each_index(out_shape, [&](const std::vector<int64_t>& index) {
+    const uint8_t* p = x.bytes->data() + static_cast<size_t>(offset_of(index, strides)) * size;
+    bytes.insert(bytes.end(), p, p + size);
+  });
+  return make_constant(x.dtype, out_shape, std::move(bytes));
+}
+
+// ScatterND(data, indices [..., k], updates), reduction none: a copy of data whose slices data[i0..ik-1] are the
+// matching updates, in order. Swin builds its shifted-window attention mask so.
+Constant eval_scatter_nd(const Node& node, const std::vector<FoldInput>& in) {
+  const Constant &data = *in[0].value, &updates = *in[2].value;
+  if (node.attrs.get_string("reduction", "none") != "none") fail(node, "attribute reduction must be 'none'");
+  if (updates.dtype != data.dtype) fail(node, "updates and data differ in dtype");
+  const std::vector<int64_t> indices = int_values(node, *in[1].value);
+  const Shape& ishape = in[1].value->shape;
+  if (ishape.empty()) fail(node, "indices must have rank >= 1");
+  const size_t k = static_cast<size_t>(ishape.back());
+  if (k == 0 || k > data.shape.size())
+    fail(node, "indices' last dim " + std::to_string(k) + " is not in 1..rank(data)");
+  int64_t slice = 1;
+  for (size_t d = k; d < data.shape.size(); ++d) slice *= data.shape[d];
+  const int64_t tuples = ishape.back() ? static_cast<int64_t>(indices.size()) / ishape.back() : 0;
+  if (updates.elements() != tuples * slice)
+    fail(node, "updates have " + std::to_string(updates.elements()) + " values for " + std::to_string(tuples) +
+                   " slices of " + std::to_string(slice));
+  const size_t size = dtype_size(data.dtype);
+  std::vector<uint8_t> bytes(data.bytes->begin(), data.bytes->end());
+  for (int64_t t = 0; t < tuples; ++t) {
+    int64_t offset = 0;
+    for (size_t d = 0; d < k; ++d) {
+      int64_t i = indices[static_cast<size_t>(t) * k + d], n = data.shape[d];
+      if (i < -n || i >= n) fail(node, "index " + std::to_string(i) + " is out of range for dim " + std::to_string(d));
+      offset = offset * n + (i < 0 ? i + n : i);
+    }
+    std::memcpy(bytes.data() + static_cast<size_t>(offset * slice) * size,
+                updates.bytes->data() + static_cast<size_t>(t * slice) * size, static_cast<size_t>(slice) * size);
+  }
+  return make_constant(data.dtype, data.shape, std::move(bytes));
+}
+
 // Range(start, limit, delta): max(ceil((limit - start) / delta), 0) values start + i * delta.
 Constant eval_range(const Node& node, const std::vector<FoldInput>& in) {
   for (const FoldInput& i : in)
@@ -348,16 +440,30 @@ struct FoldRule {
 
 const FoldRule* find_fold_rule(const std::string& op) {
   static const FoldRule rules[] = {
-      {"Shape", false, eval_shape},      {"Gather", true, eval_gather},
-      {"Slice", true, eval_slice},       {"Concat", true, eval_concat},
-      {"Cast", true, eval_cast},         {"ConstantOfShape", true, eval_constant_of_shape},
-      {"Add", true, eval_arithmetic},    {"Sub", true, eval_arithmetic},
-      {"Mul", true, eval_arithmetic},    {"Div", true, eval_arithmetic},
-      {"Reshape", true, eval_reshaped},  {"Flatten", true, eval_reshaped},
-      {"Squeeze", true, eval_reshaped},  {"Unsqueeze", true, eval_reshaped},
-      {"Identity", true, eval_reshaped}, {"Equal", true, eval_equal},
-      {"Where", true, eval_where},       {"Expand", true, eval_expand},
+      {"Shape", false, eval_shape},
+      {"Gather", true, eval_gather},
+      {"Slice", true, eval_slice},
+      {"Concat", true, eval_concat},
+      {"Cast", true, eval_cast},
+      {"ConstantOfShape", true, eval_constant_of_shape},
+      {"Add", true, eval_arithmetic},
+      {"Sub", true, eval_arithmetic},
+      {"Mul", true, eval_arithmetic},
+      {"Div", true, eval_arithmetic},
+      {"Reshape", true, eval_reshaped},
+      {"Flatten", true, eval_reshaped},
+      {"Squeeze", true, eval_reshaped},
+      {"Unsqueeze", true, eval_reshaped},
+      {"Identity", true, eval_reshaped},
+      {"Equal", true, eval_equal},
+      {"Where", true, eval_where},
+      {"Expand", true, eval_expand},
       {"Range", true, eval_range},
+      {"Pow", true, eval_pow},
+      {"Mod", true, eval_arithmetic},
+      {"Transpose", true, eval_transpose},
+      {"ScatterND", true, eval_scatter_nd},
+      {"Not", true, eval_not},
   };
   for (const FoldRule& rule : rules)
     if (op == rule.op) return &rule;

@@ -22,7 +22,8 @@ struct ImportOnlyOp {
 const ImportOnlyOp kImportOnlyOps[] = {
     {"Constant", 0, 0, 1, 1}, {"ConstantOfShape", 1, 1, 1, 1}, {"Shape", 1, 1, 1, 1},
     {"Cast", 1, 1, 1, 1},     {"Equal", 2, 2, 1, 1},           {"Where", 3, 3, 1, 1},
-    {"Expand", 2, 2, 1, 1},   {"Range", 3, 3, 1, 1},           {"Dropout", 1, 3, 1, 2}};
+    {"Expand", 2, 2, 1, 1},   {"Range", 3, 3, 1, 1},           {"Dropout", 1, 3, 1, 2},
+    {"Mod", 2, 2, 1, 1},      {"ScatterND", 3, 3, 1, 1},       {"Not", 1, 1, 1, 1}};
 
 const ImportOnlyOp* find_import_only(const std::string& op) {
   for (const ImportOnlyOp& entry : kImportOnlyOps)
@@ -141,7 +142,14 @@ void canonicalize(Node& node, const ConstantFolder& folder, int64_t opset) {
       const Constant* training = folder.constant(node.inputs[2]);
       bool is_false =
           training && std::all_of(training->bytes->begin(), training->bytes->end(), [](uint8_t b) { return b == 0; });
-      if (!is_false) fail(node, "input 2 'training_mode' must be a constant false (octet runs inference)");
+      // In training mode a ratio of constant 0 drops nothing (torchvision's Swin exports its attention dropout so).
+      const Constant* ratio =
+          node.inputs.size() > 1 && !node.inputs[1].empty() ? folder.constant(node.inputs[1]) : nullptr;
+      bool drops_nothing = ratio && ratio->dtype == DType::f32 && ratio->elements() == 1 && ratio->as_floats()[0] == 0;
+      if (!is_false && !drops_nothing)
+        fail(node,
+             "input 2 'training_mode' must be a constant false, or input 1 'ratio' a constant 0 (octet runs "
+             "inference)");
     }
     node.op = "Identity";  // inference Dropout passes its input through; the mask output is dropped
     node.inputs.resize(1);
