@@ -62,6 +62,124 @@ dnnl::memory::dims weight_dims(const ConvSpec& spec, const Shape& dims) {
   return d;
 }
 
+// Reads element `offset` of a u8/s8/f32 buffer as a double.
+double load(const void* data, DType dtype, int64_t offset) {
+  switch (dtype) {
+    case DType::u8: return static_cast<const uint8_t*>(data)[offset];
+    case DType::s8: return static_cast<const int8_t*>(data)[offset];
+    case DType::f32: return static_cast<const float*>(data)[offset];
+    default: throw Error(std::string("conv reference cannot read ") + dtype_name(dtype));
+  }
+}
+
+// Writes y (in the dst-scaled domain) as the output dtype: f32 as is, u8/s8 requantized.
+void store_output(void* y, DType dtype, int32_t dst_zp, int64_t offset, float value) {
+  switch (dtype) {
+    case DType::f32: static_cast<float*>(y)[offset] = value; break;
+    case DType::u8: static_cast<uint8_t*>(y)[offset] = static_cast<uint8_t>(requantize(value, dst_zp, DType::u8)); break;
+    case DType::s8: static_cast<int8_t*>(y)[offset] = static_cast<int8_t>(requantize(value, dst_zp, DType::s8)); break;
+    default: throw Error("conv cannot write this dtype");
+  }
+}
+
+// The output channels of a 2-D quantized conv whose weights w - zero_point reach beyond s8 (see
+// quantized_linear.h): oneDNN computed them with clamped weights; recompute() overwrites them with the exact
+// int32 accumulation, then the same output scale, activation, residual sum and rounding as oneDNN's.
+// In NHWC the input channels of a pixel are contiguous, so the inner loop is a dense dot product.
+class ExactConvChannels {
+ public:
+  ExactConvChannels(const KernelContext& ctx, const ConvSpec& spec, const ClampedWeights& w)
+      : spec_(spec), src_(ctx.inputs[0]), dst_(ctx.outputs[0]), channels_(w.exact_channels) {
+    const WindowGeometry& g = spec.geometry;
+    kh_ = g.kernel[0];
+    kw_ = g.kernel[1];
+    ic_per_group_ = src_.dims[1] / spec.group;
+    oc_per_group_ = spec.out_channels / spec.group;
+    // Each channel's weights as [kh][kw][ic]: the inner loop runs along the input channels.
+    for (const std::vector<int32_t>& exact : w.exact) {
+      std::vector<int32_t> t(exact.size());
+      for (int64_t ic = 0; ic < ic_per_group_; ++ic)
+        for (int64_t k = 0; k < kh_ * kw_; ++k) t[static_cast<size_t>(k * ic_per_group_ + ic)] = exact[static_cast<size_t>(ic * kh_ * kw_ + k)];
+      weights_.push_back(std::move(t));
+    }
+    for (int64_t c : channels_)
+      bias_.push_back(spec.has_bias ? ctx.constants[2]->data<int32_t>()[c] : 0);
+    if (spec.has_sum) {
+      sum_desc_ = ctx.inputs[3];
+      saved_sum_.resize(channels_.size() * static_cast<size_t>(pixels()));
+    }
+  }
+
+  // Before the conv: the residual of these channels, which the in-place sum overwrites.
+  void save_residual(const void* sum) {
+    if (!spec_.has_sum) return;
+    size_t i = 0;
+    for (int64_t c : channels_)
+      each_pixel([&](int64_t n, int64_t h, int64_t w) {
+        saved_sum_[i++] = static_cast<float>(load(sum, sum_desc_.dtype, offset(sum_desc_, n, c, h, w)));
+      });
+  }
+
+  void recompute(const void* x, void* y) const {
+    if (src_.dtype == DType::u8)
+      run(static_cast<const uint8_t*>(x), y);
+    else
+      run(static_cast<const int8_t*>(x), y);
+  }
+
+ private:
+  int64_t pixels() const { return dst_.dims[0] * dst_.dims[2] * dst_.dims[3]; }
+  static int64_t offset(const TensorDesc& d, int64_t n, int64_t c, int64_t h, int64_t w) {
+    return n * d.strides[0] + c * d.strides[1] + h * d.strides[2] + w * d.strides[3];
+  }
+  template <typename F>
+  void each_pixel(F&& f) const {
+    for (int64_t n = 0; n < dst_.dims[0]; ++n)
+      for (int64_t h = 0; h < dst_.dims[2]; ++h)
+        for (int64_t w = 0; w < dst_.dims[3]; ++w) f(n, h, w);
+  }
+
+  template <typename T>
+  void run(const T* x, void* y) const {
+    const WindowGeometry& g = spec_.geometry;
+    const LinearQuant& q = spec_.quant;
+    const int64_t in_h = src_.dims[2], in_w = src_.dims[3], cs = src_.strides[1];
+    size_t i = 0;
+    for (size_t j = 0; j < channels_.size(); ++j) {
+      const int64_t c = channels_[j], first_ic = (c / oc_per_group_) * ic_per_group_;
+      const int32_t* wc = weights_[j].data();
+      const float scale = q.output_scale(c);
+      each_pixel([&](int64_t n, int64_t oh, int64_t ow) {
+        int32_t acc = bias_[j];
+        for (int64_t a = 0; a < kh_; ++a) {
+          int64_t ih = oh * g.strides[0] - g.pads_begin[0] + a * g.dilations[0];
+          if (ih < 0 || ih >= in_h) continue;  // zero padding: x - zero point = 0
+          for (int64_t b = 0; b < kw_; ++b) {
+            int64_t iw = ow * g.strides[1] - g.pads_begin[1] + b * g.dilations[1];
+            if (iw < 0 || iw >= in_w) continue;
+            const T* xp = x + offset(src_, n, first_ic, ih, iw);
+            const int32_t* wp = wc + (a * kw_ + b) * ic_per_group_;
+            int32_t dot = 0;
+            for (int64_t ic = 0; ic < ic_per_group_; ++ic) dot += (int32_t(xp[ic * cs]) - q.src_zp) * wp[ic];
+            acc += dot;
+          }
+        }
+        float v = spec_.act.apply(static_cast<float>(acc) * scale);
+        if (spec_.has_sum) v = spec_.sum_act.apply(v + q.sum_scale * (saved_sum_[i++] - static_cast<float>(q.sum_zp)));
+        store_output(y, dst_.dtype, q.dst_zp, offset(dst_, n, c, oh, ow), v);
+      });
+    }
+  }
+
+  ConvSpec spec_;
+  TensorDesc src_, dst_, sum_desc_;
+  std::vector<int64_t> channels_;
+  int64_t kh_ = 1, kw_ = 1, ic_per_group_ = 1, oc_per_group_ = 1;
+  std::vector<std::vector<int32_t>> weights_;
+  std::vector<int32_t> bias_;
+  std::vector<float> saved_sum_;
+};
+
 class DnnlConv : public DnnlKernel {
  public:
   explicit DnnlConv(const KernelContext& ctx) : DnnlKernel(ctx.engine), spec_(read_spec(ctx)) {
@@ -110,7 +228,15 @@ class DnnlConv : public DnnlKernel {
 
     memory::desc weights_plain(w_dims, weight_type, dense_strides(Shape(w_dims.begin(), w_dims.end())));
     const Constant& w = *ctx.constants[1];
-    if (q.quantized) {
+    if (q.quantized && !q.weight_zps.empty()) {
+      // w - zero point clamped to s8; the channels the clamp changed are recomputed exactly after the conv.
+      ClampedWeights clamped = clamp_weights(w, q, 0);
+      set_owned(DNNL_ARG_WEIGHTS, packed_constant(*engine_, ctx.packed, w, "clamped", pd.weights_desc(),
+                                                  [&](dnnl::memory& dst) {
+                                                    reorder_into(*engine_, weights_plain, clamped.clamped.data(), dst);
+                                                  }));
+      if (clamped.changed()) exact_ = std::make_unique<ExactConvChannels>(ctx, spec_, clamped);
+    } else if (q.quantized) {
       set_owned(DNNL_ARG_WEIGHTS, packed_weights(*engine_, ctx.packed, w, weights_plain, pd.weights_desc()));
     } else {
       set_owned(DNNL_ARG_WEIGHTS, float_weights_in(*engine_, ctx.packed, w, ctx.inputs[1].quant, weights_plain,
@@ -131,29 +257,24 @@ class DnnlConv : public DnnlKernel {
     // output, run() first copies the residual there.
     sum_source_ = spec_.has_sum && inputs[3] != outputs[0] ? inputs[3] : nullptr;
     dst_ = outputs[0];
+    src_ = inputs[0];
   }
 
   void run() override {
     if (sum_source_) std::memcpy(dst_, sum_source_, sum_bytes_);
+    if (exact_) exact_->save_residual(dst_);
     DnnlKernel::run();
+    if (exact_) exact_->recompute(src_, dst_);
   }
 
  private:
   ConvSpec spec_;
+  std::unique_ptr<ExactConvChannels> exact_;
+  const void* src_ = nullptr;
   size_t sum_bytes_ = 0;
   const void* sum_source_ = nullptr;
   void* dst_ = nullptr;
 };
-
-// Reads element `offset` of a u8/s8/f32 buffer as a double.
-double load(const void* data, DType dtype, int64_t offset) {
-  switch (dtype) {
-    case DType::u8: return static_cast<const uint8_t*>(data)[offset];
-    case DType::s8: return static_cast<const int8_t*>(data)[offset];
-    case DType::f32: return static_cast<const float*>(data)[offset];
-    default: throw Error(std::string("conv reference cannot read ") + dtype_name(dtype));
-  }
-}
 
 // The definition, one output element at a time. Quantized convs accumulate integers exactly (in double),
 // then follow the requantization steps of quantized_linear.h.
@@ -163,7 +284,8 @@ class ReferenceConv : public Kernel {
     const Constant& w = *ctx.constants[1];
     if (spec_.quant.quantized) {
       const int8_t* p = w.data<int8_t>();
-      weights_.assign(p, p + w.elements());
+      int64_t per_channel = w.elements() / spec_.out_channels;
+      for (int64_t i = 0; i < w.elements(); ++i) weights_.push_back(p[i] - spec_.quant.weight_zp(i / per_channel));
     } else {
       std::vector<float> f = float_weights(w, ctx.inputs[1].quant, node_label(ctx.node));
       weights_.assign(f.begin(), f.end());
@@ -212,29 +334,16 @@ class ReferenceConv : public Kernel {
         }
       }
       float y = static_cast<float>(acc);
-      if (q.quantized) y *= q.output_scales.size() == 1 ? q.output_scales[0] : q.output_scales[static_cast<size_t>(oc)];
+      if (q.quantized) y *= q.output_scale(oc);
       y = spec_.act.apply(y);
       if (sum_)
         y = spec_.sum_act.apply(
             y + q.sum_scale * static_cast<float>(load(sum_, sum_desc_.dtype, offset_of(sum_desc_, out)) - q.sum_zp));
-      store(y, out_offset);
+      store_output(y_, spec_.dst_dtype, spec_.quant.dst_zp, out_offset, y);
     });
   }
 
  private:
-  void store(float y, int64_t offset) {
-    switch (spec_.dst_dtype) {
-      case DType::f32: static_cast<float*>(y_)[offset] = y; break;
-      case DType::u8:
-        static_cast<uint8_t*>(y_)[offset] = static_cast<uint8_t>(requantize(y, spec_.quant.dst_zp, DType::u8));
-        break;
-      case DType::s8:
-        static_cast<int8_t*>(y_)[offset] = static_cast<int8_t>(requantize(y, spec_.quant.dst_zp, DType::s8));
-        break;
-      default: throw Error("conv reference cannot write this dtype");
-    }
-  }
-
   ConvSpec spec_;
   TensorDesc src_, dst_, sum_desc_;
   std::vector<double> weights_, bias_;
@@ -252,6 +361,8 @@ std::unique_ptr<Kernel> make_conv(const KernelContext& ctx) {
   // Real classifiers have neither (the converter fuses a sum only into a conv without act), so such
   // nodes run the reference loop rather than risk a wrong answer.
   ConvSpec spec = read_spec(ctx);
+  // The exact recomputation of weights beyond s8 (ExactConvChannels) handles 2-D convs.
+  if (!spec.quant.weight_zps.empty() && spec.geometry.kernel.size() != 2) return make_conv_reference(ctx);
   if (spec.act.kind() != FusedActivation::none && spec.has_sum && spec.sum_act.kind() != FusedActivation::none)
     return make_conv_reference(ctx);
   for (size_t i = 0; i < spec.geometry.kernel.size(); ++i) {

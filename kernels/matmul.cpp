@@ -226,6 +226,33 @@ QuantizedGemm read_quantized_gemm(const KernelContext& ctx) {
   return g;
 }
 
+// Row m of A (minus its zero point) times one column of integer weights, exactly, plus the bias of column n
+// is added by store_gemm_output.
+double accumulate(const QuantizedGemm& g, const void* a, int64_t m, const int32_t* column) {
+  int64_t k_dim = g.a.dims[1];
+  int64_t acc = 0;
+  for (int64_t k = 0; k < k_dim; ++k) {
+    int64_t off = m * g.a.strides[0] + k * g.a.strides[1];
+    int32_t x = g.a.dtype == DType::u8 ? static_cast<const uint8_t*>(a)[off] : static_cast<const int8_t*>(a)[off];
+    acc += static_cast<int64_t>(x - g.quant.src_zp) * column[k];
+  }
+  return static_cast<double>(acc);
+}
+
+// Output (m, n) from its accumulator: bias, output scale, activation, then the output dtype.
+void store_gemm_output(const QuantizedGemm& g, void* y_data, int64_t m, int64_t n, double acc) {
+  const LinearQuant& q = g.quant;
+  if (g.bias) acc += g.bias->dtype == DType::s32 ? g.bias->data<int32_t>()[n] : g.bias->data<float>()[n];
+  float y = g.act.apply(static_cast<float>(acc) * q.output_scale(n));
+  int64_t off = m * g.y.strides[0] + n * g.y.strides[1];
+  if (g.y.dtype == DType::f32)
+    static_cast<float*>(y_data)[off] = y;
+  else if (g.y.dtype == DType::u8)
+    static_cast<uint8_t*>(y_data)[off] = static_cast<uint8_t>(requantize(y, q.dst_zp, DType::u8));
+  else
+    static_cast<int8_t*>(y_data)[off] = static_cast<int8_t>(requantize(y, q.dst_zp, DType::s8));
+}
+
 class DnnlQuantizedGemm : public DnnlKernel {
  public:
   explicit DnnlQuantizedGemm(const KernelContext& ctx) : DnnlKernel(ctx.engine) {
@@ -246,11 +273,43 @@ class DnnlQuantizedGemm : public DnnlKernel {
     matmul::desc desc = g.bias ? matmul::desc(a_md, b_any, bias_md, y_md) : matmul::desc(a_md, b_any, y_md);
     matmul::primitive_desc pd(desc, attr, engine_->engine);
     set_primitive(matmul(pd), pd);
-    set_owned(DNNL_ARG_WEIGHTS, packed_weights(*engine_, ctx.packed, *g.b_const, b_md, pd.weights_desc()));
+    if (q.weight_zps.empty()) {
+      set_owned(DNNL_ARG_WEIGHTS, packed_weights(*engine_, ctx.packed, *g.b_const, b_md, pd.weights_desc()));
+    } else {
+      // B - zero point clamped to s8; the columns the clamp changed are recomputed exactly after the matmul.
+      ClampedWeights clamped = clamp_weights(*g.b_const, q, ctx.node.attrs.get_int("transB", 0) != 0 ? 0 : 1);
+      set_owned(DNNL_ARG_WEIGHTS,
+                packed_constant(*engine_, ctx.packed, *g.b_const, "clamped", pd.weights_desc(),
+                                [&](memory& dst) { reorder_into(*engine_, b_md, clamped.clamped.data(), dst); }));
+      columns_ = clamped.exact_channels;
+      exact_ = clamped.exact;
+    }
     if (g.bias) set_owned(DNNL_ARG_BIAS, reorder_constant(*engine_, bias_md, g.bias->bytes->data(), bias_md));
     map_input(0, DNNL_ARG_SRC, a_md);
     map_output(0, DNNL_ARG_DST, y_md);
+    g_ = g;
   }
+
+  void bind(const std::vector<void*>& inputs, const std::vector<void*>& outputs, void* scratch) override {
+    DnnlKernel::bind(inputs, outputs, scratch);
+    a_ = inputs[0];
+    y_ = outputs[0];
+  }
+
+  void run() override {
+    DnnlKernel::run();
+    for (size_t j = 0; j < columns_.size(); ++j)
+      for (int64_t m = 0; m < g_.y.dims[0]; ++m) store(m, columns_[j], accumulate(g_, a_, m, exact_[j].data()));
+  }
+
+ private:
+  void store(int64_t m, int64_t n, double acc) const { store_gemm_output(g_, y_, m, n, acc); }
+
+  QuantizedGemm g_;
+  std::vector<int64_t> columns_;  // output columns whose B - zero point reach beyond s8
+  std::vector<std::vector<int32_t>> exact_;  // their exact integers, k ascending
+  const void* a_ = nullptr;
+  void* y_ = nullptr;
 };
 
 class ReferenceQuantizedGemm : public Kernel {
@@ -261,31 +320,13 @@ class ReferenceQuantizedGemm : public Kernel {
     y_ = outputs[0];
   }
   void run() override {
-    const LinearQuant& q = g_.quant;
     const int8_t* b = g_.b_const->data<int8_t>();
     int64_t m_dim = g_.y.dims[0], n_dim = g_.y.dims[1], k_dim = g_.a.dims[1];
-    for (int64_t m = 0; m < m_dim; ++m) {
-      for (int64_t n = 0; n < n_dim; ++n) {
-        double acc = 0;
-        for (int64_t k = 0; k < k_dim; ++k) {
-          int64_t a_off = m * g_.a.strides[0] + k * g_.a.strides[1];
-          double a = (g_.a.dtype == DType::u8 ? double(static_cast<const uint8_t*>(a_)[a_off])
-                                              : double(static_cast<const int8_t*>(a_)[a_off])) -
-                     q.src_zp;
-          acc += a * b[k * g_.b.strides[0] + n * g_.b.strides[1]];
-        }
-        if (g_.bias) acc += g_.bias->dtype == DType::s32 ? g_.bias->data<int32_t>()[n] : g_.bias->data<float>()[n];
-        float y =
-            g_.act.apply(static_cast<float>(acc) *
-                         (q.output_scales.size() == 1 ? q.output_scales[0] : q.output_scales[static_cast<size_t>(n)]));
-        int64_t y_off = m * g_.y.strides[0] + n * g_.y.strides[1];
-        if (g_.y.dtype == DType::f32)
-          static_cast<float*>(y_)[y_off] = y;
-        else if (g_.y.dtype == DType::u8)
-          static_cast<uint8_t*>(y_)[y_off] = static_cast<uint8_t>(requantize(y, q.dst_zp, DType::u8));
-        else
-          static_cast<int8_t*>(y_)[y_off] = static_cast<int8_t>(requantize(y, q.dst_zp, DType::s8));
-      }
+    std::vector<int32_t> column(static_cast<size_t>(k_dim));
+    for (int64_t n = 0; n < n_dim; ++n) {
+      for (int64_t k = 0; k < k_dim; ++k)
+        column[static_cast<size_t>(k)] = b[k * g_.b.strides[0] + n * g_.b.strides[1]] - g_.quant.weight_zp(n);
+      for (int64_t m = 0; m < m_dim; ++m) store_gemm_output(g_, y_, m, n, accumulate(g_, a_, m, column.data()));
     }
   }
 

@@ -1,5 +1,6 @@
 #include "kernels/quantized_linear.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "graph/ops.h"
@@ -53,8 +54,14 @@ LinearQuant read_linear_quant(const KernelContext& ctx, int64_t out_channels, in
   for (float s : weights.quant.scales)
     if (!(s > 0) || !std::isfinite(s))
       throw Error(node_label(node) + ": weight scale " + std::to_string(s) + " is not positive and finite");
-  for (int32_t zp : weights.quant.zero_points)
-    if (zp != 0) throw Error(node_label(node) + ": weights must be symmetric (zero point 0)");
+  const std::vector<int32_t>& w_zps = weights.quant.zero_points;
+  if (!w_zps.empty() && w_zps.size() != w_scales.size())
+    throw Error(node_label(node) + ": weights have " + std::to_string(w_zps.size()) + " zero points for " +
+                std::to_string(w_scales.size()) + " scales");
+  for (int32_t zp : w_zps)
+    if (zp < -128 || zp > 127)
+      throw Error(node_label(node) + ": weight zero point " + std::to_string(zp) + " is outside the s8 range");
+  if (std::any_of(w_zps.begin(), w_zps.end(), [](int32_t zp) { return zp != 0; })) q.weight_zps = w_zps;
   if (is_int8(dst.dtype)) per_tensor(node, dst, "output", q.dst_scale, q.dst_zp);
   for (float s : w_scales) q.output_scales.push_back(q.src_scale * s / q.dst_scale);
   if (sum_input >= 0 && static_cast<size_t>(sum_input) < node.inputs.size() && !node.inputs[sum_input].empty()) {
@@ -86,8 +93,38 @@ std::vector<float> float_weights(const Constant& weights, const QuantParams& qua
   }
   std::vector<float> out(static_cast<size_t>(n));
   const int8_t* w = weights.data<int8_t>();
-  for (int64_t i = 0; i < n; ++i)
-    out[static_cast<size_t>(i)] = dequantize_value(w[i], quant.scales[static_cast<size_t>((i / inner) % channels)], 0);
+  for (int64_t i = 0; i < n; ++i) {
+    size_t c = static_cast<size_t>((i / inner) % channels);
+    int32_t zp = quant.zero_points.empty() ? 0 : quant.zero_points[quant.zero_points.size() == 1 ? 0 : c];
+    out[static_cast<size_t>(i)] = dequantize_value(w[i], quant.scales[c], zp);
+  }
+  return out;
+}
+
+ClampedWeights clamp_weights(const Constant& weights, const LinearQuant& quant, int channel_axis) {
+  ClampedWeights out;
+  const int64_t n = weights.elements();
+  const int8_t* w = weights.data<int8_t>();
+  out.clamped.assign(w, w + n);
+  if (quant.weight_zps.empty()) return out;
+  const Shape& shape = weights.shape;
+  int64_t channels = shape[static_cast<size_t>(channel_axis)], inner = 1;
+  for (size_t d = static_cast<size_t>(channel_axis) + 1; d < shape.size(); ++d) inner *= shape[d];
+  std::vector<bool> beyond(static_cast<size_t>(channels), false);
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t c = (i / inner) % channels;
+    int32_t q = w[i] - quant.weight_zp(c);
+    out.clamped[static_cast<size_t>(i)] = static_cast<int8_t>(std::min(std::max(q, -128), 127));
+    if (q < -128 || q > 127) beyond[static_cast<size_t>(c)] = true;
+  }
+  for (int64_t c = 0; c < channels; ++c) {
+    if (!beyond[static_cast<size_t>(c)]) continue;
+    out.exact_channels.push_back(c);
+    std::vector<int32_t> exact;
+    for (int64_t i = 0; i < n; ++i)
+      if ((i / inner) % channels == c) exact.push_back(w[i] - quant.weight_zp(c));
+    out.exact.push_back(std::move(exact));
+  }
   return out;
 }
 

@@ -6,6 +6,12 @@
 // Clip bounds are divided by dst_scale; a residual sum r enters as (r_scale / dst_scale) * (r - r_zp)),
 // and finally dst = saturate(round(y) + dst_zp). A float dst uses dst_scale 1 and no rounding.
 // s8 weights with float activations are "weight-only INT8": the weights are dequantized once at Prepare.
+//
+// Weights may carry a zero point (per tensor or per output channel): the integer is then w - zero_point, which
+// for imported u8 weights (stored as w - 128 with zero point zp - 128) can reach [-255, 255]. oneDNN 2.6 takes
+// no weight zero point, so the optimized kernels run q = w - zero_point clamped to s8 and recompute exactly,
+// after oneDNN, the few output channels where the clamp changed a weight (ExactChannels). Exact: the output
+// is what the integers w - zero_point give.
 #pragma once
 
 #include <string>
@@ -24,7 +30,26 @@ struct LinearQuant {
   int32_t dst_zp = 0;
   float sum_scale = 1;  // residual scale / dst_scale
   int32_t sum_zp = 0;
+  std::vector<int32_t> weight_zps;  // per output channel (size 1: per tensor); empty when all are 0
+
+  float output_scale(int64_t c) const {
+    return output_scales.size() == 1 ? output_scales[0] : output_scales[static_cast<size_t>(c)];
+  }
+  int32_t weight_zp(int64_t c) const {
+    return weight_zps.empty() ? 0 : weight_zps.size() == 1 ? weight_zps[0] : weight_zps[static_cast<size_t>(c)];
+  }
 };
+
+// The integers w - zero_point of quantized weights, clamped to s8 for oneDNN, and the output channels whose
+// integers the clamp changed, with their exact integers.
+struct ClampedWeights {
+  std::vector<int8_t> clamped;          // same shape and layout as the constant
+  std::vector<int64_t> exact_channels;  // output channels (along `channel_axis`) with a weight beyond s8
+  std::vector<std::vector<int32_t>> exact;  // per such channel: its w - zero_point in constant order
+  bool changed() const { return !exact_channels.empty(); }
+};
+// `channel_axis`: the output-channel axis of the constant (0 for Conv, 1 for a [K,N] Gemm B).
+ClampedWeights clamp_weights(const Constant& weights, const LinearQuant& quant, int channel_axis);
 
 // Reads and validates the quantization of a Conv (weights input 1, sum input 3) or Gemm node with
 // `out_channels` outputs. Throws Error naming the node when the combination is not supported.

@@ -524,70 +524,30 @@ class QuantizedModelRewriter {
       given.weights[y] = {Constant{DType::s8, dims, make_bytes(std::move(bytes))}, params};
       return;
     }
-    // Some w - zero point fall outside int8 (u8 weights, zero point far from 128). Per output channel (axis 0,
-    // or 1 for MatMul's B): a channel whose integers fit keeps them and its scale exactly; the others are
-    // requantized to s8 symmetric (scale max|w| / 127), which the conversion reports.
+    // Some w - zero point fall outside int8 (u8 weights, zero point far from 128): the weights keep their zero
+    // point, stored as s8 (u8 w as w - 128 with zero point zp - 128; s8 as they are), which is the same
+    // w - zero point exactly. The kernels compute those integers exactly (kernels/quantized_linear.h: oneDNN
+    // runs them clamped to s8, the few output channels beyond s8 are recomputed in int32).
+    if (dims.size() < 2) return;  // not weights (a QLinearAdd's constant operand, say): float it stays
+    const int32_t shift = p.type == ::onnx::TensorProto::UINT8 ? 128 : 0;
+    if (p.type != ::onnx::TensorProto::UINT8 && p.type != ::onnx::TensorProto::INT8)
+      throw Error(label(n) + ": weights of type " + type_name(p.type) + " are not supported");
     int64_t axis = 0;
     for (size_t r : readers[y])
       if (nodes_[r].op_type() == "MatMul") axis = 1;
-    if (dims.size() < 2) return;  // not weights (a QLinearAdd's constant operand, say): float it stays
-    if (p.axis >= 0 && p.axis != axis)
-      throw Error(label(n) + ": weights quantized along axis " + std::to_string(p.axis) +
-                  " with values beyond int8 cannot be requantized along axis " + std::to_string(axis));
     const int64_t ch = dims[static_cast<size_t>(axis)], in_ch = inner_size(dims, axis);
-    auto chan = [&](size_t e) { return static_cast<size_t>((static_cast<int64_t>(e) / in_ch) % ch); };
-    std::vector<float> values(f.float_data().begin(), f.float_data().end());
-    std::vector<bool> exact(static_cast<size_t>(ch), true);
-    std::vector<float> max_abs(static_cast<size_t>(ch), 0.0f);
-    for (size_t e = 0; e < centred.size(); ++e) {
-      if (centred[e] < -128 || centred[e] > 127) exact[chan(e)] = false;
-      max_abs[chan(e)] = std::max(max_abs[chan(e)], std::fabs(values[e]));
-    }
-    params = QuantParams{std::vector<float>(static_cast<size_t>(ch)), std::vector<int32_t>(static_cast<size_t>(ch), 0),
-                         static_cast<int>(axis)};
-    // A channel beyond int8 either saturates its few extreme integers to [-128, 127] at its own scale, or is
-    // requantized to s8 at max|w| / 127: whichever changes its weights less (squared error).
-    std::vector<double> clamp_error(static_cast<size_t>(ch), 0.0), requant_error(static_cast<size_t>(ch), 0.0);
-    std::vector<float> requant_scale(static_cast<size_t>(ch));
-    for (size_t c = 0; c < static_cast<size_t>(ch); ++c)
-      requant_scale[c] = max_abs[c] > 0 ? max_abs[c] / 127.0f : kEmptyRangeScale;
-    for (size_t e = 0; e < centred.size(); ++e) {
-      size_t c = chan(e);
-      float own = p.scales[p.axis >= 0 ? c : 0];
-      double dc = (std::min(std::max(centred[e], -128), 127) - centred[e]) * double(own);
-      double dr =
-          dequantize_value(quantize_value(values[e], requant_scale[c], 0, -127, 127), requant_scale[c], 0) - values[e];
-      clamp_error[c] += dc * dc;
-      requant_error[c] += dr * dr;
-    }
-    std::vector<bool> saturate(static_cast<size_t>(ch), false);
-    size_t requantized = 0, saturated = 0;
-    for (size_t c = 0; c < static_cast<size_t>(ch); ++c) {
-      if (!exact[c]) saturate[c] = clamp_error[c] <= requant_error[c];
-      if (exact[c] || saturate[c])
-        params.scales[c] = p.scales[p.axis >= 0 ? c : 0];
-      else
-        params.scales[c] = requant_scale[c];
-      if (!exact[c]) ++(saturate[c] ? saturated : requantized);
-    }
-    std::vector<uint8_t> bytes(centred.size());
-    double err = 0, ref = 0;
-    for (size_t e = 0; e < centred.size(); ++e) {
-      size_t c = chan(e);
-      int32_t q = exact[c]      ? centred[e]
-                  : saturate[c] ? std::min(std::max(centred[e], -128), 127)
-                                : quantize_value(values[e], params.scales[c], 0, -127, 127);
-      bytes[e] = static_cast<uint8_t>(static_cast<int8_t>(q));
-      double d = dequantize_value(q, params.scales[c], 0) - values[e];
-      err += d * d;
-      ref += double(values[e]) * values[e];
-    }
+    std::vector<bool> beyond(static_cast<size_t>(ch), false);
+    for (size_t e = 0; e < centred.size(); ++e)
+      if (centred[e] < -128 || centred[e] > 127) beyond[static_cast<size_t>((static_cast<int64_t>(e) / in_ch) % ch)] = true;
+    params.zero_points.clear();
+    for (int32_t z : p.zero_points) params.zero_points.push_back(z - shift);
+    std::vector<uint8_t> bytes(ints.size());
+    for (size_t e = 0; e < ints.size(); ++e) bytes[e] = static_cast<uint8_t>(static_cast<int8_t>(ints[e] - shift));
     given.notes.push_back(label(n) + ": " + type_name(p.type) + " weights minus zero point reach beyond int8 in " +
-                          std::to_string(requantized + saturated) + " of " + std::to_string(ch) +
-                          " output channels: " + std::to_string(saturated) + " saturated to [-128, 127], " +
-                          std::to_string(requantized) + " requantized to s8 per channel (weight SQNR " +
-                          str(static_cast<float>(err > 0 ? 10 * std::log10(ref / err) : 999)) +
-                          " dB); the other channels exact");
+                          std::to_string(std::count(beyond.begin(), beyond.end(), true)) + " of " +
+                          std::to_string(ch) +
+                          " output channels: kept with their zero point and computed exactly (those channels "
+                          "recomputed in int32 after oneDNN's s8 convolution)");
     given.weights[y] = {Constant{DType::s8, dims, make_bytes(std::move(bytes))}, params};
   }
 
