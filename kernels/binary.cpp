@@ -8,9 +8,19 @@
 // one format and recognises a broadcast src1 only in that format too, so operands are described in the
 // output's physical dim order: a constant operand (bias, scale) is reordered into it at Prepare, an
 // activation gets the matching strides on its size-1 dims (which never move, so any stride is right).
+//
+// INT8 Add (both inputs and the output u8, or all s8, each per tensor) computes ONNX Runtime's QLinearAdd
+// arithmetic (MLAS, x86), so that imported QOperator models give ONNX Runtime's integers. In float32:
+//   ra = sa / sy,  rb = sb / sy,  fixed = zy - fma(ra, za, rb * zb)
+//   y  = saturate(round_half_even(fma(a, ra, fma(b, rb, fixed))))
+// (dequantize-add-quantize in float rounds about 1 output in 25,000 differently). The optimized loop evaluates
+// each fma in double, exact when every term is a multiple of one power of two spanning < 53 bits, which
+// Prepare checks (else it calls std::fma); the reference calls std::fma and broadcasts.
 #include <algorithm>
+#include <cmath>
 
 #include "graph/ops.h"
+#include "graph/quantization.h"
 #include "kernels/dnnl_common.h"
 #include "kernels/ops.h"
 
@@ -114,6 +124,141 @@ class ReferenceBinary : public PlainKernel {
   TensorDesc out_, operands_[2];
 };
 
+bool is_int8(DType d) { return d == DType::u8 || d == DType::s8; }
+
+struct IntegerAdd {
+  float ra = 1, rb = 1, fixed = 0;
+  IntRange range;
+  DType dtype = DType::u8;
+};
+
+float scale_of(const KernelContext& ctx, const TensorDesc& t, const char* what, int32_t& zp) {
+  const QuantParams& q = t.quant;
+  if (t.dtype != ctx.outputs[0].dtype || q.scales.size() != 1 || q.zero_points.size() != 1 || !(q.scales[0] > 0) ||
+      !std::isfinite(q.scales[0]))
+    throw Error(node_label(ctx.node) + ": INT8 Add needs " + what + " of the output's dtype (" +
+                dtype_name(ctx.outputs[0].dtype) + ") with one positive scale and zero point");
+  zp = q.zero_points[0];
+  return q.scales[0];
+}
+
+IntegerAdd read_integer_add(const KernelContext& ctx) {
+  if (ctx.node.op != "Add") throw Error(node_label(ctx.node) + ": only Add runs on INT8 inputs");
+  IntegerAdd a;
+  int32_t za = 0, zb = 0, zy = 0;
+  float sa = scale_of(ctx, ctx.inputs[0], "input 0", za), sb = scale_of(ctx, ctx.inputs[1], "input 1", zb);
+  float sy = scale_of(ctx, ctx.outputs[0], "the output", zy);
+  a.ra = sa / sy;
+  a.rb = sb / sy;
+  a.fixed = static_cast<float>(zy) - std::fma(a.ra, static_cast<float>(za), a.rb * static_cast<float>(zb));
+  a.dtype = ctx.outputs[0].dtype;
+  a.range = quantized_range(a.dtype);
+  return a;
+}
+
+template <typename T>
+T saturate_round(float v, const IntRange& r) {
+  float q = std::nearbyint(v);
+  return static_cast<T>(std::min(std::max(q, static_cast<float>(r.min)), static_cast<float>(r.max)));
+}
+
+// The lowest power of two of which x is a multiple (x != 0).
+int lowest_bit(float x) {
+  int e = 0;
+  float m = std::frexp(x, &e);  // x = m * 2^e, |m| in [0.5, 1): 24 significant bits
+  int64_t bits = static_cast<int64_t>(std::ldexp(m, 24));
+  int low = e - 24;
+  while (bits % 2 == 0) bits /= 2, ++low;
+  return low;
+}
+
+// Same shape and layout for the inputs and the output: one dense loop (optimized).
+class DenseIntegerAdd : public PlainKernel {
+ public:
+  explicit DenseIntegerAdd(const KernelContext& ctx)
+      : PlainKernel(ctx),
+        add_(read_integer_add(ctx)),
+        constants_{ctx.constants[0], ctx.constants[1]},
+        count_(static_cast<int64_t>(ctx.outputs[0].bytes())) {
+    // Every term (a * ra, b * rb, fixed, the intermediate float) is a multiple of 2^low and below 2^high.
+    int low = 0;
+    bool first = true;
+    for (float x : {add_.ra, add_.rb, add_.fixed})
+      if (x != 0) low = first ? lowest_bit(x) : std::min(low, lowest_bit(x)), first = false;
+    double bound = 256.0 * (std::fabs(add_.ra) + std::fabs(add_.rb)) + 2.0 * std::fabs(add_.fixed) + 2.0;
+    double_exact_ = std::ilogb(bound) + 1 - low < 53;
+  }
+  void run() override {
+    if (add_.dtype == DType::u8)
+      loop(operand<uint8_t>(0), operand<uint8_t>(1), output<uint8_t>(0));
+    else
+      loop(operand<int8_t>(0), operand<int8_t>(1), output<int8_t>(0));
+  }
+
+ private:
+  template <typename T>
+  void loop(const T* a, const T* b, T* y) const {
+    const float ra = add_.ra, rb = add_.rb, fixed = add_.fixed;
+    if (double_exact_) {
+      for (int64_t i = 0; i < count_; ++i) {
+        float t = static_cast<float>(double(b[i]) * rb + fixed);
+        y[i] = saturate_round<T>(static_cast<float>(double(a[i]) * ra + t), add_.range);
+      }
+    } else {
+      for (int64_t i = 0; i < count_; ++i)
+        y[i] = saturate_round<T>(std::fma(float(a[i]), ra, std::fma(float(b[i]), rb, fixed)), add_.range);
+    }
+  }
+  template <typename T>
+  const T* operand(size_t i) const {
+    return constants_[i] ? constants_[i]->data<T>() : input<T>(i);
+  }
+  IntegerAdd add_;
+  const Constant* constants_[2];
+  int64_t count_;
+  bool double_exact_ = false;
+};
+
+// Any broadcast and layout, std::fma per element (reference).
+class ReferenceIntegerAdd : public PlainKernel {
+ public:
+  explicit ReferenceIntegerAdd(const KernelContext& ctx)
+      : PlainKernel(ctx),
+        add_(read_integer_add(ctx)),
+        constants_{ctx.constants[0], ctx.constants[1]},
+        out_(aligned(ctx.outputs[0], aligned_rank(ctx))) {
+    for (size_t i = 0; i < 2; ++i) {
+      operands_[i] = aligned(ctx.inputs[i], out_.dims.size());
+      for (size_t d = 0; d < out_.dims.size(); ++d)
+        if (operands_[i].dims[d] == 1) operands_[i].strides[d] = 0;
+    }
+  }
+  void run() override {
+    if (add_.dtype == DType::u8)
+      loop(operand<uint8_t>(0), operand<uint8_t>(1), output<uint8_t>(0));
+    else
+      loop(operand<int8_t>(0), operand<int8_t>(1), output<int8_t>(0));
+  }
+
+ private:
+  template <typename T>
+  void loop(const T* a, const T* b, T* y) const {
+    for_each_index(out_, [&](const std::vector<int64_t>& idx, int64_t offset) {
+      float u = a[offset_of(operands_[0], idx)], v = b[offset_of(operands_[1], idx)];
+      y[offset] = saturate_round<T>(std::fma(u, add_.ra, std::fma(v, add_.rb, add_.fixed)), add_.range);
+    });
+  }
+  template <typename T>
+  const T* operand(size_t i) const {
+    return constants_[i] ? constants_[i]->data<T>() : input<T>(i);
+  }
+  IntegerAdd add_;
+  const Constant* constants_[2];
+  TensorDesc out_, operands_[2];
+};
+
+bool integer_inputs(const KernelContext& ctx) { return is_int8(ctx.inputs[0].dtype) || is_int8(ctx.inputs[1].dtype); }
+
 void check(const KernelContext& ctx) {
   require_types(ctx, 2, {DType::f32});
   const std::string& op = ctx.node.op;
@@ -124,6 +269,13 @@ void check(const KernelContext& ctx) {
 }  // namespace
 
 std::unique_ptr<Kernel> make_binary(const KernelContext& ctx) {
+  if (integer_inputs(ctx)) {
+    const TensorDesc &a = ctx.inputs[0], &b = ctx.inputs[1], &y = ctx.outputs[0];
+    bool dense = a.dims == y.dims && b.dims == y.dims && a.strides == y.strides && b.strides == y.strides &&
+                 y.bytes() == static_cast<size_t>(y.elements()) * dtype_size(y.dtype);
+    if (dense) return std::make_unique<DenseIntegerAdd>(ctx);
+    return std::make_unique<ReferenceIntegerAdd>(ctx);
+  }
   check(ctx);
   bool broadcast0 = is_broadcast(ctx, 0), broadcast1 = is_broadcast(ctx, 1);
   if (broadcast0 && broadcast1) return make_binary_reference(ctx);
@@ -132,6 +284,7 @@ std::unique_ptr<Kernel> make_binary(const KernelContext& ctx) {
 }
 
 std::unique_ptr<Kernel> make_binary_reference(const KernelContext& ctx) {
+  if (integer_inputs(ctx)) return std::make_unique<ReferenceIntegerAdd>(ctx);
   check(ctx);
   return std::make_unique<ReferenceBinary>(ctx);
 }

@@ -127,6 +127,7 @@ class QuantizedModelRewriter {
       }
     }
     form = qop ? "QOperator" : "QDQ";  // QOperator models quantize their input and dequantize their output with Q/DQ
+    given.integer_adds = integer_adds_;
     strip(given);
     g.clear_node();
     for (::onnx::NodeProto& n : nodes_) *g.add_node() = std::move(n);
@@ -201,6 +202,7 @@ class QuantizedModelRewriter {
       dq(input(0), input(1), input(2), a, -1);
       dq(input(3), input(4), input(5), b, -1);
       nodes_.push_back(make_node(op == "QLinearAdd" ? "Add" : "Mul", base, {a, b}, {y}));
+      if (op == "QLinearAdd") integer_adds_.insert(base);
       q(y, input(6), input(7), n.output(0));
     } else if (op == "QLinearGlobalAveragePool" || op == "QLinearAveragePool" || op == "QLinearLeakyRelu" ||
                op == "QLinearSigmoid") {
@@ -506,6 +508,13 @@ class QuantizedModelRewriter {
       f.add_float_data(dequantize_value(ints[e], p.scales[c], p.zero_points[c]));
     }
     add_initializer(f);
+    if (p.type == ::onnx::TensorProto::UINT8 || p.type == ::onnx::TensorProto::INT8) {
+      std::vector<uint8_t> raw(ints.size());
+      for (size_t e = 0; e < ints.size(); ++e) raw[e] = static_cast<uint8_t>(ints[e]);
+      given.constants[y] = {Constant{p.type == ::onnx::TensorProto::UINT8 ? DType::u8 : DType::s8, dims,
+                                     make_bytes(std::move(raw))},
+                            QuantParams{p.scales, p.zero_points, static_cast<int>(p.axis)}};
+    }
     QuantParams params{p.scales, std::vector<int32_t>(p.scales.size(), 0), static_cast<int>(p.axis)};
     if (p.type == ::onnx::TensorProto::INT32) {
       std::vector<uint8_t> bytes(centred.size() * 4);
@@ -561,6 +570,7 @@ class QuantizedModelRewriter {
   std::map<std::string, ::onnx::TensorProto> consts_;
   std::vector<::onnx::NodeProto> nodes_;
   std::vector<::onnx::TensorProto> new_initializers_;
+  std::set<std::string> integer_adds_;
 };
 
 }  // namespace
@@ -578,7 +588,7 @@ bool is_quantized_onnx_file(const std::string& path) {
   return is_quantized_onnx(model);
 }
 
-void matmul_to_gemm(Graph& graph) {
+void matmul_to_gemm(Graph& graph, const std::function<bool(const Node& add)>& keep_add) {
   std::map<std::string, std::vector<size_t>> consumers = graph.consumers();
   std::set<std::string> outputs(graph.outputs.begin(), graph.outputs.end());
   std::set<size_t> removed;
@@ -594,7 +604,7 @@ void matmul_to_gemm(Graph& graph) {
     auto readers = consumers.find(node.outputs[0]);
     if (outputs.count(node.outputs[0]) || readers == consumers.end() || readers->second.size() != 1) continue;
     Node& add = graph.nodes[readers->second[0]];
-    if (add.op != "Add" || add.inputs.size() != 2) continue;
+    if (add.op != "Add" || add.inputs.size() != 2 || (keep_add && keep_add(add))) continue;
     const std::string& other = add.inputs[0] == node.outputs[0] ? add.inputs[1] : add.inputs[0];
     const Constant* c = graph.find_constant(other);
     if (!c || c->dtype != DType::f32 || c->elements() != b.shape[1] || c->shape.size() > 2 ||
@@ -638,7 +648,8 @@ QuantizedOnnx read_quantized_onnx_model(const ::onnx::ModelProto& model) {
   // QLinearAdd, QDQ with a Q/DQ pair between them) keeps that rounding: the Add then runs on the rounded values.
   fuse_conv_sum(q.fp32, [&](const Node& conv) { return !q.given.activations.count(conv.outputs[0]); });
   eliminate_dead_code(q.fp32);
-  matmul_to_gemm(q.fp32);
+  // ONNX Runtime rounds a QLinearMatMul's product to integers before the QLinearAdd of the bias.
+  matmul_to_gemm(q.fp32, [&](const Node& add) { return q.given.integer_adds.count(add.name) > 0; });
   return q;
 }
 

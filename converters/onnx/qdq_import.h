@@ -19,7 +19,9 @@
 // channel to s8 or saturated, whichever changes them less, and the conversion says so (GivenQuantization::notes).
 #pragma once
 
+#include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -49,6 +51,11 @@ struct GivenQuantization {
   std::map<std::string, GivenIntegers> weights;        // float constant name -> s8 integers
   std::map<std::string, GivenIntegers> biases;         // float constant name -> s32 integers
   std::vector<std::string> notes;                      // per layer: conversions to what octet runs
+  // Add nodes that were QLinearAdd: they run as octet's INT8 Add, ONNX Runtime's QLinearAdd arithmetic
+  // (kernels/binary.cpp), when their inputs and output are quantized alike.
+  std::set<std::string> integer_adds;
+  std::map<std::string, GivenIntegers> constants;  // float constant name -> its integers as given (u8/s8, with
+                                                   // zero points): a constant operand of an integer Add
 };
 
 // A quantized ONNX model as a float graph (constants hold the dequantized values) and its quantization.
@@ -69,6 +76,8 @@ QuantizedOnnx read_quantized_onnx_model(const ::onnx::ModelProto& model);
 
 // MatMul(A, B) with A of rank 2 and B a constant [K, N] becomes Gemm(A, B); an Add of a constant of N values
 // that alone reads its result becomes the Gemm's C (QLinearMatMul + QLinearAdd of the classifier).
-void matmul_to_gemm(Graph& graph);
+// `keep_add(add)`: an Add of the bias that must stay apart (a QLinearAdd after a QLinearMatMul: the product
+// is rounded to integers before it).
+void matmul_to_gemm(Graph& graph, const std::function<bool(const Node& add)>& keep_add = nullptr);
 
 }  // namespace octet::onnx
