@@ -215,6 +215,7 @@ class DnnlConv : public DnnlKernel {
         ops.append_sum(q.sum_scale);
     }
     spec_.sum_act.append_to(ops);
+    append_round_before_zero_point(ops, q, spec_.dst_dtype);
     attr.set_post_ops(ops);
 
     auto make_desc = [&](const memory::desc* bias) {

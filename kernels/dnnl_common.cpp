@@ -135,6 +135,11 @@ int view_dim_of_axis(const dnnl::memory::desc& view, const Shape& stored_shape, 
 
 }  // namespace
 
+void append_round_before_zero_point(dnnl::post_ops& ops, const LinearQuant& q, DType dst) {
+  if (q.quantized && q.dst_zp != 0 && (dst == DType::u8 || dst == DType::s8))
+    ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_round, 0.0f, 0.0f);
+}
+
 dnnl::memory float_weights_in(Engine::Impl& engine, PackedWeights* packed, const Constant& constant,
                               const QuantParams& quant, const dnnl::memory::desc& stored,
                               const dnnl::memory::desc& target, const std::string& context) {

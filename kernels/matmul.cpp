@@ -267,6 +267,7 @@ class DnnlQuantizedGemm : public DnnlKernel {
     if (q.dst_zp != 0) attr.set_zero_points(DNNL_ARG_DST, 0, {q.dst_zp});
     post_ops ops;
     g.act.append_to(ops);
+    append_round_before_zero_point(ops, q, g.y.dtype);
     attr.set_post_ops(ops);
     memory::desc bias_md;
     if (g.bias) bias_md = memory::desc({1, g.y.dims[1]}, to_dnnl(g.bias->dtype), memory::format_tag::ab);
