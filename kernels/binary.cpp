@@ -188,6 +188,7 @@ class DenseIntegerAdd : public PlainKernel {
     double bound = 256.0 * (std::fabs(add_.ra) + std::fabs(add_.rb)) + 2.0 * std::fabs(add_.fixed) + 2.0;
     double_exact_ = std::ilogb(bound) + 1 - low < 53;
   }
+  std::string implementation() const override { return "integer add, dense loop"; }
   void run() override {
     if (add_.dtype == DType::u8)
       loop(operand<uint8_t>(0), operand<uint8_t>(1), output<uint8_t>(0));

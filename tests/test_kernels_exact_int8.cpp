@@ -1,0 +1,216 @@
+// The INT8 paths that compute an imported model's integers exactly (the QOperator MobileNet v2 of the ONNX
+// model zoo): Conv and Gemm weights with a zero point, whose w - zero point reach beyond s8 (oneDNN runs them
+// clamped, the output channels beyond s8 are recomputed in int32), and the INT8 Add, which computes ONNX
+// Runtime's QLinearAdd arithmetic. Optimized against reference on random shapes, and hand-computed values
+// and ONNX Runtime's own outputs for the references.
+#include <doctest/doctest.h>
+
+#include <cstring>
+#include <random>
+#include <sstream>
+
+#include "graph/ops.h"
+#include "kernels/kernel.h"
+#include "support/random.h"
+#include "support/single_op.h"
+
+using namespace octet;
+using namespace octet::kernels;
+
+using octet::testing::Bytes;
+using octet::testing::OpResult;
+using octet::testing::random_bytes;
+using octet::testing::SingleOp;
+
+namespace {
+
+QuantParams per_tensor(float scale, int32_t zp) { return {{scale}, {zp}, -1}; }
+
+Constant s32_constant(const std::vector<int32_t>& v) {
+  std::vector<uint8_t> bytes(v.size() * 4);
+  std::memcpy(bytes.data(), v.data(), bytes.size());
+  return {DType::s32, {static_cast<int64_t>(v.size())}, make_bytes(std::move(bytes))};
+}
+
+// Largest difference between two quantized outputs, in units; `exact_units` counts the differing elements.
+int max_difference(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b, DType dtype, int& differing) {
+  REQUIRE(a.size() == b.size());
+  int worst = 0;
+  differing = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    int x = dtype == DType::u8 ? a[i] : static_cast<int8_t>(a[i]);
+    int y = dtype == DType::u8 ? b[i] : static_cast<int8_t>(b[i]);
+    worst = std::max(worst, std::abs(x - y));
+    differing += x != y;
+  }
+  return worst;
+}
+
+}  // namespace
+
+TEST_CASE("INT8 Conv with a weight zero point: hand-computed value beyond s8, both implementations") {
+  // 1x1 conv, 2 input channels: stored s8 weights 127 and -128 with zero point -100 are the integers 227 and
+  // -28 (a u8 weight of 255 with zero point 28, stored as w - 128 with zero point - 128 as the importer does).
+  // acc = 200 * 227 + 10 * -28 + bias 5 = 45125; y = 45125 * (1 * 1 / 1000) = 45.125 -> 45, + zero point 3 = 48.
+  for (Implementation impl : {Implementation::optimized, Implementation::reference}) {
+    SingleOp c;
+    c.node = {"conv", "Conv", {"x", "w", "b"}, {"y"}, {}};
+    TensorInfo x{DType::u8, {1, 2, 1, 1}, per_tensor(1.0f, 0)};
+    TensorInfo w{DType::s8, {1, 2, 1, 1}, per_tensor(1.0f, -100)};
+    std::vector<uint8_t> wb = {static_cast<uint8_t>(int8_t{127}), static_cast<uint8_t>(int8_t{-128})};
+    c.inputs = {x, w, {DType::s32, {1}, {}}};
+    c.constants = {{1, Constant{DType::s8, {1, 2, 1, 1}, make_bytes(wb)}}, {2, s32_constant({5})}};
+    c.outputs = {{DType::u8, {1, 1, 1, 1}, per_tensor(1000.0f, 3)}};
+    OpResult r = c.run_bytes(impl, {{200, 10}, {}, {}});
+    CHECK(r.bytes[0][0] == 48);
+  }
+}
+
+TEST_CASE("INT8 Conv with weight zero points: oneDNN plus the exact channels equal the integer reference") {
+  // Stored s8 weights and a zero point (per tensor or per channel) put some w - zero point beyond s8 in a few
+  // or in all output channels. Clamping them instead moves outputs by many units: the reference is exact.
+  int total = 0, differing = 0;
+  for (unsigned seed = 1; seed <= 32; ++seed) {
+    std::mt19937 rng(seed);
+    auto pick = [&](int lo, int hi) { return static_cast<int64_t>(std::uniform_int_distribution<int>(lo, hi)(rng)); };
+    bool depthwise = seed % 3 == 0;
+    int64_t cin = pick(1, 3) * 8, cout = depthwise ? cin : pick(1, 4) * 8;
+    int64_t k = seed % 2 ? 1 : 3, h = pick(4, 11), w = pick(4, 11);
+    SingleOp c;
+    c.seed = seed;
+    c.node = {"qconv", "Conv", {"x", "w", "b"}, {"y"}, {}};
+    c.node.attrs.set("pads", std::vector<int64_t>{k / 2, k / 2, k / 2, k / 2});
+    c.node.attrs.set("strides", std::vector<int64_t>{pick(1, 2), pick(1, 2)});
+    if (depthwise) c.node.attrs.set("group", cin);
+    TensorInfo x{DType::u8, {1, cin, h, w}, per_tensor(0.02f, static_cast<int32_t>(pick(0, 140)))};
+    Shape w_shape = {cout, depthwise ? 1 : cin, k, k};
+    TensorInfo wi{DType::s8, w_shape, {}};
+    std::vector<uint8_t> wbytes = random_bytes(rng, wi);
+    bool few = seed % 4 != 1;  // weights mostly near 0, a few channels with an extreme one (the real case)
+    if (few)
+      for (size_t e = 0; e < wbytes.size(); ++e) wbytes[e] = static_cast<uint8_t>(static_cast<int8_t>(pick(-60, 60)));
+    if (few)
+      for (int j = 0; j < 2; ++j)
+        wbytes[static_cast<size_t>(pick(0, static_cast<int>(wbytes.size()) - 1))] =
+            static_cast<uint8_t>(static_cast<int8_t>(j ? 127 : -128));
+    bool per_channel = seed % 5 == 2;
+    for (int64_t o = 0; o < (per_channel ? cout : 1); ++o) {
+      wi.quant.scales.push_back(0.001f * static_cast<float>(pick(1, 20)));
+      wi.quant.zero_points.push_back(static_cast<int32_t>(pick(-40, 40)));
+    }
+    wi.quant.axis = per_channel ? 0 : -1;
+    std::vector<int32_t> bias;
+    for (int64_t o = 0; o < cout; ++o) bias.push_back(static_cast<int32_t>(pick(-3000, 3000)));
+    c.inputs = {x, wi, {DType::s32, {cout}, {}}};
+    c.constants = {{1, Constant{DType::s8, w_shape, make_bytes(wbytes)}}, {2, s32_constant(bias)}};
+    Bytes bytes = {random_bytes(rng, x), {}, {}};
+    DType dst = seed % 5 == 4 ? DType::s8 : DType::u8;
+    std::vector<TensorInfo> outs = c.output_infos();
+    // s8 at a scale that keeps outputs inside [-127, 127]: oneDNN saturates s8 at -128, the reference at -127.
+    c.outputs = {{dst, outs[0].shape,
+                  dst == DType::u8 ? per_tensor(0.05f, static_cast<int32_t>(pick(0, 200))) : per_tensor(1.0f, 0)}};
+    if (seed % 3 == 2) {  // a quantized residual, summed in place
+      TensorInfo r{dst, outs[0].shape, per_tensor(0.03f, dst == DType::u8 ? 20 : 0)};
+      c.node.inputs.push_back("r");
+      c.inputs.push_back(r);
+      bytes.push_back(random_bytes(rng, r));
+    }
+    std::ostringstream what;
+    what << "seed=" << seed << " cin=" << cin << " cout=" << cout << " k=" << k << " depthwise=" << depthwise
+         << " per_channel=" << per_channel << " few=" << few << " sum=" << (c.inputs.size() > 3);
+    CAPTURE(what.str());
+    OpResult got = c.run_bytes(Implementation::optimized, bytes);
+    OpResult want = c.run_bytes(Implementation::reference, bytes);
+    int d = 0;
+    CHECK(max_difference(got.bytes[0], want.bytes[0], dst, d) <= 1);  // float order of the residual sum
+    differing += d;
+    total += static_cast<int>(want.bytes[0].size());
+    CHECK_MESSAGE(got.implementation.find("ref") == std::string::npos, got.implementation);
+  }
+  MESSAGE(differing << " of " << total << " outputs differ by one unit");
+  CHECK(differing * 1000 <= total);
+}
+
+TEST_CASE("INT8 Gemm with weight zero points: oneDNN plus the exact columns equal the integer reference") {
+  for (unsigned seed = 1; seed <= 12; ++seed) {
+    std::mt19937 rng(seed);
+    auto pick = [&](int lo, int hi) { return static_cast<int64_t>(std::uniform_int_distribution<int>(lo, hi)(rng)); };
+    int64_t m = pick(1, 3), k = pick(8, 200), n = pick(1, 40);
+    bool trans_b = seed % 2;
+    SingleOp c;
+    c.seed = seed;
+    c.node = {"fc", "Gemm", {"a", "b", "c"}, {"y"}, {}};
+    c.node.attrs.set("transB", int64_t{trans_b});
+    TensorInfo a{DType::u8, {m, k}, per_tensor(0.02f, static_cast<int32_t>(pick(0, 255)))};
+    Shape b_shape = trans_b ? Shape{n, k} : Shape{k, n};
+    TensorInfo bi{DType::s8, b_shape, per_tensor(0.004f, static_cast<int32_t>(pick(-50, 50)))};
+    std::vector<int32_t> bias;
+    for (int64_t o = 0; o < n; ++o) bias.push_back(static_cast<int32_t>(pick(-5000, 5000)));
+    c.inputs = {a, bi, {DType::s32, {n}, {}}};
+    c.constants = {{1, Constant{DType::s8, b_shape, make_bytes(random_bytes(rng, bi))}}, {2, s32_constant(bias)}};
+    c.outputs = {{DType::u8, {m, n}, per_tensor(0.3f, 100)}};
+    Bytes bytes = {random_bytes(rng, a), {}, {}};
+    CAPTURE(seed);
+    int d = 0;
+    CHECK(max_difference(c.run_bytes(Implementation::optimized, bytes).bytes[0],
+                         c.run_bytes(Implementation::reference, bytes).bytes[0], DType::u8, d) == 0);
+  }
+}
+
+TEST_CASE("INT8 Add: ONNX Runtime's QLinearAdd outputs where dequantize-add-quantize rounds the other way") {
+  // ONNX Runtime 1.30 (onnxruntime-node, CPU, x86 AVX2 MLAS) on QLinearAdd with the parameters of the QOperator
+  // MobileNet v2's residual Adds: {sa, za, sb, zb, sy, zy, a, b, ONNX Runtime's y}.
+  struct Case {
+    float sa;
+    int za;
+    float sb;
+    int zb;
+    float sy;
+    int zy, a, b, y;
+  };
+  const Case cases[] = {
+      {0.0247319844f, 136, 0.0203811042f, 137, 0.0317801088f, 137, 0, 242, 98},
+      {0.0247319844f, 136, 0.0203811042f, 137, 0.0317801088f, 137, 215, 31, 130},
+      {0.0317801088f, 137, 0.0210924018f, 130, 0.0352461115f, 128, 91, 145, 96},
+      {0.0317801088f, 137, 0.0210924018f, 130, 0.0352461115f, 128, 128, 248, 191},
+      {0.0317801088f, 137, 0.0210924018f, 130, 0.0352461115f, 128, 146, 12, 66},
+      {0.0317801088f, 137, 0.0210924018f, 130, 0.0352461115f, 128, 183, 115, 161},
+      {0.100246556f, 94, 0.00108198472f, 112, 0.100353472f, 94, 242, 173, 243},
+  };
+  for (const Case& t : cases) {
+    for (Implementation impl : {Implementation::optimized, Implementation::reference}) {
+      SingleOp c;
+      c.node = {"add", "Add", {"a", "b"}, {"y"}, {}};
+      c.inputs = {{DType::u8, {1, 4}, per_tensor(t.sa, t.za)}, {DType::u8, {1, 4}, per_tensor(t.sb, t.zb)}};
+      c.outputs = {{DType::u8, {1, 4}, per_tensor(t.sy, t.zy)}};
+      auto a = static_cast<uint8_t>(t.a), b = static_cast<uint8_t>(t.b);
+      OpResult r = c.run_bytes(impl, {{a, a, a, a}, {b, b, b, b}});
+      CAPTURE(t.a);
+      CAPTURE(t.b);
+      CHECK(r.bytes[0][0] == t.y);
+      CHECK(r.bytes[0][3] == t.y);
+    }
+  }
+}
+
+TEST_CASE("INT8 Add: the dense loop equals the reference on random shapes, dtypes and parameters") {
+  for (unsigned seed = 1; seed <= 24; ++seed) {
+    std::mt19937 rng(seed);
+    auto pick = [&](int lo, int hi) { return static_cast<int64_t>(std::uniform_int_distribution<int>(lo, hi)(rng)); };
+    auto scale = [&] { return std::ldexp(static_cast<float>(pick(1 << 20, 1 << 23)), -static_cast<int>(pick(20, 34))); };
+    DType dtype = seed % 3 == 0 ? DType::s8 : DType::u8;
+    auto zp = [&] { return static_cast<int32_t>(dtype == DType::u8 ? pick(0, 255) : pick(-20, 20)); };
+    Shape shape = {1, pick(1, 40), pick(1, 9), pick(1, 9)};
+    SingleOp c;
+    c.seed = seed;
+    c.node = {"add", "Add", {"a", "b"}, {"y"}, {}};
+    c.inputs = {{dtype, shape, per_tensor(scale(), zp())}, {dtype, shape, per_tensor(scale(), zp())}};
+    c.outputs = {{dtype, shape, per_tensor(scale(), zp())}};
+    Bytes bytes = {random_bytes(rng, c.inputs[0]), random_bytes(rng, c.inputs[1])};
+    OpResult got = c.run_bytes(Implementation::optimized, bytes);
+    CAPTURE(c.describe());
+    CHECK(got.implementation == "integer add, dense loop");
+    int d = 0;
+    CHECK(max_difference(got.bytes[0], c.run_bytes(Implementation::reference, bytes).bytes[0], dtype, d) == 0);
+  }
+}
