@@ -30,6 +30,10 @@
 //   Dequantize  (none): u8/s8 -> f32 with the input tensor's quant parameters
 // Quantized tensors (u8/s8 activations, s8 weights with per-channel scales, s32 biases) carry their
 // QuantParams in TensorInfo; Conv, Gemm, pooling and the copy ops read them from their inputs/outputs.
+// INT8 Conv/Gemm weights may carry zero points (per tensor or per output channel): the integers are then
+// w - zero_point, up to [-255, 255] (imported u8 weights), computed exactly (kernels/quantized_linear.h).
+// An Add whose inputs and output are all u8 (or all s8, one scale and zero point each; an input may be such a
+// constant) is the INT8 Add of ONNX Runtime's QLinearAdd arithmetic (kernels/binary.cpp).
 #pragma once
 
 #include <string>

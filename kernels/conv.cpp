@@ -76,7 +76,9 @@ double load(const void* data, DType dtype, int64_t offset) {
 void store_output(void* y, DType dtype, int32_t dst_zp, int64_t offset, float value) {
   switch (dtype) {
     case DType::f32: static_cast<float*>(y)[offset] = value; break;
-    case DType::u8: static_cast<uint8_t*>(y)[offset] = static_cast<uint8_t>(requantize(value, dst_zp, DType::u8)); break;
+    case DType::u8:
+      static_cast<uint8_t*>(y)[offset] = static_cast<uint8_t>(requantize(value, dst_zp, DType::u8));
+      break;
     case DType::s8: static_cast<int8_t*>(y)[offset] = static_cast<int8_t>(requantize(value, dst_zp, DType::s8)); break;
     default: throw Error("conv cannot write this dtype");
   }
@@ -99,11 +101,11 @@ class ExactConvChannels {
     for (const std::vector<int32_t>& exact : w.exact) {
       std::vector<int32_t> t(exact.size());
       for (int64_t ic = 0; ic < ic_per_group_; ++ic)
-        for (int64_t k = 0; k < kh_ * kw_; ++k) t[static_cast<size_t>(k * ic_per_group_ + ic)] = exact[static_cast<size_t>(ic * kh_ * kw_ + k)];
+        for (int64_t k = 0; k < kh_ * kw_; ++k)
+          t[static_cast<size_t>(k * ic_per_group_ + ic)] = exact[static_cast<size_t>(ic * kh_ * kw_ + k)];
       weights_.push_back(std::move(t));
     }
-    for (int64_t c : channels_)
-      bias_.push_back(spec.has_bias ? ctx.constants[2]->data<int32_t>()[c] : 0);
+    for (int64_t c : channels_) bias_.push_back(spec.has_bias ? ctx.constants[2]->data<int32_t>()[c] : 0);
     if (spec.has_sum) {
       sum_desc_ = ctx.inputs[3];
       saved_sum_.resize(channels_.size() * static_cast<size_t>(pixels()));
@@ -232,10 +234,10 @@ class DnnlConv : public DnnlKernel {
     if (q.quantized && !q.weight_zps.empty()) {
       // w - zero point clamped to s8; the channels the clamp changed are recomputed exactly after the conv.
       ClampedWeights clamped = clamp_weights(w, q, 0);
-      set_owned(DNNL_ARG_WEIGHTS, packed_constant(*engine_, ctx.packed, w, "clamped", pd.weights_desc(),
-                                                  [&](dnnl::memory& dst) {
-                                                    reorder_into(*engine_, weights_plain, clamped.clamped.data(), dst);
-                                                  }));
+      set_owned(DNNL_ARG_WEIGHTS,
+                packed_constant(*engine_, ctx.packed, w, "clamped", pd.weights_desc(), [&](dnnl::memory& dst) {
+                  reorder_into(*engine_, weights_plain, clamped.clamped.data(), dst);
+                }));
       if (clamped.changed()) exact_ = std::make_unique<ExactConvChannels>(ctx, spec_, clamped);
     } else if (q.quantized) {
       set_owned(DNNL_ARG_WEIGHTS, packed_weights(*engine_, ctx.packed, w, weights_plain, pd.weights_desc()));

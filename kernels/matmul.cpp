@@ -307,7 +307,7 @@ class DnnlQuantizedGemm : public DnnlKernel {
   void store(int64_t m, int64_t n, double acc) const { store_gemm_output(g_, y_, m, n, acc); }
 
   QuantizedGemm g_;
-  std::vector<int64_t> columns_;  // output columns whose B - zero point reach beyond s8
+  std::vector<int64_t> columns_;             // output columns whose B - zero point reach beyond s8
   std::vector<std::vector<int32_t>> exact_;  // their exact integers, k ascending
   const void* a_ = nullptr;
   void* y_ = nullptr;

@@ -43,8 +43,8 @@ struct LinearQuant {
 // The integers w - zero_point of quantized weights, clamped to s8 for oneDNN, and the output channels whose
 // integers the clamp changed, with their exact integers.
 struct ClampedWeights {
-  std::vector<int8_t> clamped;          // same shape and layout as the constant
-  std::vector<int64_t> exact_channels;  // output channels (along `channel_axis`) with a weight beyond s8
+  std::vector<int8_t> clamped;              // same shape and layout as the constant
+  std::vector<int64_t> exact_channels;      // output channels (along `channel_axis`) with a weight beyond s8
   std::vector<std::vector<int32_t>> exact;  // per such channel: its w - zero_point in constant order
   bool changed() const { return !exact_channels.empty(); }
 };

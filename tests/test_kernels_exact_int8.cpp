@@ -197,7 +197,9 @@ TEST_CASE("INT8 Add: the dense loop equals the reference on random shapes, dtype
   for (unsigned seed = 1; seed <= 24; ++seed) {
     std::mt19937 rng(seed);
     auto pick = [&](int lo, int hi) { return static_cast<int64_t>(std::uniform_int_distribution<int>(lo, hi)(rng)); };
-    auto scale = [&] { return std::ldexp(static_cast<float>(pick(1 << 20, 1 << 23)), -static_cast<int>(pick(20, 34))); };
+    auto scale = [&] {
+      return std::ldexp(static_cast<float>(pick(1 << 20, 1 << 23)), -static_cast<int>(pick(20, 34)));
+    };
     DType dtype = seed % 3 == 0 ? DType::s8 : DType::u8;
     auto zp = [&] { return static_cast<int32_t>(dtype == DType::u8 ? pick(0, 255) : pick(-20, 20)); };
     Shape shape = {1, pick(1, 40), pick(1, 9), pick(1, 9)};

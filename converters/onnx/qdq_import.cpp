@@ -511,9 +511,9 @@ class QuantizedModelRewriter {
     if (p.type == ::onnx::TensorProto::UINT8 || p.type == ::onnx::TensorProto::INT8) {
       std::vector<uint8_t> raw(ints.size());
       for (size_t e = 0; e < ints.size(); ++e) raw[e] = static_cast<uint8_t>(ints[e]);
-      given.constants[y] = {Constant{p.type == ::onnx::TensorProto::UINT8 ? DType::u8 : DType::s8, dims,
-                                     make_bytes(std::move(raw))},
-                            QuantParams{p.scales, p.zero_points, static_cast<int>(p.axis)}};
+      given.constants[y] = {
+          Constant{p.type == ::onnx::TensorProto::UINT8 ? DType::u8 : DType::s8, dims, make_bytes(std::move(raw))},
+          QuantParams{p.scales, p.zero_points, static_cast<int>(p.axis)}};
     }
     QuantParams params{p.scales, std::vector<int32_t>(p.scales.size(), 0), static_cast<int>(p.axis)};
     if (p.type == ::onnx::TensorProto::INT32) {
@@ -547,14 +547,14 @@ class QuantizedModelRewriter {
     const int64_t ch = dims[static_cast<size_t>(axis)], in_ch = inner_size(dims, axis);
     std::vector<bool> beyond(static_cast<size_t>(ch), false);
     for (size_t e = 0; e < centred.size(); ++e)
-      if (centred[e] < -128 || centred[e] > 127) beyond[static_cast<size_t>((static_cast<int64_t>(e) / in_ch) % ch)] = true;
+      if (centred[e] < -128 || centred[e] > 127)
+        beyond[static_cast<size_t>((static_cast<int64_t>(e) / in_ch) % ch)] = true;
     params.zero_points.clear();
     for (int32_t z : p.zero_points) params.zero_points.push_back(z - shift);
     std::vector<uint8_t> bytes(ints.size());
     for (size_t e = 0; e < ints.size(); ++e) bytes[e] = static_cast<uint8_t>(static_cast<int8_t>(ints[e] - shift));
     given.notes.push_back(label(n) + ": " + type_name(p.type) + " weights minus zero point reach beyond int8 in " +
-                          std::to_string(std::count(beyond.begin(), beyond.end(), true)) + " of " +
-                          std::to_string(ch) +
+                          std::to_string(std::count(beyond.begin(), beyond.end(), true)) + " of " + std::to_string(ch) +
                           " output channels: kept with their zero point and computed exactly (those channels "
                           "recomputed in int32 after oneDNN's s8 convolution)");
     given.weights[y] = {Constant{DType::s8, dims, make_bytes(std::move(bytes))}, params};

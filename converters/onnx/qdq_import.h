@@ -14,9 +14,11 @@
 //      (converters/quant/given_quantization.h) then makes it the INT8 graph with the model's own parameters.
 // Every scale, zero point and axis is checked first: errors name the node and the field.
 //
-// oneDNN 2.6 takes s8 weights with zero point 0. u8 weights with a zero point z (QOperator) become the s8
-// integers w - z when they fit in [-128, 127] (exact); otherwise the layer's weights are requantized per output
-// channel to s8 or saturated, whichever changes them less, and the conversion says so (GivenQuantization::notes).
+// u8 weights with a zero point z (QOperator) become the s8 integers w - z when they fit in [-128, 127]; otherwise
+// they keep their zero point, stored as s8 w - 128 with zero point z - 128 (the same integers), which the
+// kernels compute exactly (kernels/quantized_linear.h); the conversion says so per layer (GivenQuantization::
+// notes). QLinearAdd becomes octet's INT8 Add (ONNX Runtime's arithmetic), and the classifier's QLinearMatMul
+// keeps its product rounded before the QLinearAdd of its bias: the result is ONNX Runtime's integers.
 #pragma once
 
 #include <functional>

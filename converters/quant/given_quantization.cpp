@@ -120,7 +120,7 @@ class GivenQuantizer : QuantizedGraphWriter {
           return false;
         continue;
       }
-      DType d = quantized_.count(i) ? out_.tensors.at(i).dtype
+      DType d = quantized_.count(i)   ? out_.tensors.at(i).dtype
                 : given_activation(i) ? given_activation(i)->dtype
                                       : DType::f32;
       if (d != y->dtype) return false;
