@@ -10,6 +10,7 @@
 
 #include "graph/fused_activation.h"
 #include "graph/ops.h"
+#include "graph/quantization.h"
 #include "kernels/dnnl_common.h"
 #include "kernels/fused_activation.h"
 #include "kernels/ops.h"
@@ -87,29 +88,45 @@ void store_output(void* y, DType dtype, int32_t dst_zp, int64_t offset, float va
 // The output channels of a 2-D quantized conv whose weights w - zero_point reach beyond s8 (see
 // quantized_linear.h): oneDNN computed them with clamped weights; recompute() overwrites them with the exact
 // int32 accumulation, then the same output scale, activation, residual sum and rounding as oneDNN's.
-// In NHWC the input channels of a pixel are contiguous, so the inner loop is a dense dot product.
+// One output row at a time: per tap, the range of output columns whose input column is inside (so the inner
+// loops have no bounds checks); with many input channels per group and NHWC's contiguous channels, the inner
+// loop is an int16 dot product over them (the compiler's pmaddwd), the zero point folded in via the tap's
+// weight sum; with few (depthwise), it runs along the output columns.
 class ExactConvChannels {
  public:
   ExactConvChannels(const KernelContext& ctx, const ConvSpec& spec, const ClampedWeights& w)
       : spec_(spec), src_(ctx.inputs[0]), dst_(ctx.outputs[0]), channels_(w.exact_channels) {
+    if (dst_.dtype == DType::u8 || dst_.dtype == DType::s8) range_ = quantized_range(dst_.dtype);
     const WindowGeometry& g = spec.geometry;
     kh_ = g.kernel[0];
     kw_ = g.kernel[1];
     ic_per_group_ = src_.dims[1] / spec.group;
     oc_per_group_ = spec.out_channels / spec.group;
-    // Each channel's weights as [kh][kw][ic]: the inner loop runs along the input channels.
+    channel_dot_ = src_.strides[1] == 1 && ic_per_group_ >= 8;
+    window_dot_ = spec.group == 1 && src_.strides[1] == 1 && src_.strides[3] == ic_per_group_ && g.dilations[1] == 1;
+    // Each channel's weights as [kh][kw][ic] (int16: w - zero point is within [-255, 255]) and per tap their sum.
     for (const std::vector<int32_t>& exact : w.exact) {
-      std::vector<int32_t> t(exact.size());
+      std::vector<int16_t> t(exact.size());
+      std::vector<int32_t> sums(static_cast<size_t>(kh_ * kw_), 0);
       for (int64_t ic = 0; ic < ic_per_group_; ++ic)
-        for (int64_t k = 0; k < kh_ * kw_; ++k)
-          t[static_cast<size_t>(k * ic_per_group_ + ic)] = exact[static_cast<size_t>(ic * kh_ * kw_ + k)];
+        for (int64_t k = 0; k < kh_ * kw_; ++k) {
+          int32_t v = exact[static_cast<size_t>(ic * kh_ * kw_ + k)];
+          t[static_cast<size_t>(k * ic_per_group_ + ic)] = static_cast<int16_t>(v);
+          sums[static_cast<size_t>(k)] += v;
+        }
+      std::vector<int32_t> rows(static_cast<size_t>(kh_), 0);  // per kernel row: the sum of its kw taps
+      for (int64_t k = 0; k < kh_ * kw_; ++k) rows[static_cast<size_t>(k / kw_)] += sums[static_cast<size_t>(k)];
       weights_.push_back(std::move(t));
+      tap_sums_.push_back(std::move(sums));
+      row_sums_.push_back(std::move(rows));
     }
     for (int64_t c : channels_) bias_.push_back(spec.has_bias ? ctx.constants[2]->data<int32_t>()[c] : 0);
     if (spec.has_sum) {
       sum_desc_ = ctx.inputs[3];
-      saved_sum_.resize(channels_.size() * static_cast<size_t>(pixels()));
+      saved_sum_.resize(channels_.size() * static_cast<size_t>(dst_.dims[0] * dst_.dims[2] * dst_.dims[3]));
     }
+    row_.resize(static_cast<size_t>(dst_.dims[3]));
+    values_.resize(row_.size());
   }
 
   // Before the conv: the residual of these channels, which the in-place sum overwrites.
@@ -117,12 +134,13 @@ class ExactConvChannels {
     if (!spec_.has_sum) return;
     size_t i = 0;
     for (int64_t c : channels_)
-      each_pixel([&](int64_t n, int64_t h, int64_t w) {
-        saved_sum_[i++] = static_cast<float>(load(sum, sum_desc_.dtype, offset(sum_desc_, n, c, h, w)));
-      });
+      for (int64_t n = 0; n < dst_.dims[0]; ++n)
+        for (int64_t h = 0; h < dst_.dims[2]; ++h)
+          for (int64_t w = 0; w < dst_.dims[3]; ++w)
+            saved_sum_[i++] = static_cast<float>(load(sum, sum_desc_.dtype, offset(sum_desc_, n, c, h, w)));
   }
 
-  void recompute(const void* x, void* y) const {
+  void recompute(const void* x, void* y) {
     if (src_.dtype == DType::u8)
       run(static_cast<const uint8_t*>(x), y);
     else
@@ -130,46 +148,124 @@ class ExactConvChannels {
   }
 
  private:
-  int64_t pixels() const { return dst_.dims[0] * dst_.dims[2] * dst_.dims[3]; }
   static int64_t offset(const TensorDesc& d, int64_t n, int64_t c, int64_t h, int64_t w) {
     return n * d.strides[0] + c * d.strides[1] + h * d.strides[2] + w * d.strides[3];
   }
-  template <typename F>
-  void each_pixel(F&& f) const {
-    for (int64_t n = 0; n < dst_.dims[0]; ++n)
-      for (int64_t h = 0; h < dst_.dims[2]; ++h)
-        for (int64_t w = 0; w < dst_.dims[3]; ++w) f(n, h, w);
+
+  // The output columns [lo, hi) whose input column for tap b is inside the input.
+  void columns(int64_t b, int64_t& lo, int64_t& hi) const {
+    const WindowGeometry& g = spec_.geometry;
+    const int64_t sw = g.strides[1], in_w = src_.dims[3], out_w = dst_.dims[3];
+    const int64_t shift = b * g.dilations[1] - g.pads_begin[1];
+    lo = shift >= 0 ? 0 : (-shift + sw - 1) / sw;
+    hi = in_w - 1 - shift < 0 ? 0 : std::min(out_w, (in_w - 1 - shift) / sw + 1);
+    lo = std::min(lo, hi);
   }
 
   template <typename T>
-  void run(const T* x, void* y) const {
+  static int32_t dot(const T* x, const int16_t* w, int64_t n) {
+    int32_t s = 0;
+    for (int64_t k = 0; k < n; ++k) s += static_cast<int16_t>(x[k]) * static_cast<int32_t>(w[k]);
+    return s;
+  }
+
+  template <typename T>
+  void run(const T* x, void* y) {
     const WindowGeometry& g = spec_.geometry;
     const LinearQuant& q = spec_.quant;
-    const int64_t in_h = src_.dims[2], in_w = src_.dims[3], cs = src_.strides[1];
-    size_t i = 0;
+    const int64_t out_h = dst_.dims[2], out_w = dst_.dims[3], in_h = src_.dims[2];
+    const int64_t sh = g.strides[0], sw = g.strides[1], xs_w = src_.strides[3];
+    int32_t* acc = row_.data();
+    size_t saved = 0;
     for (size_t j = 0; j < channels_.size(); ++j) {
       const int64_t c = channels_[j], first_ic = (c / oc_per_group_) * ic_per_group_;
-      const int32_t* wc = weights_[j].data();
       const float scale = q.output_scale(c);
-      each_pixel([&](int64_t n, int64_t oh, int64_t ow) {
-        int32_t acc = bias_[j];
-        for (int64_t a = 0; a < kh_; ++a) {
-          int64_t ih = oh * g.strides[0] - g.pads_begin[0] + a * g.dilations[0];
-          if (ih < 0 || ih >= in_h) continue;  // zero padding: x - zero point = 0
-          for (int64_t b = 0; b < kw_; ++b) {
-            int64_t iw = ow * g.strides[1] - g.pads_begin[1] + b * g.dilations[1];
-            if (iw < 0 || iw >= in_w) continue;
-            const T* xp = x + offset(src_, n, first_ic, ih, iw);
-            const int32_t* wp = wc + (a * kw_ + b) * ic_per_group_;
-            int32_t dot = 0;
-            for (int64_t ic = 0; ic < ic_per_group_; ++ic) dot += (int32_t(xp[ic * cs]) - q.src_zp) * wp[ic];
-            acc += dot;
+      for (int64_t n = 0; n < dst_.dims[0]; ++n) {
+        for (int64_t oh = 0; oh < out_h; ++oh) {
+          std::fill(acc, acc + out_w, bias_[j]);
+          for (int64_t a = 0; a < kh_; ++a) {
+            const int64_t ih = oh * sh - g.pads_begin[0] + a * g.dilations[0];
+            if (ih < 0 || ih >= in_h) continue;  // zero padding: x - zero point = 0
+            const T* row = x + offset(src_, n, first_ic, ih, 0);
+            // Output columns [full_lo, full_hi) read all kw taps inside the input; with a whole-window dot
+            // (one group, NHWC, no dilation) their kw x ic inputs are contiguous: one dot product each.
+            int64_t full_lo = 0, full_hi = out_w;
+            for (int64_t b = 0; b < kw_; ++b) {
+              int64_t lo, hi;
+              columns(b, lo, hi);
+              full_lo = std::max(full_lo, lo);
+              full_hi = std::min(full_hi, hi);
+            }
+            if (!window_dot_) full_lo = full_hi = 0;
+            if (full_lo < full_hi) {
+              const int16_t* wp = weights_[j].data() + a * kw_ * ic_per_group_;
+              const int32_t zp_term = q.src_zp * row_sums_[j][static_cast<size_t>(a)];
+              const int64_t shift = -g.pads_begin[1];
+              for (int64_t ow = full_lo; ow < full_hi; ++ow)
+                acc[ow] += dot(row + (ow * sw + shift) * xs_w, wp, kw_ * ic_per_group_) - zp_term;
+            }
+            for (int64_t b = 0; b < kw_; ++b) {
+              // Input column ow * sw + shift; the output columns [lo, hi) read inside the input, minus the
+              // whole-window ones done above.
+              const int64_t shift = b * g.dilations[1] - g.pads_begin[1];
+              int64_t lo, hi;
+              columns(b, lo, hi);
+              const int64_t tap = a * kw_ + b;
+              const int16_t* wp = weights_[j].data() + tap * ic_per_group_;
+              const int32_t zp_term = q.src_zp * tap_sums_[j][static_cast<size_t>(tap)];
+              auto tap_range = [&](int64_t from, int64_t to) {
+                if (channel_dot_) {
+                  for (int64_t ow = from; ow < to; ++ow)
+                    acc[ow] += dot(row + (ow * sw + shift) * xs_w, wp, ic_per_group_) - zp_term;
+                  return;
+                }
+                const int64_t step = sw * xs_w;
+                for (int64_t ic = 0; ic < ic_per_group_; ++ic) {
+                  const int32_t wv = wp[ic];
+                  const T* xr = row + ic * src_.strides[1] + shift * xs_w;
+                  for (int64_t ow = from; ow < to; ++ow)
+                    acc[ow] += (static_cast<int32_t>(xr[ow * step]) - q.src_zp) * wv;
+                }
+              };
+              if (full_lo < full_hi) {
+                tap_range(lo, std::min(hi, full_lo));
+                tap_range(std::max(lo, full_hi), hi);
+              } else {
+                tap_range(lo, hi);
+              }
+            }
           }
+          finish_row(acc, scale, saved, y, offset(dst_, n, c, oh, 0));
+          if (spec_.has_sum) saved += static_cast<size_t>(out_w);
         }
-        float v = spec_.act.apply(static_cast<float>(acc) * scale);
-        if (spec_.has_sum) v = spec_.sum_act.apply(v + q.sum_scale * (saved_sum_[i++] - static_cast<float>(q.sum_zp)));
-        store_output(y, dst_.dtype, q.dst_zp, offset(dst_, n, c, oh, ow), v);
-      });
+      }
+    }
+  }
+
+  // Output scale, activation, residual sum, rounding: one row, each step a loop of its own (vectorizable).
+  void finish_row(const int32_t* acc, float scale, size_t saved, void* y, int64_t at) {
+    const LinearQuant& q = spec_.quant;
+    const int64_t out_w = dst_.dims[3], ys = dst_.strides[3];
+    float* v = values_.data();
+    for (int64_t ow = 0; ow < out_w; ++ow) v[ow] = static_cast<float>(acc[ow]) * scale;
+    if (spec_.act.kind() != FusedActivation::none)
+      for (int64_t ow = 0; ow < out_w; ++ow) v[ow] = spec_.act.apply(v[ow]);
+    if (spec_.has_sum) {
+      const float* r = saved_sum_.data() + saved;
+      for (int64_t ow = 0; ow < out_w; ++ow)
+        v[ow] = spec_.sum_act.apply(v[ow] + q.sum_scale * (r[ow] - static_cast<float>(q.sum_zp)));
+    }
+    if (dst_.dtype == DType::u8) {
+      uint8_t* p = static_cast<uint8_t*>(y) + at;
+      for (int64_t ow = 0; ow < out_w; ++ow)
+        p[ow * ys] = static_cast<uint8_t>(requantize_fast(v[ow], q.dst_zp, range_.min, range_.max));
+    } else if (dst_.dtype == DType::s8) {
+      int8_t* p = static_cast<int8_t*>(y) + at;
+      for (int64_t ow = 0; ow < out_w; ++ow)
+        p[ow * ys] = static_cast<int8_t>(requantize_fast(v[ow], q.dst_zp, range_.min, range_.max));
+    } else {
+      float* p = static_cast<float*>(y) + at;
+      for (int64_t ow = 0; ow < out_w; ++ow) p[ow * ys] = v[ow];
     }
   }
 
@@ -177,9 +273,14 @@ class ExactConvChannels {
   TensorDesc src_, dst_, sum_desc_;
   std::vector<int64_t> channels_;
   int64_t kh_ = 1, kw_ = 1, ic_per_group_ = 1, oc_per_group_ = 1;
-  std::vector<std::vector<int32_t>> weights_;
+  bool channel_dot_ = false, window_dot_ = false;
+  std::vector<std::vector<int16_t>> weights_;
+  std::vector<std::vector<int32_t>> tap_sums_, row_sums_;
   std::vector<int32_t> bias_;
   std::vector<float> saved_sum_;
+  std::vector<int32_t> row_;   // one output row's accumulators (Prepare-sized: run() allocates nothing)
+  std::vector<float> values_;  // and its values in the dst-scaled domain
+  IntRange range_;
 };
 
 class DnnlConv : public DnnlKernel {
