@@ -175,6 +175,7 @@ class ExactConvChannels {
     const LinearQuant& q = spec_.quant;
     const int64_t out_h = dst_.dims[2], out_w = dst_.dims[3], in_h = src_.dims[2];
     const int64_t sh = g.strides[0], sw = g.strides[1], xs_w = src_.strides[3];
+    const int32_t zx = q.src_zp;
     int32_t* acc = row_.data();
     size_t saved = 0;
     for (size_t j = 0; j < channels_.size(); ++j) {
@@ -199,7 +200,7 @@ class ExactConvChannels {
             if (!window_dot_) full_lo = full_hi = 0;
             if (full_lo < full_hi) {
               const int16_t* wp = weights_[j].data() + a * kw_ * ic_per_group_;
-              const int32_t zp_term = q.src_zp * row_sums_[j][static_cast<size_t>(a)];
+              const int32_t zp_term = zx * row_sums_[j][static_cast<size_t>(a)];
               const int64_t shift = -g.pads_begin[1];
               for (int64_t ow = full_lo; ow < full_hi; ++ow)
                 acc[ow] += dot(row + (ow * sw + shift) * xs_w, wp, kw_ * ic_per_group_) - zp_term;
@@ -212,19 +213,19 @@ class ExactConvChannels {
               columns(b, lo, hi);
               const int64_t tap = a * kw_ + b;
               const int16_t* wp = weights_[j].data() + tap * ic_per_group_;
-              const int32_t zp_term = q.src_zp * tap_sums_[j][static_cast<size_t>(tap)];
+              const int32_t zp_term = zx * tap_sums_[j][static_cast<size_t>(tap)];
               auto tap_range = [&](int64_t from, int64_t to) {
                 if (channel_dot_) {
                   for (int64_t ow = from; ow < to; ++ow)
                     acc[ow] += dot(row + (ow * sw + shift) * xs_w, wp, ic_per_group_) - zp_term;
                   return;
                 }
+                // Locals only: the compiler cannot prove acc aliases no member it would reload.
                 const int64_t step = sw * xs_w;
                 for (int64_t ic = 0; ic < ic_per_group_; ++ic) {
-                  const int32_t wv = wp[ic];
+                  const int32_t wv = wp[ic], zp = wv * zx;
                   const T* xr = row + ic * src_.strides[1] + shift * xs_w;
-                  for (int64_t ow = from; ow < to; ++ow)
-                    acc[ow] += (static_cast<int32_t>(xr[ow * step]) - q.src_zp) * wv;
+                  for (int64_t ow = from; ow < to; ++ow) acc[ow] += static_cast<int32_t>(xr[ow * step]) * wv - zp;
                 }
               };
               if (full_lo < full_hi) {

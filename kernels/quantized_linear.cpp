@@ -117,13 +117,16 @@ ClampedWeights clamp_weights(const Constant& weights, const LinearQuant& quant, 
     out.clamped[static_cast<size_t>(i)] = static_cast<int8_t>(std::min(std::max(q, -128), 127));
     if (q < -128 || q > 127) beyond[static_cast<size_t>(c)] = true;
   }
+  std::vector<int64_t> slot(static_cast<size_t>(channels), -1);  // index in exact_channels
   for (int64_t c = 0; c < channels; ++c) {
     if (!beyond[static_cast<size_t>(c)]) continue;
+    slot[static_cast<size_t>(c)] = static_cast<int64_t>(out.exact_channels.size());
     out.exact_channels.push_back(c);
-    std::vector<int32_t> exact;
-    for (int64_t i = 0; i < n; ++i)
-      if ((i / inner) % channels == c) exact.push_back(w[i] - quant.weight_zp(c));
-    out.exact.push_back(std::move(exact));
+    out.exact.emplace_back();
+  }
+  for (int64_t i = 0; i < n; ++i) {  // one pass, in constant order
+    int64_t c = (i / inner) % channels, k = slot[static_cast<size_t>(c)];
+    if (k >= 0) out.exact[static_cast<size_t>(k)].push_back(w[i] - quant.weight_zp(c));
   }
   return out;
 }
