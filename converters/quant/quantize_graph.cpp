@@ -19,11 +19,12 @@ bool wants_int8(const Node& node, const Graph& graph, const QuantizeOptions& opt
   if (options.fp32_nodes.count(node.name) || (node.name == classifier && !options.int8_classifier)) return false;
   if (!graph.is_constant(node.inputs[1]) || (has_input(node, 2) && !graph.is_constant(node.inputs[2]))) return false;
   if (node.op == "Conv") return true;
-  // A linear layer of a Transformer: constant weights [K, N] on activations of rank 2 or 3 (rows of tokens),
-  // which the kernel runs as a Gemm of A's rows.
+  // A linear layer of a Transformer: constant weights [K, N] on activations of rank 2 to 4 (rows of tokens;
+  // ConvNeXt's and Swin's [N, H, W, C] after their permute, which the runtime lays out with dense rows), which
+  // the kernel runs as a Gemm of A's rows.
   if (node.op == "MatMul") {
     const Shape& a = graph.tensor(node.inputs[0]).shape;
-    return graph.constants.at(node.inputs[1]).shape.size() == 2 && a.size() >= 2 && a.size() <= 3;
+    return graph.constants.at(node.inputs[1]).shape.size() == 2 && a.size() >= 2 && a.size() <= 4;
   }
   if (node.op == "Gemm")
     return node.attrs.get_int("transA", 0) == 0 && node.attrs.get_float("alpha", 1) == 1.0f &&
