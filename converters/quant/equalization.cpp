@@ -6,6 +6,7 @@
 
 #include "converters/onnx/passes.h"
 #include "converters/quant/calibration.h"
+#include "converters/quant/smoothing.h"
 #include "graph/fused_activation.h"
 #include "octet/error.h"
 
@@ -33,8 +34,8 @@ std::string fresh_constant_name(const Graph& graph, const std::string& base) {
   return name;
 }
 
-// Replaces constant `name` read by input `i` of `node` with `values` (same shape) under a new name: the old
-// constant may be shared with other graphs or nodes.
+}  // namespace
+
 void replace_constant(Graph& graph, Node& node, size_t i, const std::vector<float>& values) {
   const Constant& old = graph.constants.at(node.inputs[i]);
   std::string name = fresh_constant_name(graph, node.inputs[i] + "/equalized");
@@ -42,7 +43,7 @@ void replace_constant(Graph& graph, Node& node, size_t i, const std::vector<floa
   node.inputs[i] = name;
 }
 
-double spread(const std::vector<double>& ranges) {
+double channel_spread(const std::vector<double>& ranges) {
   double largest = 0, sum = 0;
   for (double r : ranges) {
     largest = std::max(largest, r);
@@ -51,7 +52,25 @@ double spread(const std::vector<double>& ranges) {
   return sum > 0 ? largest / (sum / static_cast<double>(ranges.size())) : 1.0;
 }
 
-}  // namespace
+std::vector<float> balanced_scales(const std::vector<double>& range, const std::vector<double>& column, double alpha) {
+  double largest_range = 0;
+  for (double r : range) largest_range = std::max(largest_range, r);
+  std::vector<double> scale(range.size(), 1.0);
+  double largest_scaled = 0;
+  for (size_t c = 0; c < range.size(); ++c) {
+    // A channel that is always 0, or that B ignores, keeps its scale (its range then does not matter).
+    if (range[c] <= largest_range * 1e-12 || column[c] == 0) continue;
+    scale[c] = std::pow(column[c], 1.0 - alpha) / std::pow(range[c], alpha);
+    largest_scaled = std::max(largest_scaled, scale[c] * range[c]);
+  }
+  std::vector<float> result(range.size(), 1.0f);
+  if (largest_scaled == 0) return result;
+  for (size_t c = 0; c < range.size(); ++c) {
+    if (range[c] <= largest_range * 1e-12 || column[c] == 0) continue;
+    result[c] = static_cast<float>(std::clamp(scale[c] * largest_range / largest_scaled, 1e-4, 1e4));
+  }
+  return result;
+}
 
 std::vector<EqualizationPair> find_equalization_pairs(const Graph& graph) {
   std::map<std::string, std::vector<size_t>> consumers = graph.consumers();
@@ -136,26 +155,9 @@ std::vector<float> equalization_scales(const Graph& graph, const EqualizationPai
             std::max(column[static_cast<size_t>(c)], std::fabs(row[c * kernel + k]) / row_max);
   }
   std::vector<double> range(static_cast<size_t>(channels));
-  double largest_range = 0;
-  for (size_t c = 0; c < range.size(); ++c) {
+  for (size_t c = 0; c < range.size(); ++c)
     range[c] = static_cast<double>(ranges.max[c]) - static_cast<double>(ranges.min[c]);
-    largest_range = std::max(largest_range, range[c]);
-  }
-  std::vector<double> scale(range.size(), 1.0);
-  double largest_scaled = 0;
-  for (size_t c = 0; c < range.size(); ++c) {
-    // A channel that is always 0, or that B ignores, keeps its scale (its range then does not matter).
-    if (range[c] <= largest_range * 1e-12 || column[c] == 0) continue;
-    scale[c] = std::pow(column[c], 1.0 - alpha) / std::pow(range[c], alpha);
-    largest_scaled = std::max(largest_scaled, scale[c] * range[c]);
-  }
-  std::vector<float> result(range.size(), 1.0f);
-  if (largest_scaled == 0) return result;
-  for (size_t c = 0; c < range.size(); ++c) {
-    if (range[c] <= largest_range * 1e-12 || column[c] == 0) continue;
-    result[c] = static_cast<float>(std::clamp(scale[c] * largest_range / largest_scaled, 1e-4, 1e4));
-  }
-  return result;
+  return balanced_scales(range, column, alpha);
 }
 
 EqualizationReport equalize_pairs(Graph& graph, const std::map<std::string, ChannelRanges>& ranges, double alpha) {
@@ -170,8 +172,8 @@ EqualizationReport equalize_pairs(Graph& graph, const std::map<std::string, Chan
       range_before[c] = static_cast<double>(r->second.max[c]) - r->second.min[c];
       range_after[c] = range_before[c] * s[c];
     }
-    before += spread(range_before);
-    after += spread(range_after);
+    before += channel_spread(range_before);
+    after += channel_spread(range_after);
 
     Node& a = graph.nodes[node_index(graph, pair.conv_a)];
     std::vector<float> wa = graph.constants.at(a.inputs[1]).as_floats();
@@ -202,9 +204,16 @@ EqualizationReport equalize_ranges(Graph& graph, const std::vector<std::string>&
                                    const std::function<void(size_t, size_t)>& progress) {
   std::vector<std::string> tensors;
   for (const EqualizationPair& pair : find_equalization_pairs(graph)) tensors.push_back(pair.tensor);
-  if (tensors.empty()) return {};
-  EqualizationReport report = equalize_pairs(graph, collect_channel_ranges(graph, tensors, images, progress), alpha);
-  onnx::eliminate_dead_code(graph);  // drops the replaced constants
+  EqualizationReport report;
+  if (!tensors.empty())
+    report = equalize_pairs(graph, collect_channel_ranges(graph, tensors, images, progress), alpha);
+  // The Conv pairs and the smoothed tensors are disjoint, but a smoothed tensor's ranges may follow an
+  // equalized Conv: measured on the graph as equalized.
+  const SmoothingReport smoothing = smooth_linear_inputs(graph, images, alpha, progress);
+  report.smoothed = smoothing.sites;
+  report.smoothed_spread_before = smoothing.spread_before;
+  report.smoothed_spread_after = smoothing.spread_after;
+  if (report.pairs || report.smoothed) onnx::eliminate_dead_code(graph);  // drops the replaced constants
   return report;
 }
 

@@ -52,6 +52,19 @@ std::map<std::string, ChannelRanges> collect_channel_ranges(const Graph& graph, 
 std::vector<float> equalization_scales(const Graph& graph, const EqualizationPair& pair, const ChannelRanges& ranges,
                                        double alpha);
 
+// The rule of equalization_scales on given channel ranges and weight column ranges (relative to their output
+// channel's largest weight): s_c = w_c^(1 - alpha) / r_c^alpha, normalized and bounded as above; a channel
+// with range or column 0 keeps 1. Shared with smoothing.h.
+std::vector<float> balanced_scales(const std::vector<double>& ranges, const std::vector<double>& columns,
+                                   double alpha);
+
+// Largest channel range / mean channel range (1: all equal).
+double channel_spread(const std::vector<double>& ranges);
+
+// Replaces the constant read by input `i` of `node` with `values` (same shape) under a new name: the old
+// constant may be shared with other graphs or nodes.
+void replace_constant(Graph& graph, Node& node, size_t i, const std::vector<float>& values);
+
 struct EqualizationReport {
   // Whether the model was built both ways and compared (options.equalize_only_if_better), with the logit SQNR
   // of each on the calibration images, and whether the equalized one was kept.
@@ -60,13 +73,17 @@ struct EqualizationReport {
   size_t pairs = 0;
   // Mean over pairs of (largest channel range / mean channel range) before and after: 1 is fully equal.
   double spread_before = 0, spread_after = 0;
+  // Transformer linear-layer inputs smoothed (smoothing.h), and their mean spread before and after.
+  size_t smoothed = 0;
+  double smoothed_spread_before = 0, smoothed_spread_after = 0;
 };
 
 // Rescales every pair of `graph` (FP32) by equalization_scales with ranges from `ranges` (keyed by pair
 // tensor; pairs without ranges are skipped). New constants replace the changed weights and biases.
 EqualizationReport equalize_pairs(Graph& graph, const std::map<std::string, ChannelRanges>& ranges, double alpha);
 
-// find_equalization_pairs, collect_channel_ranges on the images, equalize_pairs.
+// find_equalization_pairs, collect_channel_ranges on the images, equalize_pairs; then the Transformer
+// linear layers' inputs with smooth_linear_inputs (smoothing.h) at the same alpha.
 EqualizationReport equalize_ranges(Graph& graph, const std::vector<std::string>& images, double alpha,
                                    const std::function<void(size_t, size_t)>& progress);
 

@@ -85,6 +85,9 @@ void print_summary(const std::string& input, const std::string& output, const oc
   if (eq.pairs && eq.kept)
     std::printf("equalization: %zu Conv pairs, channel range spread (max/mean) %.2f -> %.2f\n", eq.pairs,
                 eq.spread_before, eq.spread_after);
+  if (eq.smoothed && eq.kept)
+    std::printf("smoothing: %zu linear-layer inputs, channel range spread (max/mean) %.2f -> %.2f\n", eq.smoothed,
+                eq.smoothed_spread_before, eq.smoothed_spread_after);
   if (eq.compared)
     std::printf(
         "equalization %s: INT8 logit SQNR on the calibration images %.2f dB without, %.2f dB with (kept from +%.1f "
