@@ -1,6 +1,7 @@
 // The modern shared classifiers (MobileNet v3 small, ViT tiny; random weights: fidelity is the measure) in
-// INT8 against their FP32 versions, kept fast: 20 calibration images, round-to-nearest weights without
-// equalization (GPTQ and equalization have their own tests), 60 held-out images. The 900-image figures of the
+// INT8 against their FP32 versions, kept fast: 20 calibration images, round-to-nearest weights (GPTQ has its own
+// tests), 60 held-out images. ViT keeps the default range equalization, whose smoothing of the Transformer's
+// linear-layer inputs (converters/quant/smoothing.h) it needs; MobileNet v3 has no pairs for it (HardSwish). The 900-image figures of the
 // default policy are in the README. Also: INT8 files <= 30% of FP32, no oneDNN `ref` implementation on the
 // INT8 path, and the Transformer's linear layers (MatMul with constant weights) actually run in INT8.
 #include <doctest/doctest.h>
@@ -19,14 +20,15 @@ namespace {
 const std::string kShared = OCTET_SHARED_DIR;
 const std::string kImages = kShared + "/data/imagenet-samples";
 
-std::string convert(const std::string& name, bool int8) {
+std::string convert(const std::string& name, bool int8, bool equalize) {
   octet::quant::ConvertOptions options;
   options.preprocess.preset = "torchvision";
   if (int8) {
     options.calibrate = kImages;
     options.calib_count = 20;
     options.quantize.rounding = octet::quant::WeightRounding::nearest;
-    options.quantize.equalize_alpha = -1;
+    if (!equalize) options.quantize.equalize_alpha = -1;
+    options.quantize.equalize_only_if_better = false;  // 20 images are too few to judge it by
   }
   std::string out = std::string(OCTET_BUILD_DIR) + "/test-int8-modern/" + name + (int8 ? "_int8" : "_fp32");
   octet::write_model(octet::quant::convert_onnx(kShared + "/models/" + name + "/model.onnx", options, nullptr), out);
@@ -38,8 +40,8 @@ size_t file_bytes(const std::string& folder) {
 }
 
 // Converts both ways and returns the INT8 model's fidelity on 60 held-out images.
-octet::EvaluationResult check_model(const std::string& name, std::map<std::string, int>* int8_ops) {
-  std::string fp32_dir = convert(name, false), int8_dir = convert(name, true);
+octet::EvaluationResult check_model(const std::string& name, bool equalize, std::map<std::string, int>* int8_ops) {
+  std::string fp32_dir = convert(name, false, false), int8_dir = convert(name, true, equalize);
   auto fp32 = octet::Model::load(fp32_dir), int8 = octet::Model::load(int8_dir);
   std::vector<std::string> images = octet::held_out_images(octet::list_images(kImages, 0, 1, 0));
   images.resize(60);
@@ -63,16 +65,17 @@ octet::EvaluationResult check_model(const std::string& name, std::map<std::strin
 
 TEST_CASE("MobileNet v3 small INT8: HardSwish and squeeze-excitation convs in INT8, logit SQNR >= 30 dB") {
   std::map<std::string, int> int8_ops;
-  octet::EvaluationResult r = check_model("mobilenet_v3_small", &int8_ops);
+  octet::EvaluationResult r = check_model("mobilenet_v3_small", false, &int8_ops);
   CHECK(r.sqnr_db >= 30.0);
   CHECK(r.top1_agreement >= 0.95);
   CHECK(int8_ops["Conv"] >= 50);
 }
 
-TEST_CASE("ViT tiny INT8: the linear layers in INT8, logit SQNR >= 25 dB") {
+TEST_CASE("ViT tiny INT8: the linear layers in INT8, inputs smoothed, logit SQNR >= 30.5 dB, Top-1 agreement >= 95%") {
   std::map<std::string, int> int8_ops;
-  octet::EvaluationResult r = check_model("vit_tiny", &int8_ops);
-  CHECK(r.sqnr_db >= 25.0);
-  CHECK(r.top1_agreement >= 0.85);
+  octet::EvaluationResult r = check_model("vit_tiny", true, &int8_ops);
+  // Measured 31.1 dB and 98.3% with smoothing, 30.2 dB and 96.7% without (20 calibration images, nearest rounding).
+  CHECK(r.sqnr_db >= 30.5);
+  CHECK(r.top1_agreement >= 0.95);
   CHECK(int8_ops["MatMul"] >= 12);  // QKV, fc1, fc2 of 4 layers
 }
