@@ -2,7 +2,8 @@
 // Gemm: Y = alpha * A' B' + beta * C (A' = A or A^T, likewise B'). A transposed operand is just a strided
 // view, so no data moves. A constant B is reordered once into the layout oneDNN picks; a constant C is
 // pre-scaled by beta into the bias; a C computed at run time becomes a binary-add post-op.
-// MatMul: numpy semantics, batch dimensions broadcast, 1-D operands promoted as in numpy.
+// MatMul: numpy semantics, batch dimensions broadcast, 1-D operands promoted as in numpy. Quantized: a constant
+// 2-D B is a quantized Gemm (quantized_linear.h); a B computed at run time (attention) is s8 with zero point 0.
 #include <algorithm>
 #include <optional>
 
@@ -337,6 +338,90 @@ class ReferenceQuantizedGemm : public Kernel {
   void* y_ = nullptr;
 };
 
+// A quantized MatMul of two activations (attention's Q K^T and softmax V): A u8/s8 and B s8 with zero point 0,
+// one scale each, numpy batch broadcasting as the float MatMul; Y f32, or u8/s8 with its own parameters:
+//   y = (sum (a - a_zp) * b) * a_scale * b_scale / y_scale, then rounded and shifted by y_zp for a u8/s8 Y.
+struct QuantizedMatmul {
+  LinearQuant quant;
+  MatmulViews v;
+};
+
+QuantizedMatmul read_quantized_matmul(const KernelContext& ctx) {
+  const Node& node = ctx.node;
+  if (ctx.constants[1] || ctx.inputs[1].dtype != DType::s8)
+    throw Error(node_label(node) + ": a quantized MatMul of two activations needs B an s8 activation");
+  if (node.inputs.size() > 2 || node.attrs.has("act"))
+    throw Error(node_label(node) + ": a quantized MatMul of two activations takes no bias or activation");
+  QuantizedMatmul m;
+  m.quant = read_linear_quant(ctx, 1, -1);
+  if (ctx.inputs[1].quant.scales.size() != 1)
+    throw Error(node_label(node) + ": B of a quantized MatMul of two activations needs one per-tensor scale");
+  m.v = matmul_views(ctx.inputs[0], ctx.inputs[1], ctx.outputs[0]);
+  return m;
+}
+
+class DnnlQuantizedMatmul : public DnnlKernel {
+ public:
+  explicit DnnlQuantizedMatmul(const KernelContext& ctx) : DnnlKernel(ctx.engine) {
+    using namespace dnnl;
+    QuantizedMatmul m = read_quantized_matmul(ctx);
+    memory::desc a_md = to_md(m.v.a), b_md = to_md(m.v.b), c_md = to_md(m.v.c);
+    primitive_attr attr = base_attr();
+    attr.set_output_scales(0, m.quant.output_scales);
+    if (m.quant.src_zp != 0) attr.set_zero_points(DNNL_ARG_SRC, 0, {m.quant.src_zp});
+    if (m.quant.dst_zp != 0) attr.set_zero_points(DNNL_ARG_DST, 0, {m.quant.dst_zp});
+    matmul::primitive_desc pd(matmul::desc(a_md, b_md, c_md), attr, engine_->engine);
+    set_primitive(matmul(pd), pd);
+    map_input(0, DNNL_ARG_SRC, a_md);
+    map_input(1, DNNL_ARG_WEIGHTS, b_md);
+    map_output(0, DNNL_ARG_DST, c_md);
+  }
+};
+
+class ReferenceQuantizedMatmul : public Kernel {
+ public:
+  explicit ReferenceQuantizedMatmul(const KernelContext& ctx) : m_(read_quantized_matmul(ctx)) {}
+  void bind(const std::vector<void*>& inputs, const std::vector<void*>& outputs, void*) override {
+    a_ = inputs[0];
+    b_ = static_cast<const int8_t*>(inputs[1]);
+    y_ = outputs[0];
+  }
+  void run() override {
+    const MatmulViews& v = m_.v;
+    const LinearQuant& q = m_.quant;
+    size_t r = v.c.dims.size();
+    int64_t k_dim = v.a.dims[r - 1];
+    for_each_index(v.c, [&](const std::vector<int64_t>& idx, int64_t out_offset) {
+      int64_t a_off = 0, b_off = 0;
+      for (size_t d = 0; d + 2 < r; ++d) {
+        if (v.a.dims[d] != 1) a_off += idx[d] * v.a.strides[d];
+        if (v.b.dims[d] != 1) b_off += idx[d] * v.b.strides[d];
+      }
+      a_off += idx[r - 2] * v.a.strides[r - 2];
+      b_off += idx[r - 1] * v.b.strides[r - 1];
+      int64_t acc = 0;
+      for (int64_t k = 0; k < k_dim; ++k) {
+        int64_t at = a_off + k * v.a.strides[r - 1];
+        int32_t a = v.a.dtype == DType::u8 ? static_cast<const uint8_t*>(a_)[at] : static_cast<const int8_t*>(a_)[at];
+        acc += static_cast<int64_t>(a - q.src_zp) * b_[b_off + k * v.b.strides[r - 2]];
+      }
+      float y = static_cast<float>(acc) * q.output_scales[0];
+      if (v.c.dtype == DType::f32)
+        static_cast<float*>(y_)[out_offset] = y;
+      else if (v.c.dtype == DType::u8)
+        static_cast<uint8_t*>(y_)[out_offset] = static_cast<uint8_t>(requantize(y, q.dst_zp, DType::u8));
+      else
+        static_cast<int8_t*>(y_)[out_offset] = static_cast<int8_t>(requantize(y, q.dst_zp, DType::s8));
+    });
+  }
+
+ private:
+  QuantizedMatmul m_;
+  const void* a_ = nullptr;
+  const int8_t* b_ = nullptr;
+  void* y_ = nullptr;
+};
+
 bool is_quantized_input(const KernelContext& ctx) {
   return ctx.inputs[0].dtype == DType::u8 || ctx.inputs[0].dtype == DType::s8;
 }
@@ -412,12 +497,14 @@ std::unique_ptr<Kernel> as_gemm(const KernelContext& ctx, Make make) {
 
 std::unique_ptr<Kernel> make_matmul(const KernelContext& ctx) {
   if (auto gemm = as_gemm(ctx, make_gemm)) return gemm;
+  if (is_quantized_input(ctx)) return std::make_unique<DnnlQuantizedMatmul>(ctx);
   if (ctx.node.inputs.size() > 2)
     throw Error(node_label(ctx.node) + ": a MatMul with a bias needs a 2-D constant B and evenly strided rows of A");
   return make_matmul_kernel<DnnlMatmul>(ctx);
 }
 std::unique_ptr<Kernel> make_matmul_reference(const KernelContext& ctx) {
   if (auto gemm = as_gemm(ctx, make_gemm_reference)) return gemm;
+  if (is_quantized_input(ctx)) return std::make_unique<ReferenceQuantizedMatmul>(ctx);
   if (ctx.node.inputs.size() > 2)
     throw Error(node_label(ctx.node) + ": a MatMul with a bias needs a 2-D constant B and evenly strided rows of A");
   return make_matmul_kernel<ReferenceMatmul>(ctx);

@@ -14,7 +14,7 @@
 namespace octet::quant {
 
 // Ops that run unchanged on quantized values with their input's parameters (max and average commute with the
-// affine dequantization; reshapes move values): kernels/pool.cpp, shape_ops.cpp.
+// affine dequantization; reshapes and transposes move values): kernels/pool.cpp, shape_ops.cpp.
 bool is_quantization_transparent(const std::string& op);
 
 class QuantizedGraphWriter {

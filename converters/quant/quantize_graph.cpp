@@ -13,10 +13,22 @@ namespace {
 
 bool has_input(const Node& node, size_t i) { return node.inputs.size() > i && !node.inputs[i].empty(); }
 
+// A MatMul of two activations, as attention's Q K^T and softmax V: INT8 as u8 A x s8 B (zero point 0, so
+// oneDNN needs no weight zero point), without bias or fused activation.
+bool is_activation_matmul(const Node& node, const Graph& graph) {
+  if (node.op != "MatMul" || node.inputs.size() != 2 || node.attrs.has("act")) return false;
+  if (graph.is_constant(node.inputs[0]) || graph.is_constant(node.inputs[1]) || node.inputs[0] == node.inputs[1])
+    return false;
+  // Rank 4 is stored channels-last (kernels/kernel.h), which oneDNN's int8 matmul would run as ref_int8.
+  const size_t a = graph.tensor(node.inputs[0]).shape.size(), b = graph.tensor(node.inputs[1]).shape.size();
+  return a >= 2 && a <= 3 && b >= 2 && b <= 3;
+}
+
 // Whether the policy computes `node` in INT8 (before looking at its neighbours).
 bool wants_int8(const Node& node, const Graph& graph, const QuantizeOptions& options, const std::string& classifier) {
   if (node.op != "Conv" && node.op != "Gemm" && node.op != "MatMul") return false;
   if (options.fp32_nodes.count(node.name) || (node.name == classifier && !options.int8_classifier)) return false;
+  if (is_activation_matmul(node, graph)) return options.int8_attention;
   if (!graph.is_constant(node.inputs[1]) || (has_input(node, 2) && !graph.is_constant(node.inputs[2]))) return false;
   if (node.op == "Conv") return true;
   // A linear layer of a Transformer: constant weights [K, N] on activations of rank 2 to 4 (rows of tokens;
@@ -108,6 +120,7 @@ class Quantizer : QuantizedGraphWriter {
   }
 
   void quantize_compute_node(Node& node) {
+    if (is_activation_matmul(node, in_)) return quantize_activation_matmul(node);
     const std::string& weights_name = node.inputs[1];
     const Constant& weights = in_.constants.at(weights_name);
     bool trans_b = node.op == "Gemm" && node.attrs.get_int("transB", 0) != 0;
@@ -135,6 +148,40 @@ class Quantizer : QuantizedGraphWriter {
     out_.nodes.push_back(node);
   }
 
+  // A quantized output of an INT8 layer, or f32 when only float layers read it.
+  void set_output(const Node& node, bool non_negative) {
+    const std::string& y = node.outputs[0];
+    non_negative_[y] = non_negative;
+    if (only_float_readers(y)) {
+      out_.tensors[y] = {DType::f32, {}, {}};
+    } else {
+      out_.tensors[y] = {quantized_dtype_, {}, activation_params_of(y, node, non_negative)};
+      quantized_.insert(y);
+    }
+  }
+
+  // A MatMul of two activations: A as the other INT8 layers' inputs, B s8 symmetric (zero point 0).
+  void quantize_activation_matmul(Node& node) {
+    node.inputs[0] = quantized_input(node.inputs[0], node);
+    const std::string b = node.inputs[1];
+    node.inputs[1] = QuantizedGraphWriter::quantized_input(b, [&] {
+      auto it = stats_.find(b);
+      if (it == stats_.end()) throw Error(node_label(node) + ": tensor '" + b + "' has no calibration statistics");
+      try {
+        return TensorInfo{DType::s8, {},
+                          activation_params(it->second, options_.method, options_.percentile,
+                                            ActivationScheme::symmetric_s8)};
+      } catch (const Error& e) {
+        throw Error("tensor '" + b + "' (read by " + node_label(node) + "): " + e.what());
+      }
+    });
+    if (out_.tensors.at(node.inputs[1]).dtype != DType::s8)
+      throw Error(node_label(node) + ": input '" + b + "' is already quantized as " +
+                  dtype_name(out_.tensors.at(node.inputs[1]).dtype) + ", an INT8 MatMul of activations reads s8 B");
+    set_output(node, false);
+    out_.nodes.push_back(node);
+  }
+
   // Max/average pooling and reshapes on quantized input: same parameters, no conversion.
   void pass_through(Node& node) {
     const QuantParams& params = out_.tensors.at(node.inputs[0]).quant;
@@ -149,6 +196,14 @@ class Quantizer : QuantizedGraphWriter {
   void keep_float(Node& node) {
     for (size_t i = 0; i < node.inputs.size(); ++i)
       if (!node.inputs[i].empty() && !in_.is_constant(node.inputs[i])) node.inputs[i] = float_input(node.inputs[i]);
+    // Softmax computes in float and writes u8 over [0, max] (zero point 0) when INT8 layers read it: the
+    // kernel quantizes as it writes, no Quantize pass.
+    if (node.op == "Softmax" && quantized_dtype_ == DType::u8 && in_.tensor(node.outputs[0]).shape.size() <= 3 &&
+        !only_float_readers(node.outputs[0])) {
+      set_output(node, true);
+      out_.nodes.push_back(node);
+      return;
+    }
     // Weight-only INT8 for the FP32 classifier and other FP32 Conv/Gemm, unless kept fully FP32.
     bool weight_layer = (node.op == "Conv" || node.op == "Gemm") && in_.is_constant(node.inputs[1]);
     if (weight_layer && !options_.fp32_nodes.count(node.name)) {

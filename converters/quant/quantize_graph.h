@@ -35,6 +35,9 @@ struct QuantizeOptions {
   ActivationMode activations = ActivationMode::automatic;
   bool int8_classifier = false;      // also run the final classifier in INT8
   std::set<std::string> fp32_nodes;  // node names kept fully FP32
+  // MatMuls of two activations (attention's Q K^T and softmax V) in INT8: u8 A, s8 B (zero point 0); a
+  // Softmax read by them writes u8 over [0, max] directly.
+  bool int8_attention = true;
   // GPTQ by default: with equalization it clearly raises Darknet-tiny's INT8 logit SQNR and Top-1 agreement on
   // the held-out images; alone it raises MobileNet v1 0.25's and ResNet-50's slightly (see RESULTS.md, Design
   // measurements, and section 6 for the current figures).
