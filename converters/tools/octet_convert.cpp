@@ -1,7 +1,7 @@
 // octet-convert model.onnx -o OUT [--preset P] [--labels FILE] [--calibrate DIR [--calib-count N]
 //               [--method M] [--weights per-channel|per-tensor] [--activations auto|asymmetric|symmetric]
 //               [--rounding gptq|nearest] [--equalize auto|ALPHA|off] [--no-bias-correction]
-//               [--int8-classifier] [--fp32 NODE,...] [--sensitivity] [--sensitivity-plot FILE.svg|png]
+//               [--int8-classifier] [--fp32-attention] [--fp32 NODE,...] [--sensitivity] [--sensitivity-plot FILE.svg|png]
 //               [--auto-fp32 BUDGET]]
 // Converts an ONNX classifier into octet's model.json + model.bin, FP32 or (with --calibrate) INT8.
 // --sensitivity ranks the INT8 layers by what each costs; --auto-fp32 keeps the fewest most sensitive ones
@@ -157,6 +157,9 @@ int main(int argc, char** argv) {
   app.add_option("--weights", weights, "per-channel | per-tensor (default per-channel)");
   app.add_option("--activations", activations, "auto | asymmetric | symmetric (default auto)");
   app.add_flag("--int8-classifier", options.quantize.int8_classifier, "also run the final classifier in INT8");
+  bool fp32_attention = false;
+  app.add_flag("--fp32-attention", fp32_attention,
+               "keep MatMuls of two activations (attention's Q.K^T and softmax.V) and their Softmax FP32");
   bool no_bias_correction = false;
   app.add_flag("--no-bias-correction", no_bias_correction, "keep the biases as quantized (no mean-shift correction)");
   std::string rounding = "gptq", equalize = "auto";
@@ -190,6 +193,7 @@ int main(int argc, char** argv) {
   }
   sensitivity.auto_fp32 = auto_fp32->count() > 0;
   options.calib_count = static_cast<size_t>(calib_count);
+  options.quantize.int8_attention = !fp32_attention;
   try {
     check_writable("--export-qdq", export_qdq);
     check_writable("--export-qdq-integer", export_qdq_integer);
