@@ -1,10 +1,10 @@
 // The modern shared classifiers (MobileNet v3 small, ViT tiny; random weights: fidelity is the measure) in
 // INT8 against their FP32 versions, kept fast: 20 calibration images, round-to-nearest weights (GPTQ has its own
 // tests), 60 held-out images. ViT keeps the default range equalization, whose smoothing of the Transformer's
-// linear-layer inputs (converters/quant/smoothing.h) it needs; MobileNet v3 has no pairs for it (HardSwish). The 900-image figures of the
-// default policy are in the README. Also: INT8 files <= 30% of FP32, no oneDNN `ref` implementation on the
-// INT8 path, and the Transformer's linear layers (MatMul with constant weights) and attention (MatMuls of
-// two activations, Softmax writing u8) actually run in INT8.
+// linear-layer inputs (converters/quant/smoothing.h) it needs; MobileNet v3 has no pairs for it (HardSwish). The
+// 900-image figures of the default policy are in the README. Also: INT8 files <= 30% of FP32, no oneDNN `ref`
+// implementation on the INT8 path, and the Transformer's linear layers (MatMul with constant weights) and attention
+// (MatMuls of two activations, Softmax writing u8) actually run in INT8.
 #include <doctest/doctest.h>
 
 #include <filesystem>

@@ -249,15 +249,17 @@ TEST_CASE("INT8 MatMul of two activations (attention): oneDNN equals the integer
     c.seed = seed;
     c.node = {"attention", "MatMul", {"a", "b"}, {"y"}, {}};
     const DType a_type = seed % 4 == 3 ? DType::s8 : DType::u8;
-    TensorInfo a{a_type, a_shape, per_tensor(0.02f, a_type == DType::u8 && seed % 3 ? static_cast<int32_t>(pick(0, 255)) : 0)};
+    TensorInfo a{a_type, a_shape,
+                 per_tensor(0.02f, a_type == DType::u8 && seed % 3 ? static_cast<int32_t>(pick(0, 255)) : 0)};
     TensorInfo b{DType::s8, b_shape, per_tensor(0.03f, 0)};
     c.inputs = {a, b};
     const Bytes bytes = {random_bytes(rng, a), random_bytes(rng, b)};
     const DType dst_type = seed % 3 == 0 ? DType::f32 : seed % 3 == 1 ? DType::u8 : DType::s8;
     Shape y_shape = c.output_infos()[0].shape;
     c.outputs = {{dst_type, y_shape,
-                  dst_type == DType::f32 ? QuantParams{}
-                                         : per_tensor(0.5f, dst_type == DType::u8 ? static_cast<int32_t>(pick(0, 255)) : 0)}};
+                  dst_type == DType::f32
+                      ? QuantParams{}
+                      : per_tensor(0.5f, dst_type == DType::u8 ? static_cast<int32_t>(pick(0, 255)) : 0)}};
     std::ostringstream what;
     what << "seed=" << seed << " a=" << octet::shape_str(a_shape) << " b=" << octet::shape_str(b_shape)
          << " a_zp=" << a.quant.zero_points[0] << " dst=" << dtype_name(dst_type);

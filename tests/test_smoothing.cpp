@@ -145,8 +145,8 @@ TEST_CASE("smoothing sites: LayerNorm -> QKV, attention output -> out-projection
   CHECK(sites[0].tensor == "attn_out");
   CHECK(sites[0].absorber == "qkv");
   CHECK(sites[0].readers == std::vector<std::string>{"out"});
-  CHECK(sites[0].path == std::vector<std::string>{"slice_v", "reshape_v4", "transpose_vh", "context",
-                                                  "transpose_o4", "reshape_attn_out"});
+  CHECK(sites[0].path == std::vector<std::string>{"slice_v", "reshape_v4", "transpose_vh", "context", "transpose_o4",
+                                                  "reshape_attn_out"});
   CHECK(sites[1].tensor == "ln");
   CHECK(sites[1].absorber == "ln");
   CHECK(sites[1].path.empty());

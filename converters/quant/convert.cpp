@@ -49,7 +49,8 @@ Quantized quantize_policy(const Graph& fp32, const std::vector<std::string>& ima
   if (options.equalize_alpha < 0) return quantize_from(fp32, images, options, bias_correction, progress);
   Graph equalized = fp32;
   EqualizationReport equalization = equalize_ranges(equalized, images, options.equalize_alpha, progress);
-  if (equalization.pairs == 0 && equalization.smoothed == 0) return quantize_from(fp32, images, options, bias_correction, progress);
+  if (equalization.pairs == 0 && equalization.smoothed == 0)
+    return quantize_from(fp32, images, options, bias_correction, progress);
   Quantized with = quantize_from(equalized, images, options, bias_correction, progress);
   if (!options.equalize_only_if_better) {
     with.report.equalization = equalization;

@@ -205,8 +205,7 @@ EqualizationReport equalize_ranges(Graph& graph, const std::vector<std::string>&
   std::vector<std::string> tensors;
   for (const EqualizationPair& pair : find_equalization_pairs(graph)) tensors.push_back(pair.tensor);
   EqualizationReport report;
-  if (!tensors.empty())
-    report = equalize_pairs(graph, collect_channel_ranges(graph, tensors, images, progress), alpha);
+  if (!tensors.empty()) report = equalize_pairs(graph, collect_channel_ranges(graph, tensors, images, progress), alpha);
   // The Conv pairs and the smoothed tensors are disjoint, but a smoothed tensor's ranges may follow an
   // equalized Conv: measured on the graph as equalized.
   const SmoothingReport smoothing = smooth_linear_inputs(graph, images, alpha, progress);

@@ -55,8 +55,7 @@ std::vector<float> equalization_scales(const Graph& graph, const EqualizationPai
 // The rule of equalization_scales on given channel ranges and weight column ranges (relative to their output
 // channel's largest weight): s_c = w_c^(1 - alpha) / r_c^alpha, normalized and bounded as above; a channel
 // with range or column 0 keeps 1. Shared with smoothing.h.
-std::vector<float> balanced_scales(const std::vector<double>& ranges, const std::vector<double>& columns,
-                                   double alpha);
+std::vector<float> balanced_scales(const std::vector<double>& ranges, const std::vector<double>& columns, double alpha);
 
 // Largest channel range / mean channel range (1: all equal).
 double channel_spread(const std::vector<double>& ranges);

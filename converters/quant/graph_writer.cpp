@@ -6,9 +6,8 @@
 namespace octet::quant {
 
 bool is_quantization_transparent(const std::string& op) {
-  static const std::set<std::string> ops = {"MaxPool", "AveragePool", "GlobalAveragePool", "Flatten",
-                                            "Reshape", "Squeeze",     "Unsqueeze",         "Identity",
-                                            "Transpose"};
+  static const std::set<std::string> ops = {"MaxPool", "AveragePool", "GlobalAveragePool", "Flatten",  "Reshape",
+                                            "Squeeze", "Unsqueeze",   "Identity",          "Transpose"};
   return ops.count(op) != 0;
 }
 

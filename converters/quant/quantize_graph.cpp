@@ -168,9 +168,10 @@ class Quantizer : QuantizedGraphWriter {
       auto it = stats_.find(b);
       if (it == stats_.end()) throw Error(node_label(node) + ": tensor '" + b + "' has no calibration statistics");
       try {
-        return TensorInfo{DType::s8, {},
-                          activation_params(it->second, options_.method, options_.percentile,
-                                            ActivationScheme::symmetric_s8)};
+        return TensorInfo{
+            DType::s8,
+            {},
+            activation_params(it->second, options_.method, options_.percentile, ActivationScheme::symmetric_s8)};
       } catch (const Error& e) {
         throw Error("tensor '" + b + "' (read by " + node_label(node) + "): " + e.what());
       }

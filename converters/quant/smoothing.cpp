@@ -163,8 +163,7 @@ struct Tracer {
           if (reader == p->second) continue;
           auto other = last_axis_slice(graph.nodes[reader]);
           const bool overlap = other && other->first < range->second && range->first < other->second;
-          if (!other || graph.nodes[reader].inputs[0] != input || overlap)
-            return std::nullopt;
+          if (!other || graph.nodes[reader].inputs[0] != input || overlap) return std::nullopt;
         }
         if (range->second - range->first != static_cast<int64_t>(scale.values.size())) return std::nullopt;
         BroadcastScale wide{Shape(in.size(), 1), std::vector<float>(static_cast<size_t>(in.back()), 1.0f)};
@@ -304,7 +303,8 @@ SmoothingReport smooth_linear_inputs(Graph& graph, const std::vector<std::string
     const ChannelRanges& r = ranges.at(site.tensor);
     std::vector<double> range(r.max.size()), columns(r.max.size(), 0.0);
     for (size_t c = 0; c < range.size(); ++c) range[c] = static_cast<double>(r.max[c]) - r.min[c];
-    for (const std::string& reader : site.readers) weight_columns(graph, graph.nodes[node_index(graph, reader)], &columns);
+    for (const std::string& reader : site.readers)
+      weight_columns(graph, graph.nodes[node_index(graph, reader)], &columns);
     const std::vector<float> s = balanced_scales(range, columns, alpha);
 
     // The scale as the absorber's output sees it, then applied there and divided out of the readers.

@@ -1,7 +1,8 @@
 // octet-convert model.onnx -o OUT [--preset P] [--labels FILE] [--calibrate DIR [--calib-count N]
 //               [--method M] [--weights per-channel|per-tensor] [--activations auto|asymmetric|symmetric]
 //               [--rounding gptq|nearest] [--equalize auto|ALPHA|off] [--no-bias-correction]
-//               [--int8-classifier] [--fp32-attention] [--fp32 NODE,...] [--sensitivity] [--sensitivity-plot FILE.svg|png]
+//               [--int8-classifier] [--fp32-attention] [--fp32 NODE,...] [--sensitivity] [--sensitivity-plot
+//               FILE.svg|png]
 //               [--auto-fp32 BUDGET]]
 // Converts an ONNX classifier into octet's model.json + model.bin, FP32 or (with --calibrate) INT8.
 // --sensitivity ranks the INT8 layers by what each costs; --auto-fp32 keeps the fewest most sensitive ones
@@ -17,12 +18,12 @@
 
 #include "converters/analysis/sensitivity.h"
 #include "converters/onnx/qdq_export.h"
-#include "octet/progress.h"
 #include "converters/quant/convert.h"
 #include "converters/tools/cli_options.h"
 #include "converters/tools/convert_sensitivity.h"
 #include "graph/model_format.h"
 #include "octet/octet.h"
+#include "octet/progress.h"
 
 namespace {
 
