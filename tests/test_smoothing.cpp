@@ -29,8 +29,9 @@ octet::Node with_ints(octet::Node n, const std::string& attr, std::vector<int64_
 
 // image [1,3,8,8] -> 64 tokens of 3 values -> embed (MatMul 3 -> 8) -> LayerNorm (gains 0.1 .. 3) -> QKV
 // (MatMul 8 -> 24, V columns with gains 0.1 .. 3) -> two heads of 4: softmax(Q K^T) V -> out-projection
-// (MatMul 8 -> 8) -> output. `v_start` is where the V columns begin (16; less makes K and V overlap).
-octet::Graph attention_block(int64_t v_start = 16) {
+// (MatMul 8 -> 8) -> output. `v_start` is where the V columns begin (16; less makes K and V overlap). The heads
+// are [1, 2, 64, 4] tensors, or with `folded_batch` [2, 64, 4] ones (as torchvision's ViT exports them).
+octet::Graph attention_block(int64_t v_start = 16, bool folded_batch = false) {
   octet::Graph g;
   g.name = "attention_block";
   g.inputs = {"image"};
@@ -41,11 +42,18 @@ octet::Graph attention_block(int64_t v_start = 16) {
   tensor("tokens", {1, 64, 3});
   for (const char* t : {"embed", "ln", "q", "k", "v", "attn_out", "output"}) tensor(t, {1, 64, 8});
   tensor("qkv", {1, 64, 24});
-  for (const char* t : {"q4", "k4", "v4", "o4"}) tensor(t, {1, 64, 2, 4});
-  for (const char* t : {"qh", "vh", "oh"}) tensor(t, {1, 2, 64, 4});
-  tensor("kh", {1, 2, 4, 64});
-  tensor("scores", {1, 2, 64, 64});
-  tensor("attn", {1, 2, 64, 64});
+  auto heads = [folded_batch](octet::Shape dims) {
+    if (!folded_batch) dims.insert(dims.begin(), 1);
+    return dims;
+  };
+  for (const char* t : {"q4", "k4", "v4", "o4"}) tensor(t, heads({64, 2, 4}));
+  for (const char* t : {"qh", "vh", "oh"}) tensor(t, heads({2, 64, 4}));
+  tensor("kh", heads({2, 4, 64}));
+  tensor("scores", heads({2, 64, 64}));
+  tensor("attn", heads({2, 64, 64}));
+  // Permutations of the head tensors: token-major to head-major, and K to [head, 4, token].
+  const std::vector<int64_t> to_heads = folded_batch ? std::vector<int64_t>{1, 0, 2} : std::vector<int64_t>{0, 2, 1, 3};
+  const std::vector<int64_t> k_perm = folded_batch ? std::vector<int64_t>{1, 2, 0} : std::vector<int64_t>{0, 2, 3, 1};
 
   const float gains[8] = {0.1f, 3, 1, 0.3f, 2, 0.15f, 1, 0.5f};
   std::vector<float> gamma(8), beta(8), qkv_w = octet::testing::pseudo_random(8 * 24, 2);
@@ -87,16 +95,16 @@ octet::Graph attention_block(int64_t v_start = 16) {
              slice("q", 0),
              slice("k", 8),
              slice("v", v_start),
-             reshape("q", "q4", {1, 64, 2, 4}),
-             reshape("k", "k4", {1, 64, 2, 4}),
-             reshape("v", "v4", {1, 64, 2, 4}),
-             transpose("q4", "qh", {0, 2, 1, 3}),
-             transpose("k4", "kh", {0, 2, 3, 1}),
-             transpose("v4", "vh", {0, 2, 1, 3}),
+             reshape("q", "q4", heads({64, 2, 4})),
+             reshape("k", "k4", heads({64, 2, 4})),
+             reshape("v", "v4", heads({64, 2, 4})),
+             transpose("q4", "qh", to_heads),
+             transpose("k4", "kh", k_perm),
+             transpose("v4", "vh", to_heads),
              node("scores", "MatMul", {"qh", "kh"}, "scores"),
              softmax,
              node("context", "MatMul", {"attn", "vh"}, "oh"),
-             transpose("oh", "o4", {0, 2, 1, 3}),
+             transpose("oh", "o4", to_heads),
              reshape("o4", "attn_out", {1, 64, 8}),
              node("out", "MatMul", {"attn_out", "out/w", "out/b"}, "output")};
   g.preprocess.present = true;
@@ -139,6 +147,7 @@ double spread(const octet::Graph& graph, const std::string& tensor, const std::v
 }  // namespace
 
 TEST_CASE("smoothing sites: LayerNorm -> QKV, attention output -> out-projection through softmax * V") {
+  CHECK(octet::quant::find_smoothing_sites(attention_block(16, true)).size() == 2);
   std::vector<octet::quant::SmoothingSite> sites = octet::quant::find_smoothing_sites(attention_block());
   std::sort(sites.begin(), sites.end(), [](const auto& a, const auto& b) { return a.tensor < b.tensor; });
   REQUIRE(sites.size() == 2);
@@ -204,4 +213,47 @@ TEST_CASE("smoothing keeps the FP32 outputs, evens the channel ranges and helps 
   const double sqnr_smoothed = octet::sqnr_db(reference.data(), qb.data(), int64_t(qb.size()));
   MESSAGE("INT8 output SQNR: " << sqnr_plain << " dB plain, " << sqnr_smoothed << " dB smoothed");
   CHECK(sqnr_smoothed > sqnr_plain + 3);
+}
+
+TEST_CASE(
+    "INT8 attention: u8 Q and softmax, s8 K and V (zero point 0), Softmax writing u8 itself; rank 4 and "
+    "--fp32-attention keep it FP32" *
+    doctest::test_suite("models")) {
+  const std::vector<std::string> calibration = images(0), others = images(5);
+  octet::quant::QuantizeOptions options;
+  options.rounding = octet::quant::WeightRounding::nearest;
+  options.equalize_alpha = -1;
+  options.int8_classifier = true;
+  auto node_of = [](const octet::Graph& g, const std::string& name) -> const octet::Node& {
+    return *std::find_if(g.nodes.begin(), g.nodes.end(), [&](const octet::Node& n) { return n.name == name; });
+  };
+  for (bool folded : {true, false}) {
+    for (bool int8_attention : {true, false}) {
+      CAPTURE(folded);
+      CAPTURE(int8_attention);
+      const octet::Graph fp32 = attention_block(16, folded);
+      options.int8_attention = int8_attention;
+      const octet::Graph int8 = octet::quant::quantize_model(fp32, calibration, options, true, nullptr);
+      const bool expected = folded && int8_attention;  // rank-4 heads are channels-last: oneDNN would run ref_int8
+      for (const char* name : {"scores", "context"}) {
+        const octet::Node& node = node_of(int8, name);
+        const octet::TensorInfo& a = int8.tensor(node.inputs[0]);
+        const octet::TensorInfo& b = int8.tensor(node.inputs[1]);
+        CHECK(a.dtype == (expected ? octet::DType::u8 : octet::DType::f32));
+        CHECK(b.dtype == (expected ? octet::DType::s8 : octet::DType::f32));
+        if (expected) CHECK(b.quant.zero_points.at(0) == 0);
+      }
+      const octet::TensorInfo& attn = int8.tensor(node_of(int8, "softmax").outputs[0]);
+      CHECK(attn.dtype == (expected ? octet::DType::u8 : octet::DType::f32));
+      if (expected) {
+        CHECK(attn.quant.zero_points.at(0) == 0);
+        CHECK(attn.quant.scales.at(0) * 255 <= 1.0f);
+        CHECK(node_of(int8, "context").inputs[0] == "attn");  // read as the Softmax wrote it: no Quantize node
+      }
+      const std::vector<float> reference = run(fp32, "output", others), got = run(int8, "output", others);
+      const double sqnr = octet::sqnr_db(reference.data(), got.data(), int64_t(got.size()));
+      MESSAGE("INT8 output SQNR " << sqnr << " dB");
+      CHECK(sqnr > 15);
+    }
+  }
 }
