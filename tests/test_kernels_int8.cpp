@@ -265,8 +265,8 @@ TEST_CASE("INT8 MatMul of two activations (attention): oneDNN equals the integer
          << " a_zp=" << a.quant.zero_points[0] << " dst=" << dtype_name(dst_type);
     const OpResult optimized = c.run_bytes(Implementation::optimized, bytes);
     compare(optimized.bytes[0], c.run_bytes(Implementation::reference, bytes).bytes[0], dst_type, what.str());
-    // Rank 4 is stored channels-last in the arena (kernel.h), which oneDNN's int8 matmul runs as ref_int8:
-    // the policy (quantize_graph.cpp) keeps such MatMuls FP32, so only ranks 2 and 3 are on the hot path.
+    // Rank 4 in the harness's activation layout is channels-last, which oneDNN's int8 matmul runs as ref_int8;
+    // the policy (quantize_graph.cpp) keeps rank-4 MatMuls FP32, so only ranks 2 and 3 are on the hot path.
     if (rank <= 3)
       CHECK_MESSAGE(optimized.implementation.find("ref") == std::string::npos,
                     what.str() << " ran " << optimized.implementation);
@@ -314,7 +314,7 @@ TEST_CASE("Softmax writing u8 (zero point 0): oneDNN equals the float reference 
     what << "seed=" << seed << " x=" << octet::shape_str(x_shape) << " scale=" << scale;
     const OpResult optimized = c.run_bytes(Implementation::optimized, {x_bytes});
     compare(optimized.bytes[0], c.run_bytes(Implementation::reference, {x_bytes}).bytes[0], DType::u8, what.str());
-    if (x_shape.size() <= 3)  // rank 4: channels-last strides, ref (see the MatMul case above)
+    if (x_shape.size() <= 3)  // rank 4: channels-last strides, ref; the policy writes u8 at ranks <= 3
       CHECK_MESSAGE(optimized.implementation.find("ref") == std::string::npos,
                     what.str() << " ran " << optimized.implementation);
   }

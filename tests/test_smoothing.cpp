@@ -234,7 +234,7 @@ TEST_CASE(
       const octet::Graph fp32 = attention_block(16, folded);
       options.int8_attention = int8_attention;
       const octet::Graph int8 = octet::quant::quantize_model(fp32, calibration, options, true, nullptr);
-      const bool expected = folded && int8_attention;  // rank-4 heads are channels-last: oneDNN would run ref_int8
+      const bool expected = folded && int8_attention;  // rank-4 heads: possibly permuted strides, ref_int8
       for (const char* name : {"scores", "context"}) {
         const octet::Node& node = node_of(int8, name);
         const octet::TensorInfo& a = int8.tensor(node.inputs[0]);
