@@ -256,4 +256,22 @@ TEST_CASE(
       CHECK(sqnr > 15);
     }
   }
+
+  // V read first as A (u8) by another MatMul: softmax V cannot read it as s8 and stays FP32, the model still right.
+  octet::Graph shared = attention_block(16, true);
+  const auto at =
+      std::find_if(shared.nodes.begin(), shared.nodes.end(), [](const octet::Node& n) { return n.name == "scores"; });
+  shared.nodes.insert(at, node("v_by_k", "MatMul", {"vh", "kh"}, "v_by_k"));
+  shared.tensors["v_by_k"] = shared.tensors.at("scores");
+  shared.outputs.push_back("v_by_k");
+  options.int8_attention = true;
+  std::vector<octet::quant::QuantizedLayer> layers;
+  const octet::Graph int8 = octet::quant::quantize_graph(
+      shared, octet::quant::collect_statistics(shared, calibration, nullptr), options, &layers);
+  CHECK(int8.tensor(node_of(int8, "v_by_k").inputs[0]).dtype == octet::DType::u8);
+  CHECK(int8.tensor(node_of(int8, "context").inputs[1]).dtype == octet::DType::f32);
+  for (const octet::quant::QuantizedLayer& layer : layers)
+    if (layer.node == "context") CHECK(layer.mode == "fp32");
+  const std::vector<float> reference = run(shared, "output", others), got = run(int8, "output", others);
+  CHECK(octet::sqnr_db(reference.data(), got.data(), int64_t(got.size())) > 15);
 }

@@ -161,11 +161,12 @@ class Quantizer : QuantizedGraphWriter {
     }
   }
 
-  // A MatMul of two activations: A as the other INT8 layers' inputs, B s8 symmetric (zero point 0).
+  // A MatMul of two activations: A as the other INT8 layers' inputs, B s8 symmetric (zero point 0). A B
+  // already quantized otherwise (u8: read as A by another MatMul first, or written u8 by an INT8 layer) keeps
+  // the node FP32.
   void quantize_activation_matmul(Node& node) {
-    node.inputs[0] = quantized_input(node.inputs[0], node);
     const std::string b = node.inputs[1];
-    node.inputs[1] = QuantizedGraphWriter::quantized_input(b, [&] {
+    const std::string quantized_b = QuantizedGraphWriter::quantized_input(b, [&] {
       auto it = stats_.find(b);
       if (it == stats_.end()) throw Error(node_label(node) + ": tensor '" + b + "' has no calibration statistics");
       try {
@@ -177,9 +178,12 @@ class Quantizer : QuantizedGraphWriter {
         throw Error("tensor '" + b + "' (read by " + node_label(node) + "): " + e.what());
       }
     });
-    if (out_.tensors.at(node.inputs[1]).dtype != DType::s8)
-      throw Error(node_label(node) + ": input '" + b + "' is already quantized as " +
-                  dtype_name(out_.tensors.at(node.inputs[1]).dtype) + ", an INT8 MatMul of activations reads s8 B");
+    if (out_.tensors.at(quantized_b).dtype != DType::s8) {
+      int8_[node.name] = false;
+      return keep_float(node);
+    }
+    node.inputs[1] = quantized_b;
+    node.inputs[0] = quantized_input(node.inputs[0], node);
     set_output(node, false);
     out_.nodes.push_back(node);
   }
