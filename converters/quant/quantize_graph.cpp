@@ -19,8 +19,8 @@ bool is_activation_matmul(const Node& node, const Graph& graph) {
   if (node.op != "MatMul" || node.inputs.size() != 2 || node.attrs.has("act")) return false;
   if (graph.is_constant(node.inputs[0]) || graph.is_constant(node.inputs[1]) || node.inputs[0] == node.inputs[1])
     return false;
-  // Rank-4 activations may be stored channels-last or in a permuted order (kernels/layouts.cpp); on such
-  // strides oneDNN's int8 matmul runs ref_int8 (tests/test_kernels_int8.cpp), so those stay FP32.
+  // Rank-4 activations may be stored channels-last or in a permuted order (kernels/layouts.cpp); on
+  // channels-last strides oneDNN's int8 matmul runs ref_int8 (tests/test_kernels_int8.cpp), so those stay FP32.
   const size_t a = graph.tensor(node.inputs[0]).shape.size(), b = graph.tensor(node.inputs[1]).shape.size();
   return a >= 2 && a <= 3 && b >= 2 && b <= 3;
 }
