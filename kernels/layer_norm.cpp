@@ -4,7 +4,7 @@
 // [outer, normalized], in forward_training mode when the statistics are wanted (it then writes the mean and the
 // variance; InvStdDev is computed from the variance after it); other layouts (a rank-4 NHWC tensor) run the
 // reference. Reference: a double-precision pass per line. Scale and bias are constants (the converter folds
-// anything else), copied into oneDNN's scale/shift at Prepare.
+// anything else), copied into oneDNN's scale/shift at Prepare. Output 0 may be u8/s8 (QuantizingLayerNorm).
 #include <algorithm>
 #include <cmath>
 #include <optional>
@@ -159,9 +159,49 @@ class ReferenceLayerNorm : public PlainKernel {
   std::optional<TensorDesc> mean_, inv_std_dev_;  // the optional outputs, when the node has them
 };
 
-}  // namespace
+// A LayerNorm whose output is u8/s8 (an INT8 layer reads it): the float kernel writes into a buffer of this
+// kernel's own, then the Quantize kernel (quantize.cpp, the same rounding as a Quantize node) writes the output.
+// No Quantize node and no f32 tensor in the arena. Only output 0: the statistics outputs are f32.
+class QuantizingLayerNorm : public Kernel {
+ public:
+  using Factory = std::unique_ptr<Kernel> (*)(const KernelContext&);
+  QuantizingLayerNorm(const KernelContext& ctx, Factory make_float, Factory make_quantizer)
+      : quantize_node_{ctx.node.name + "/quantize", "Quantize", {"x"}, {"y"}, {}},
+        float_desc_(dense_desc(DType::f32, ctx.outputs[0].dims)) {
+    for (size_t i = 1; i < ctx.node.outputs.size(); ++i)
+      if (!ctx.node.outputs[i].empty())
+        throw Error(node_label(ctx.node) + ": a LayerNormalization with a quantized output has no Mean or InvStdDev");
+    KernelContext float_ctx = ctx;
+    float_ctx.outputs[0] = float_desc_;
+    norm_ = make_float(float_ctx);
+    KernelContext quantize_ctx{quantize_node_, {float_desc_},      {nullptr}, {ctx.outputs[0]},
+                               ctx.engine,     ctx.implementation, ctx.packed};
+    quantize_ = make_quantizer(quantize_ctx);
+    buffer_.resize(static_cast<size_t>(float_desc_.elements()));
+  }
+  size_t scratch_bytes() const override { return std::max(norm_->scratch_bytes(), quantize_->scratch_bytes()); }
+  void bind(const std::vector<void*>& inputs, const std::vector<void*>& outputs, void* scratch) override {
+    norm_->bind(inputs, {buffer_.data()}, scratch);
+    quantize_->bind({buffer_.data()}, outputs, scratch);
+  }
+  void run() override {
+    norm_->run();
+    quantize_->run();
+  }
+  std::string implementation() const override { return norm_->implementation() + " + " + quantize_->implementation(); }
 
-std::unique_ptr<Kernel> make_layer_norm(const KernelContext& ctx) {
+ private:
+  Node quantize_node_;
+  TensorDesc float_desc_;
+  std::unique_ptr<Kernel> norm_, quantize_;
+  std::vector<float> buffer_;
+};
+
+bool quantized_output(const KernelContext& ctx) {
+  return ctx.outputs[0].dtype == DType::u8 || ctx.outputs[0].dtype == DType::s8;
+}
+
+std::unique_ptr<Kernel> make_float_layer_norm(const KernelContext& ctx) {
   LayerNormSpec s = read_spec(ctx);
   std::optional<dnnl::memory::desc> in = lines_md(ctx.inputs[0], s.inner), out = lines_md(ctx.outputs[0], s.inner);
   // oneDNN 2.6's layer normalization has one descriptor for src and dst; its statistics are dense vectors.
@@ -172,8 +212,21 @@ std::unique_ptr<Kernel> make_layer_norm(const KernelContext& ctx) {
   return std::make_unique<DnnlLayerNorm>(ctx, s, *in);
 }
 
-std::unique_ptr<Kernel> make_layer_norm_reference(const KernelContext& ctx) {
+std::unique_ptr<Kernel> make_float_layer_norm_reference(const KernelContext& ctx) {
   return std::make_unique<ReferenceLayerNorm>(ctx, read_spec(ctx));
+}
+
+}  // namespace
+
+std::unique_ptr<Kernel> make_layer_norm(const KernelContext& ctx) {
+  if (quantized_output(ctx)) return std::make_unique<QuantizingLayerNorm>(ctx, make_float_layer_norm, make_quantize);
+  return make_float_layer_norm(ctx);
+}
+
+std::unique_ptr<Kernel> make_layer_norm_reference(const KernelContext& ctx) {
+  if (quantized_output(ctx))
+    return std::make_unique<QuantizingLayerNorm>(ctx, make_float_layer_norm_reference, make_quantize_reference);
+  return make_float_layer_norm_reference(ctx);
 }
 
 }  // namespace octet::kernels

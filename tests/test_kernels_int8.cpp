@@ -331,3 +331,38 @@ TEST_CASE("Softmax writing u8 (zero point 0): oneDNN equals the float reference 
   c.outputs[0].quant = per_tensor(1.0f / 255, 10);
   CHECK_THROWS_WITH_AS(c.run(Implementation::optimized, {{1, 2, 3}}), doctest::Contains("zero point 0"), octet::Error);
 }
+
+TEST_CASE("LayerNormalization writing u8/s8: oneDNN then Quantize equals the reference quantized, to one unit") {
+  for (unsigned seed = 1; seed <= 16; ++seed) {
+    std::mt19937 rng(seed);
+    auto pick = [&](int lo, int hi) { return static_cast<int64_t>(std::uniform_int_distribution<int>(lo, hi)(rng)); };
+    Shape x_shape;
+    const int64_t rank = pick(1, 3);
+    for (int64_t d = 0; d + 1 < rank; ++d) x_shape.push_back(pick(1, 20));
+    x_shape.push_back(pick(1, 200));
+    const int64_t c = x_shape.back();
+    SingleOp op;
+    op.seed = seed;
+    op.node = {"ln", "LayerNormalization", {"x", "scale", "bias"}, {"y"}, {}};
+    op.node.attrs.set("axis", int64_t{-1});
+    op.inputs = {{DType::f32, x_shape, {}}, {DType::f32, {c}, {}}, {DType::f32, {c}, {}}};
+    op.constants = {{1, octet::testing::random_constant({c}, seed)},
+                    {2, octet::testing::random_constant({c}, seed + 100)}};
+    const DType dst_type = seed % 3 == 0 ? DType::s8 : DType::u8;
+    op.outputs = {{dst_type, x_shape, per_tensor(0.02f, dst_type == DType::u8 ? 128 : 0)}};
+    const Bytes bytes = {random_bytes(rng, op.inputs[0]), {}, {}};
+    std::ostringstream what;
+    what << "seed=" << seed << " x=" << octet::shape_str(x_shape) << " dst=" << dtype_name(dst_type);
+    const OpResult optimized = op.run_bytes(Implementation::optimized, bytes);
+    compare(optimized.bytes[0], op.run_bytes(Implementation::reference, bytes).bytes[0], dst_type, what.str());
+    CHECK_MESSAGE(optimized.implementation.find("ref") == std::string::npos,
+                  what.str() << " ran " << optimized.implementation);
+  }
+  // The statistics outputs are f32 and not written by the quantizing kernel: refused, naming the node.
+  SingleOp op;
+  op.node = {"ln", "LayerNormalization", {"x"}, {"y", "mean"}, {}};
+  op.inputs = {{DType::f32, {2, 4}, {}}};
+  op.outputs = {{DType::u8, {2, 4}, per_tensor(0.02f, 128)}, {DType::f32, {2, 1}, {}}};
+  CHECK_THROWS_WITH_AS(op.run(Implementation::optimized, {{0, 1, 2, 3, 4, 5, 6, 7}}), doctest::Contains("Mean"),
+                       octet::Error);
+}

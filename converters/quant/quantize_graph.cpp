@@ -202,11 +202,12 @@ class Quantizer : QuantizedGraphWriter {
   void keep_float(Node& node) {
     for (size_t i = 0; i < node.inputs.size(); ++i)
       if (!node.inputs[i].empty() && !in_.is_constant(node.inputs[i])) node.inputs[i] = float_input(node.inputs[i]);
-    // Softmax computes in float and writes u8 over [0, max] (zero point 0) when INT8 layers read it: the
-    // kernel quantizes as it writes, no Quantize pass.
-    if (node.op == "Softmax" && quantized_dtype_ == DType::u8 && in_.tensor(node.outputs[0]).shape.size() <= 3 &&
+    // Softmax and LayerNorm compute in float and write u8 (Softmax over [0, max], zero point 0) when INT8 layers
+    // read them: the kernel quantizes as it writes, no Quantize node.
+    const bool writes_u8 = node.op == "Softmax" || (node.op == "LayerNormalization" && node.outputs.size() == 1);
+    if (writes_u8 && quantized_dtype_ == DType::u8 && in_.tensor(node.outputs[0]).shape.size() <= 3 &&
         !only_float_readers(node.outputs[0])) {
-      set_output(node, true);
+      set_output(node, node.op == "Softmax");
       out_.nodes.push_back(node);
       return;
     }
