@@ -354,8 +354,9 @@ QuantizedMatmul read_quantized_matmul(const KernelContext& ctx) {
     throw Error(node_label(node) + ": a quantized MatMul of two activations takes no bias or activation");
   QuantizedMatmul m;
   m.quant = read_linear_quant(ctx, 1, -1);
-  if (ctx.inputs[1].quant.scales.size() != 1)
-    throw Error(node_label(node) + ": B of a quantized MatMul of two activations needs one per-tensor scale");
+  const QuantParams& b = ctx.inputs[1].quant;
+  if (b.scales.size() != 1 || std::any_of(b.zero_points.begin(), b.zero_points.end(), [](int32_t zp) { return zp; }))
+    throw Error(node_label(node) + ": B of a quantized MatMul of two activations needs one scale and zero point 0");
   m.v = matmul_views(ctx.inputs[0], ctx.inputs[1], ctx.outputs[0]);
   return m;
 }
