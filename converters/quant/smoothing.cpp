@@ -262,7 +262,7 @@ std::vector<SmoothingSite> find_smoothing_sites(const Graph& graph) {
       site.readers.push_back(graph.nodes[r].name);
     }
     const Shape& shape = graph.tensor(tensor).shape;
-    if (!all_linear || shape.empty()) continue;
+    if (!all_linear || shape.empty() || shape.back() <= 0) continue;  // the channel count must be known
     BroadcastScale unit{Shape(shape.size(), 1), std::vector<float>(static_cast<size_t>(shape.back()), 1.0f)};
     unit.shape.back() = shape.back();
     // One site per absorber: a second one would scale the same constants twice from ranges measured once.
