@@ -116,6 +116,14 @@ class Kernel {
 // Creates the kernel for ctx.node from its op's kernel family (graph/ops.h OpSchema::kernel_family), or
 // throws Error naming the node when the op or one of its settings is not supported.
 std::unique_ptr<Kernel> create_kernel(const KernelContext& ctx);
+
+// The OpenMP threads a step runs with (and its kernel is created with) in a Session of `session_threads`
+// (> 1): a data-movement or single-pass step (transpose, copy, slice, concat, gather, quantize, binary, pad,
+// layer norm) writing at most kSmallStepElements elements runs on one thread, because a second thread made a
+// ViT's such steps slower than one; everything else (convolutions, matmuls, softmax, pools, eltwise) takes them
+// all.
+constexpr int64_t kSmallStepElements = int64_t(1) << 18;
+int step_threads(const KernelContext& ctx, int session_threads);
 // Whether `family` is registered with both an optimized and a reference kernel (kernels/registry.cpp).
 bool has_kernel_family(const std::string& family);
 

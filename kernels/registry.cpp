@@ -1,6 +1,7 @@
 // The kernel families, one line each: the op table (graph/ops.cpp) names each op's family, so an op is
 // declared in one place. A family missing here is named in the error.
 #include <cstring>
+#include <set>
 
 #include "graph/ops.h"
 #include "kernels/dnnl_common.h"
@@ -46,6 +47,19 @@ std::unique_ptr<Kernel> create_kernel(const KernelContext& ctx) {
   } catch (const dnnl::error& err) {
     throw Error(node_label(ctx.node) + ": oneDNN could not create the primitive: " + err.what());
   }
+}
+
+int step_threads(const KernelContext& ctx, int session_threads) {
+  if (session_threads <= 1) return session_threads;
+  const OpSchema* schema = find_op_schema(ctx.node.op);
+  const std::string family = schema ? schema->kernel_family : "";
+  // Data movement and single-pass normalizations only; softmax (an exp per element) kept its speed-up.
+  static const std::set<std::string> light = {"transpose", "copy",   "slice", "concat",    "gather",
+                                              "quantize",  "binary", "pad",   "layer_norm"};
+  if (!light.count(family)) return session_threads;
+  int64_t elements = 0;
+  for (const TensorDesc& out : ctx.outputs) elements += out.elements();
+  return elements <= kSmallStepElements ? 1 : session_threads;
 }
 
 }  // namespace octet::kernels

@@ -32,6 +32,7 @@ struct Step {
   std::unique_ptr<kernels::Kernel> kernel;
   std::string name, op;
   std::vector<std::string> inputs, outputs;  // tensor names ("" = none); user buffers are named "<io>:name"
+  int threads = 0;                           // OpenMP threads for this step (0: the session's)
 };
 
 }  // namespace
@@ -83,7 +84,11 @@ void Session::Impl::prepare() {
       ctx.constants.push_back(in.empty() ? nullptr : graph.find_constant(in));
     }
     for (const std::string& out : node.outputs) ctx.outputs.push_back(descs.at(out));
-    steps.push_back({kernels::create_kernel(ctx), node.name, node.op, node.inputs, node.outputs});
+    // Created with the threads it will run with: oneDNN partitions work by the thread count it sees.
+    const int threads = kernels::step_threads(ctx, options.threads);
+    kernels::set_num_threads(threads);
+    steps.push_back({kernels::create_kernel(ctx), node.name, node.op, node.inputs, node.outputs, threads});
+    kernels::set_num_threads(options.threads);
     // The kernel has repacked what it needs of its constants: let model.bin's pages go now, so a session's
     // peak memory holds the weights once (in oneDNN's layouts), not twice.
     for (const Constant* c : ctx.constants)
@@ -203,15 +208,24 @@ Session::Session(Session&&) noexcept = default;
 Session& Session::operator=(Session&&) noexcept = default;
 
 void Session::run() {
-  kernels::set_num_threads(impl_->options.threads);
-  for (Step& step : impl_->steps) step.kernel->run();
+  int threads = impl_->options.threads;
+  kernels::set_num_threads(threads);
+  for (Step& step : impl_->steps) {
+    const int want = step.threads ? step.threads : impl_->options.threads;
+    if (want != threads) kernels::set_num_threads(threads = want);
+    step.kernel->run();
+  }
+  if (threads != impl_->options.threads) kernels::set_num_threads(impl_->options.threads);
 }
 
 std::vector<double> Session::profile() {
-  kernels::set_num_threads(impl_->options.threads);
+  int threads = impl_->options.threads;
+  kernels::set_num_threads(threads);
   std::vector<double> ms;
   ms.reserve(impl_->steps.size());
   for (Step& step : impl_->steps) {
+    const int want = step.threads ? step.threads : impl_->options.threads;
+    if (want != threads) kernels::set_num_threads(threads = want);
     auto start = std::chrono::steady_clock::now();
     step.kernel->run();
     ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
