@@ -57,9 +57,14 @@ int step_threads(const KernelContext& ctx, int session_threads) {
   static const std::set<std::string> light = {"transpose", "copy",   "slice", "concat",    "gather",
                                               "quantize",  "binary", "pad",   "layer_norm"};
   if (!light.count(family)) return session_threads;
-  int64_t elements = 0;
-  for (const TensorDesc& out : ctx.outputs) elements += out.elements();
-  return elements <= kSmallStepElements ? 1 : session_threads;
+  int64_t elements = 0;  // written
+  size_t bytes = 0;      // read and written
+  for (const TensorDesc& t : ctx.inputs) bytes += t.dims.empty() && t.strides.empty() ? 0 : t.bytes();
+  for (const TensorDesc& t : ctx.outputs) {
+    elements += t.elements();
+    bytes += t.bytes();
+  }
+  return elements <= kSmallStepElements && bytes <= kSmallStepBytes ? 1 : session_threads;
 }
 
 }  // namespace octet::kernels
