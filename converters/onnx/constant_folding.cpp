@@ -338,11 +338,8 @@ Constant eval_where(const Node& node, const std::vector<FoldInput>& in) {
   return make_constant(x.dtype, out_shape, std::move(bytes));
 }
 
-// Expand(input, shape): numpy broadcast of the input and the requested shape.
-Constant eval_expand(const Node& node, const std::vector<FoldInput>& in) {
-  const Constant& x = *in[0].value;
-  Shape out_shape = broadcast_shapes(node, x.shape, int_values(node, *in[1].value));
-  Shape strides = broadcast_strides(x.shape, out_shape);
+// The constant of `out_shape` whose element at an index is x's at offset_of(index, strides) (a view of x).
+Constant gathered(const Constant& x, const Shape& out_shape, const Shape& strides) {
   size_t size = dtype_size(x.dtype);
   std::vector<uint8_t> bytes;
   for_each_index(out_shape, [&](const std::vector<int64_t>& index) {
@@ -350,6 +347,13 @@ Constant eval_expand(const Node& node, const std::vector<FoldInput>& in) {
     bytes.insert(bytes.end(), p, p + size);
   });
   return make_constant(x.dtype, out_shape, std::move(bytes));
+}
+
+// Expand(input, shape): numpy broadcast of the input and the requested shape.
+Constant eval_expand(const Node& node, const std::vector<FoldInput>& in) {
+  const Constant& x = *in[0].value;
+  Shape out_shape = broadcast_shapes(node, x.shape, int_values(node, *in[1].value));
+  return gathered(x, out_shape, broadcast_strides(x.shape, out_shape));
 }
 
 // Transpose(perm): output dim k is input dim perm[k] (default: reversed). Swin's padding arithmetic transposes
@@ -371,13 +375,7 @@ Constant eval_transpose(const Node& node, const std::vector<FoldInput>& in) {
     out_shape[k] = x.shape[static_cast<size_t>(perm[k])];
     strides[k] = dense[static_cast<size_t>(perm[k])];
   }
-  size_t size = dtype_size(x.dtype);
-  std::vector<uint8_t> bytes;
-  for_each_index(out_shape, [&](const std::vector<int64_t>& index) {
-    const uint8_t* p = x.bytes->data() + static_cast<size_t>(offset_of(index, strides)) * size;
-    bytes.insert(bytes.end(), p, p + size);
-  });
-  return make_constant(x.dtype, out_shape, std::move(bytes));
+  return gathered(x, out_shape, strides);
 }
 
 // ScatterND(data, indices [..., k], updates), reduction none: a copy of data whose slices data[i0..ik-1] are the

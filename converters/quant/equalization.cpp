@@ -110,7 +110,8 @@ std::vector<EqualizationPair> find_equalization_pairs(const Graph& graph) {
 
 std::map<std::string, ChannelRanges> collect_channel_ranges(const Graph& graph, const std::vector<std::string>& tensors,
                                                             const std::vector<std::string>& images,
-                                                            const std::function<void(size_t, size_t)>& progress) {
+                                                            const std::function<void(size_t, size_t)>& progress,
+                                                            ChannelAxis axis) {
   std::map<std::string, ChannelRanges> ranges;
   run_on_images(
       graph, tensors, images,
@@ -118,15 +119,22 @@ std::map<std::string, ChannelRanges> collect_channel_ranges(const Graph& graph, 
         for (size_t o = 0; o < session.num_outputs(); ++o) {
           Tensor t = session.output(o);
           ChannelRanges& r = ranges[t.name];
-          const size_t channels = static_cast<size_t>(t.shape.size() > 1 ? t.shape[1] : 1);
+          const size_t channels = static_cast<size_t>(axis == ChannelAxis::last ? t.shape.back()
+                                                      : t.shape.size() > 1      ? t.shape[1]
+                                                                                : 1);
           r.min.resize(channels, 0.0f);  // widened to include 0
           r.max.resize(channels, 0.0f);
-          for_each_channel_plane(t, [&r](size_t c, const float* first, const float* last) {
-            for (const float* x = first; x != last; ++x) {
-              r.min[c] = std::min(r.min[c], *x);
-              r.max[c] = std::max(r.max[c], *x);
-            }
-          });
+          auto widen = [&r](size_t c, float x) {
+            r.min[c] = std::min(r.min[c], x);
+            r.max[c] = std::max(r.max[c], x);
+          };
+          if (axis == ChannelAxis::last) {
+            for (int64_t i = 0; i < t.elements(); ++i) widen(static_cast<size_t>(i) % channels, t.data[i]);
+          } else {
+            for_each_channel_plane(t, [&](size_t c, const float* first, const float* last) {
+              for (const float* x = first; x != last; ++x) widen(c, *x);
+            });
+          }
         }
       },
       progress);

@@ -42,10 +42,15 @@ struct EqualizationPair {
 // group 1 and constant weights reading it as its input 0.
 std::vector<EqualizationPair> find_equalization_pairs(const Graph& graph);
 
-// Runs `graph` on the images and returns the per-channel ranges of `tensors`. progress may be empty.
+// Which dim of a tensor holds its channels: dim 1 (NCHW feature maps) or the last (a Transformer's tokens).
+enum class ChannelAxis { second, last };
+
+// Runs `graph` on the images and returns the per-channel ranges of `tensors` (widened to include 0). progress
+// may be empty.
 std::map<std::string, ChannelRanges> collect_channel_ranges(const Graph& graph, const std::vector<std::string>& tensors,
                                                             const std::vector<std::string>& images,
-                                                            const std::function<void(size_t, size_t)>& progress);
+                                                            const std::function<void(size_t, size_t)>& progress,
+                                                            ChannelAxis axis = ChannelAxis::second);
 
 // The scales of one pair: A's output channel c is multiplied by scales[c]. Throws Error if the ranges do not
 // match B's input channels.

@@ -279,24 +279,8 @@ SmoothingReport smooth_linear_inputs(Graph& graph, const std::vector<std::string
   // Per-channel ranges over the last axis, widened to include 0.
   std::vector<std::string> tensors;
   for (const SmoothingSite& site : sites) tensors.push_back(site.tensor);
-  std::map<std::string, ChannelRanges> ranges;
-  run_on_images(
-      graph, tensors, images,
-      [&](const std::string&, Session& session) {
-        for (size_t o = 0; o < session.num_outputs(); ++o) {
-          Tensor t = session.output(o);
-          ChannelRanges& r = ranges[t.name];
-          const size_t channels = static_cast<size_t>(t.shape.back());
-          r.min.resize(channels, 0.0f);
-          r.max.resize(channels, 0.0f);
-          for (int64_t i = 0; i < t.elements(); ++i) {
-            const size_t c = static_cast<size_t>(i) % channels;
-            r.min[c] = std::min(r.min[c], t.data[i]);
-            r.max[c] = std::max(r.max[c], t.data[i]);
-          }
-        }
-      },
-      progress);
+  const std::map<std::string, ChannelRanges> ranges =
+      collect_channel_ranges(graph, tensors, images, progress, ChannelAxis::last);
 
   const Tracer tracer(graph);
   for (const SmoothingSite& site : sites) {
