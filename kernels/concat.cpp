@@ -1,5 +1,7 @@
-// Concat along any axis: oneDNN concat on the tensors' strided layouts (optimized) and a per-input copy
-// into the shifted output indices (reference). Elements are moved, not converted, so every oneDNN dtype
+// Concat along any axis: one strided copy per input into its window of the output when the step is small
+// (it then runs on one thread, where oneDNN's simple:any concat moved ViT's class token and patches at a
+// fifth of memcpy's speed), else oneDNN concat on the tensors' strided layouts; the reference copies each
+// element to its shifted output index. Elements are moved, not converted, so every oneDNN dtype
 // works as long as all inputs and the output share it and its quantization. Inputs may be constants.
 #include <cstring>
 
@@ -71,7 +73,20 @@ class ReferenceConcat : public PlainKernel {
 
 }  // namespace
 
-std::unique_ptr<Kernel> make_concat(const KernelContext& ctx) { return std::make_unique<DnnlConcat>(ctx); }
+std::unique_ptr<Kernel> make_concat(const KernelContext& ctx) {
+  const TensorDesc& out = ctx.outputs[0];
+  if (out.elements() > kSmallStepElements) return std::make_unique<DnnlConcat>(ctx);
+  size_t axis = read_axis(ctx);
+  auto kernel = std::make_unique<StridedCopyKernel>(ctx);
+  int64_t start = 0;  // where input i begins along the axis
+  for (size_t i = 0; i < ctx.inputs.size(); ++i) {
+    const TensorDesc& in = ctx.inputs[i];
+    kernel->add(static_cast<int>(i), 0, 0, start * out.strides[axis],
+                StridedCopy(dtype_size(in.dtype), in.dims, in.strides, out.strides));
+    start += in.dims[axis];
+  }
+  return kernel;
+}
 std::unique_ptr<Kernel> make_concat_reference(const KernelContext& ctx) {
   return std::make_unique<ReferenceConcat>(ctx);
 }

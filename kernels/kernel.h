@@ -118,16 +118,34 @@ class Kernel {
 std::unique_ptr<Kernel> create_kernel(const KernelContext& ctx);
 
 // The OpenMP threads a step runs with (and its kernel is created with) in a Session of `session_threads`
-// (> 1): a data-movement or single-pass step (transpose, copy, slice, concat, gather, quantize, binary, pad,
-// layer norm) writing at most kSmallStepElements elements and touching at most kSmallStepBytes runs on one
-// thread, because a second thread made a ViT's such steps slower than one; everything else (convolutions,
-// matmuls, softmax, pools, eltwise) takes them all, and so do larger steps (an image's quantization: on one
-// thread MobileNet v1 0.25 at 2 threads took 6% longer).
+// (> 1): a step of a light family (data movement or a single pass: transpose, copy, slice, concat, gather,
+// quantize, binary, pad, layer norm; a trait in kernels/registry.cpp) writing at most kSmallStepElements
+// elements and touching at most kSmallStepBytes runs on one thread, because a second thread made a ViT's such
+// steps slower than one; everything else (convolutions, matmuls, softmax, pools, eltwise) takes them all, and
+// so do larger steps (an image's quantization: on one thread MobileNet v1 0.25 at 2 threads took 6% longer).
 constexpr int64_t kSmallStepElements = int64_t(1) << 18;
 constexpr size_t kSmallStepBytes = size_t(512) << 10;
 int step_threads(const KernelContext& ctx, int session_threads);
 // Whether `family` is registered with both an optimized and a reference kernel (kernels/registry.cpp).
 bool has_kernel_family(const std::string& family);
+// Whether `op`'s kernels read inputs of any strides and offset at their usual speed (copies and reorders).
+bool reads_any_strides(const std::string& op);
+// Whether `op`'s kernels read or write rank-4 feature maps channels-last (convolutions, pools, batch norms).
+bool works_channels_last(const std::string& op);
+
+// Zero-copy views (kernels/views.cpp). A Reshape (or Flatten, Squeeze, Unsqueeze, Identity), Transpose or
+// single-output Slice whose output is its input's buffer seen through other strides and an offset becomes a
+// view: no step runs, its readers read the input's buffer. It is made a view when the view's layout is the
+// one its readers were planned for (a reshape of a dense tensor, a transpose moving only size-1 dims, a
+// slice along the outermost dim), or when every reader reads any strides (a copy, a transpose, a slice:
+// Slice -> Reshape -> Transpose then costs one strided copy, not three). Returns, for each view, the
+// tensor owning the buffer (never itself a view) and the view's offset in elements; the views' descs in
+// `descs` get their strides. Graph outputs and constants are never views.
+struct ViewOf {
+  std::string base;
+  int64_t offset = 0;
+};
+std::map<std::string, ViewOf> plan_views(const Graph& graph, std::map<std::string, TensorDesc>& descs);
 
 // A reorder between two layouts of the same logical tensor (also dtype conversion f32<->u8/s8 with the
 // dst/src quantization parameters). Used by the executor at graph inputs and outputs.

@@ -15,13 +15,6 @@ namespace {
 
 using Order = std::vector<size_t>;  // dims from outermost to innermost
 
-bool spatial_family(const std::string& op) {
-  const OpSchema* schema = find_op_schema(op);
-  if (!schema) return false;
-  const std::string family = schema->kernel_family;
-  return family == "conv" || family == "pool" || family == "batchnorm";
-}
-
 Order channels_last() { return {0, 2, 3, 1}; }
 Order row_major(size_t rank) {
   Order o(rank);
@@ -54,7 +47,7 @@ std::map<std::string, TensorDesc> plan_activation_layouts(const Graph& graph,
   std::map<std::string, TensorDesc> descs;
   std::map<std::string, bool> spatial_reader;
   for (const Node& node : graph.nodes)
-    if (spatial_family(node.op))
+    if (works_channels_last(node.op))
       for (const std::string& in : node.inputs) spatial_reader[in] = true;
   auto place = [&](const std::string& name, const Order* order) {
     const TensorInfo& info = infos.at(name);
@@ -83,7 +76,7 @@ std::map<std::string, TensorDesc> plan_activation_layouts(const Graph& graph,
         if (!from || (from->dims != infos.at(out).shape && descs.at(in).dims == infos.at(out).shape))
           from = &descs.at(in);
       }
-      if (spatial_family(node.op) || spatial_reader[out] || !from) {
+      if (works_channels_last(node.op) || spatial_reader[out] || !from) {
         place(out, nullptr);
       } else if (family == "transpose") {
         // Output dim k is input dim perm[k]: the input's physical order, renamed, makes the copy an identity.

@@ -37,6 +37,14 @@ OCTET_KERNEL_FAMILY(quantize)    // quantize.cpp: Quantize, Dequantize
 // classifier), or nullptr when the node does not have that form.
 std::unique_ptr<Kernel> make_weight_only_gemv(const KernelContext& ctx);
 
+// slice.cpp: the window each output of a Slice or Split reads, per input dim: element i of output dim d is
+// input element start[d] + i * step[d] (ONNX's clamping applied). Throws Error naming the node on bad
+// attributes. Also read by plan_views (views.cpp), so a Slice view and a Slice copy pick the same elements.
+struct SliceWindow {
+  std::vector<int64_t> start, step;
+};
+std::vector<SliceWindow> slice_windows(const Node& node, const Shape& input, const std::vector<Shape>& outputs);
+
 // Plain C++ helpers for reference kernels on strided tensors.
 // Calls f(logical_index, src_offset) for every element of `desc` in row-major logical order.
 template <typename F>

@@ -1,7 +1,6 @@
 // The kernel families, one line each: the op table (graph/ops.cpp) names each op's family, so an op is
 // declared in one place. A family missing here is named in the error.
 #include <cstring>
-#include <set>
 
 #include "graph/ops.h"
 #include "kernels/dnnl_common.h"
@@ -10,18 +9,45 @@
 namespace octet::kernels {
 namespace {
 
+// What the executor may assume of a family's optimized kernels.
+enum FamilyTrait : unsigned {
+  kHeavy = 0,
+  // Data movement or a single pass over memory: a small step runs on one thread (step_threads).
+  kLightStep = 1,
+  // Reads an input of any strides and offset at its usual speed (a strided copy or a oneDNN reorder), so
+  // its input may be a zero-copy view with strides no other kernel was planned for (plan_views).
+  kReadsAnyStrides = 2,
+  // Reads or writes rank-4 feature maps channels-last (plan_activation_layouts).
+  kChannelsLast = 4,
+};
+
 struct KernelFamily {
   const char* name;
   KernelFactory optimized;
   KernelFactory reference;
+  unsigned traits;
 };
 
-#define FAMILY(family) \
-  { #family, make_##family, make_##family##_reference }
+#define FAMILY(family, traits) \
+  { #family, make_##family, make_##family##_reference, traits }
 const KernelFamily kKernelFamilies[] = {
-    FAMILY(conv),      FAMILY(gemm),  FAMILY(matmul), FAMILY(batchnorm), FAMILY(eltwise),    FAMILY(binary),
-    FAMILY(pool),      FAMILY(copy),  FAMILY(concat), FAMILY(softmax),   FAMILY(pad),        FAMILY(reduce),
-    FAMILY(transpose), FAMILY(slice), FAMILY(gather), FAMILY(quantize),  FAMILY(layer_norm),
+    FAMILY(conv, kChannelsLast),
+    FAMILY(gemm, kHeavy),
+    FAMILY(matmul, kHeavy),
+    FAMILY(batchnorm, kChannelsLast),
+    FAMILY(eltwise, kHeavy),
+    FAMILY(binary, kLightStep),
+    FAMILY(pool, kChannelsLast),
+    FAMILY(copy, kLightStep | kReadsAnyStrides),
+    FAMILY(concat, kLightStep),
+    FAMILY(softmax, kHeavy),  // an exp per element: it kept its two-thread speed-up
+    FAMILY(pad, kLightStep),
+    FAMILY(reduce, kHeavy),
+    FAMILY(transpose, kLightStep | kReadsAnyStrides),
+    FAMILY(slice, kLightStep | kReadsAnyStrides),
+    FAMILY(gather, kLightStep),
+    FAMILY(quantize, kLightStep),  // not any strides: on a strided source its binary is oneDNN's ref:any
+    FAMILY(layer_norm, kLightStep),
 };
 #undef FAMILY
 
@@ -29,6 +55,11 @@ const KernelFamily* find_family(const char* name) {
   for (const KernelFamily& f : kKernelFamilies)
     if (std::strcmp(f.name, name) == 0) return &f;
   return nullptr;
+}
+
+const KernelFamily* family_of(const std::string& op) {
+  const OpSchema* schema = find_op_schema(op);
+  return schema ? find_family(schema->kernel_family) : nullptr;
 }
 
 }  // namespace
@@ -51,12 +82,8 @@ std::unique_ptr<Kernel> create_kernel(const KernelContext& ctx) {
 
 int step_threads(const KernelContext& ctx, int session_threads) {
   if (session_threads <= 1) return session_threads;
-  const OpSchema* schema = find_op_schema(ctx.node.op);
-  const std::string family = schema ? schema->kernel_family : "";
-  // Data movement and single-pass normalizations only; softmax (an exp per element) kept its speed-up.
-  static const std::set<std::string> light = {"transpose", "copy",   "slice", "concat",    "gather",
-                                              "quantize",  "binary", "pad",   "layer_norm"};
-  if (!light.count(family)) return session_threads;
+  const KernelFamily* family = family_of(ctx.node.op);
+  if (!family || !(family->traits & kLightStep)) return session_threads;
   int64_t elements = 0;  // written
   size_t bytes = 0;      // read and written
   for (const TensorDesc& t : ctx.inputs) bytes += t.dims.empty() && t.strides.empty() ? 0 : t.bytes();
@@ -65,6 +92,16 @@ int step_threads(const KernelContext& ctx, int session_threads) {
     bytes += t.bytes();
   }
   return elements <= kSmallStepElements && bytes <= kSmallStepBytes ? 1 : session_threads;
+}
+
+bool reads_any_strides(const std::string& op) {
+  const KernelFamily* family = family_of(op);
+  return family && (family->traits & kReadsAnyStrides);
+}
+
+bool works_channels_last(const std::string& op) {
+  const KernelFamily* family = family_of(op);
+  return family && (family->traits & kChannelsLast);
 }
 
 }  // namespace octet::kernels

@@ -9,25 +9,17 @@
 #include "kernels/ops.h"
 
 namespace octet::kernels {
-namespace {
+namespace {}  // namespace
 
-struct Window {
-  std::vector<int64_t> start, step;  // per input dim
-};
-
-// One window per output. Output dims come from shape inference; only the starts need ONNX's clamping here.
-std::vector<Window> read_windows(const KernelContext& ctx) {
-  require_types(ctx, 1, kAnyDType);
-  const Node& node = ctx.node;
-  const Shape& x = ctx.inputs[0].dims;
+std::vector<SliceWindow> slice_windows(const Node& node, const Shape& x, const std::vector<Shape>& outputs) {
   int64_t rank = static_cast<int64_t>(x.size());
-  Window whole{std::vector<int64_t>(x.size(), 0), std::vector<int64_t>(x.size(), 1)};
-  std::vector<Window> windows;
+  SliceWindow whole{std::vector<int64_t>(x.size(), 0), std::vector<int64_t>(x.size(), 1)};
+  std::vector<SliceWindow> windows;
   if (node.op == "Split") {
     size_t axis = static_cast<size_t>(normalize_axis(node, node.attrs.get_int("axis", 0), rank));
-    for (const TensorDesc& out : ctx.outputs) {
+    for (const Shape& out : outputs) {
       windows.push_back(whole);
-      whole.start[axis] += out.dims[axis];
+      whole.start[axis] += out.at(axis);
     }
     return windows;
   }
@@ -53,6 +45,16 @@ std::vector<Window> read_windows(const KernelContext& ctx) {
   return windows;
 }
 
+namespace {
+
+// One window per output. Output dims come from shape inference; only the starts need ONNX's clamping here.
+std::vector<SliceWindow> read_windows(const KernelContext& ctx) {
+  require_types(ctx, 1, kAnyDType);
+  std::vector<Shape> outputs;
+  for (const TensorDesc& out : ctx.outputs) outputs.push_back(out.dims);
+  return slice_windows(ctx.node, ctx.inputs[0].dims, outputs);
+}
+
 class ReferenceSlice : public PlainKernel {
  public:
   explicit ReferenceSlice(const KernelContext& ctx)
@@ -62,7 +64,7 @@ class ReferenceSlice : public PlainKernel {
     size_t elem = dtype_size(in_.dtype);
     const char* x = input<char>(0);
     for (size_t o = 0; o < outs_.size(); ++o) {
-      const Window& w = windows_[o];
+      const SliceWindow& w = windows_[o];
       char* y = output<char>(o);
       for_each_index(outs_[o], [&](const std::vector<int64_t>& idx, int64_t offset) {
         int64_t src = 0;
@@ -73,7 +75,7 @@ class ReferenceSlice : public PlainKernel {
   }
 
  private:
-  std::vector<Window> windows_;
+  std::vector<SliceWindow> windows_;
   TensorDesc in_;
   std::vector<TensorDesc> outs_;
 };
@@ -82,7 +84,7 @@ class ReferenceSlice : public PlainKernel {
 
 std::unique_ptr<Kernel> make_slice(const KernelContext& ctx) {
   const TensorDesc& in = ctx.inputs[0];
-  std::vector<Window> windows = read_windows(ctx);
+  std::vector<SliceWindow> windows = read_windows(ctx);
   auto kernel = std::make_unique<StridedCopyKernel>(ctx);
   for (size_t o = 0; o < windows.size(); ++o) {
     int64_t offset = 0;

@@ -42,6 +42,7 @@ struct Session::Impl {
   SessionOptions options;
   kernels::Engine engine;
   std::map<std::string, kernels::TensorDesc> descs;  // arena tensors and user I/O buffers
+  std::map<std::string, kernels::ViewOf> views;      // tensors that are views of another's buffer (no step)
   std::vector<Step> steps;
   std::deque<Node> synthetic_nodes;                        // nodes of steps that are not graph nodes (stable addresses)
   std::map<std::string, std::vector<float>> user_buffers;  // dense f32 input/output buffers, by "<io>:name"
@@ -60,6 +61,8 @@ static std::string output_key(const std::string& name) { return "output:" + name
 void Session::Impl::prepare() {
   const Graph& graph = model->graph();
   descs = kernels::plan_activation_layouts(graph, infer_shapes(graph, options.batch));
+  // The reference kernels copy every tensor, so tests comparing the two check the views too.
+  if (!options.reference_kernels) views = kernels::plan_views(graph, descs);
   // Graph inputs arrive in dense row-major f32 user buffers and are reordered into the arena layout.
   for (const std::string& name : graph.inputs) {
     const kernels::TensorDesc& arena_desc = descs.at(name);
@@ -71,6 +74,7 @@ void Session::Impl::prepare() {
         {kernels::create_reorder(user, arena_desc, engine), "input " + name, "Reorder", {input_key(name)}, {name}});
   }
   for (const Node& node : graph.nodes) {
+    if (node.outputs.size() == 1 && views.count(node.outputs[0])) continue;
     kernels::KernelContext ctx{
         node,
         {},
@@ -131,12 +135,17 @@ void Session::Impl::prepare() {
 
 void Session::Impl::plan_and_bind() {
   const Graph& graph = model->graph();
-  // Lifetimes in steps. A tensor is an arena buffer unless it is a constant or a user buffer.
+  // Lifetimes in steps. A tensor is an arena buffer unless it is a constant, a user buffer or a view; a view's
+  // readers keep its base's buffer alive.
   auto in_arena = [&](const std::string& t) { return !t.empty() && !graph.is_constant(t) && !user_buffers.count(t); };
+  auto owner = [&](const std::string& t) -> const std::string& {
+    auto v = views.find(t);
+    return v == views.end() ? t : v->second.base;
+  };
   std::map<std::string, int> last_use;
   for (size_t s = 0; s < steps.size(); ++s)
     for (const std::string& t : steps[s].inputs)
-      if (in_arena(t)) last_use[t] = static_cast<int>(s);
+      if (in_arena(t)) last_use[owner(t)] = static_cast<int>(s);
   std::vector<BufferRequest> requests;
   std::map<std::string, size_t> buffer_of;
   for (size_t s = 0; s < steps.size(); ++s) {
@@ -146,9 +155,14 @@ void Session::Impl::plan_and_bind() {
       const std::string& t = st.outputs[o];
       if (!in_arena(t)) continue;
       int share = o == 0 ? st.kernel->inplace_input() : -1;
-      // In place: the output takes over an input's buffer when that input dies at this step (fused sum).
-      if (share >= 0 && in_arena(st.inputs[share]) && last_use[st.inputs[share]] == step &&
-          descs.at(st.inputs[share]).bytes() == descs.at(t).bytes()) {
+      // In place: the output takes over an input's buffer when that input (not a view) and every view of it
+      // die at this step (fused sum), and the step reads that buffer through no other input.
+      bool alone = true;
+      for (size_t i = 0; share >= 0 && i < st.inputs.size(); ++i)
+        alone = alone &&
+                (static_cast<int>(i) == share || !in_arena(st.inputs[i]) || owner(st.inputs[i]) != st.inputs[share]);
+      if (share >= 0 && alone && in_arena(st.inputs[share]) && !views.count(st.inputs[share]) &&
+          last_use[st.inputs[share]] == step && descs.at(st.inputs[share]).bytes() == descs.at(t).bytes()) {
         buffer_of[t] = buffer_of.at(st.inputs[share]);
       } else {
         buffer_of[t] = requests.size();
@@ -166,6 +180,9 @@ void Session::Impl::plan_and_bind() {
 
   std::map<std::string, size_t> offsets;
   for (const auto& kv : buffer_of) offsets[kv.first] = plan.offsets[kv.second];
+  for (const auto& kv : views)
+    offsets[kv.first] =
+        offsets.at(kv.second.base) + static_cast<size_t>(kv.second.offset) * dtype_size(descs.at(kv.first).dtype);
   for (Step& st : steps) {
     std::vector<void*> ins, outs;
     for (const std::string& t : st.inputs) ins.push_back(address(t, offsets));
