@@ -770,6 +770,46 @@ TEST_CASE("MatMul with constant weights and a bias Add: the bias goes into the M
   CHECK(only_node(m.import(), "MatMul").inputs.size() == 3);
 }
 
+// x [1,5,8] -> MatMul + b (8 -> 12) -> q = columns [0,6), k = columns [k_begin, 12) -> heads [1,5,2,3] -> q
+// [1,2,5,3] / 4, k [1,2,3,5] -> MatMul: attention scores with the scale after the joint projection.
+ModelBuilder scaled_attention_model(int64_t k_begin) {
+  ModelBuilder m = token_model();
+  m.floats("w", {8, 12}, pseudo_random(96, 5));
+  m.floats("b", {12}, pseudo_random(12, 6));
+  m.floats("four", {}, {4});
+  m.ints("q_start", {1}, {0});
+  m.ints("q_end", {1}, {6});
+  m.ints("k_start", {1}, {k_begin});
+  m.ints("k_end", {1}, {k_begin + 6});
+  m.ints("last", {1}, {-1});
+  m.ints("heads", {4}, {1, 5, 2, 3});
+  m.node("MatMul", {"x", "w"}, {"mm"});
+  m.node("Add", {"mm", "b"}, {"qkv"});
+  m.node("Slice", {"qkv", "q_start", "q_end", "last"}, {"q"});
+  m.node("Slice", {"qkv", "k_start", "k_end", "last"}, {"k"});
+  m.node("Reshape", {"q", "heads"}, {"qh"});
+  m.node("Reshape", {"k", "heads"}, {"kh"});
+  OnnxBuilder::attribute(m.node("Transpose", {"qh"}, {"qt"}), "perm", std::vector<int64_t>{0, 2, 1, 3});
+  OnnxBuilder::attribute(m.node("Transpose", {"kh"}, {"kt"}), "perm", std::vector<int64_t>{0, 2, 3, 1});
+  m.node("Div", {"qt", "four"}, {"qs"});
+  m.node("MatMul", {"qs", "kt"}, {"y"});
+  m.output("y");
+  return m;
+}
+
+TEST_CASE("a Div by a constant after a linear layer's columns scales those weights instead") {
+  octet::onnx::ImportOptions no_fuse;
+  no_fuse.fuse = false;
+  std::vector<float> input = pseudo_random(40, 7);
+  for (int64_t k_begin : {6, 4}) {  // k's columns apart from q's (folded), or overlapping them (kept)
+    ModelBuilder m = scaled_attention_model(k_begin);
+    Graph graph = m.import();
+    const auto ops = ops_of(graph);
+    CHECK(std::count(ops.begin(), ops.end(), "Div") == (k_begin == 6 ? 0 : 1));
+    check_floats(run_reference(graph, input), run_reference(m.import(no_fuse), input));
+  }
+}
+
 TEST_CASE("ViT's class token: Expand of a shape from ConstantOfShape/Equal/Where folds into a constant") {
   ModelBuilder m = token_model();
   m.floats("token", {1, 1, 8}, pseudo_random(8, 9));

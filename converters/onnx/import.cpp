@@ -81,6 +81,7 @@ void run_passes(Graph& graph, const ImportOptions& options) {
     fuse_layer_norm_pattern(graph);
     fuse_activation_patterns(graph);  // before the Conv activation fusion: a HardSwish/Gelu becomes a post-op
     fuse_matmul_bias(graph);
+    fold_scale_into_linear(graph);
     fuse_matmul_activation(graph);
     fuse_conv_activation(graph);  // before the sum: a Conv's own activation comes before the residual add
     fuse_conv_sum(graph);

@@ -273,6 +273,92 @@ bool fuse_one_matmul_activation(Graph& graph) {
   return false;
 }
 
+// The columns [begin, end) of its input's last axis that a Slice reads with step 1, or nullopt.
+std::optional<std::pair<int64_t, int64_t>> last_axis_columns(const Node& slice, int64_t rank, int64_t columns) {
+  std::vector<int64_t> starts = slice.attrs.get_ints("starts"), ends = slice.attrs.get_ints("ends"),
+                       axes = slice.attrs.get_ints("axes", {0}), steps = slice.attrs.get_ints("steps", {1});
+  if (starts.size() != 1 || ends.size() != 1 || axes.size() != 1 || steps.size() != 1 || steps[0] != 1)
+    return std::nullopt;
+  if (axes[0] != -1 && axes[0] != rank - 1) return std::nullopt;
+  auto clamp = [&](int64_t v) { return std::clamp<int64_t>(v < 0 ? v + columns : v, 0, columns); };
+  return std::make_pair(clamp(starts[0]), clamp(ends[0]));
+}
+
+// Div(t, c) or Mul(t, c), c a scalar constant, where t is a linear layer's output (MatMul with constant 2-D
+// weights and optional bias, no activation) seen through data movement (Reshape, Transpose, Squeeze, Unsqueeze,
+// Flatten) and optionally one Slice of its columns: the factor scales those columns of the weights and bias
+// instead, and the Div goes. Attention's q / sqrt(d) after the joint q, k, v projection is this (the Slice picks
+// q's columns; k's and v's Slices read other columns). Each tensor on the way must have one reader, and the
+// projection's other readers must be Slices of other columns.
+bool fold_one_scale_into_linear(Graph& graph) {
+  static const std::set<std::string> movement = {"Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten"};
+  Matcher m(graph);
+  for (const Node& scale : graph.nodes) {
+    if ((scale.op != "Div" && scale.op != "Mul") || scale.inputs.size() != 2) continue;
+    std::optional<float> c = m.scalar(scale.inputs[1]);
+    if (!c || !std::isfinite(*c) || *c == 0 || graph.is_constant(scale.inputs[0])) continue;
+    if (contains(graph.outputs, scale.outputs[0])) continue;
+    const float factor = scale.op == "Div" ? 1.0f / *c : *c;
+    // Up through single-reader data movement.
+    std::string t = scale.inputs[0];
+    auto from = m.producers_.find(t);
+    while (from != m.producers_.end() && movement.count(graph.nodes[from->second].op) && m.readers(t) == 1) {
+      t = graph.nodes[from->second].inputs[0];
+      from = m.producers_.find(t);
+    }
+    if (from == m.producers_.end() || m.readers(t) != 1) continue;
+    const Node* slice = graph.nodes[from->second].op == "Slice" ? &graph.nodes[from->second] : nullptr;
+    const std::string projected = slice ? slice->inputs[0] : t;
+    const Node* mm = m.producer(projected, "MatMul");
+    if (!mm || mm->attrs.has("act") || !graph.tensors.count(projected)) continue;
+    const Constant* w = graph.find_constant(mm->inputs[1]);
+    const Constant* b = mm->inputs.size() > 2 && !mm->inputs[2].empty() ? graph.find_constant(mm->inputs[2]) : nullptr;
+    if (!w || w->dtype != DType::f32 || w->shape.size() != 2 || (mm->inputs.size() > 2 && !b)) continue;
+    const int64_t rows = w->shape[0], columns = w->shape[1];
+    const int64_t rank = static_cast<int64_t>(graph.tensors.at(projected).shape.size());
+    std::pair<int64_t, int64_t> mine{0, columns};
+    if (slice) {
+      auto cols = last_axis_columns(*slice, rank, columns);
+      if (!cols) continue;
+      mine = *cols;
+    }
+    // Every other reader of the projection: a Slice of columns outside `mine`.
+    bool alone = !contains(graph.outputs, projected);
+    for (size_t r : m.consumers_.at(projected)) {
+      const Node& reader = graph.nodes[r];
+      if (slice && &reader == slice) continue;
+      auto cols = reader.op == "Slice" && reader.inputs[0] == projected ? last_axis_columns(reader, rank, columns)
+                                                                        : std::nullopt;
+      alone = alone && slice && cols && (cols->second <= mine.first || cols->first >= mine.second);
+    }
+    if (!alone) continue;
+    std::vector<float> weights = w->as_floats();
+    for (int64_t k = 0; k < rows; ++k)
+      for (int64_t n = mine.first; n < mine.second; ++n) weights[static_cast<size_t>(k * columns + n)] *= factor;
+    Node scaled = *mm;
+    scaled.inputs[1] = mm->inputs[1] + "/scaled";
+    while (graph.constants.count(scaled.inputs[1])) scaled.inputs[1] += "'";
+    graph.constants[scaled.inputs[1]] = Constant::from_floats(w->shape, weights);
+    if (b) {
+      std::vector<float> bias = b->as_floats();
+      for (int64_t n = mine.first; n < mine.second; ++n) bias[static_cast<size_t>(n)] *= factor;
+      scaled.inputs[2] = mm->inputs[2] + "/scaled";
+      while (graph.constants.count(scaled.inputs[2])) scaled.inputs[2] += "'";
+      graph.constants[scaled.inputs[2]] = Constant::from_floats(b->shape, bias);
+    }
+    // The Div's readers read its input; the projection keeps its place and name.
+    const std::string gone = scale.outputs[0], kept = scale.inputs[0];
+    graph.nodes[m.index_of(mm)] = scaled;
+    for (Node& node : graph.nodes)
+      for (std::string& in : node.inputs)
+        if (in == gone) in = kept;
+    graph.tensors.erase(gone);
+    graph.nodes.erase(graph.nodes.begin() + static_cast<long>(m.index_of(&scale)));
+    return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 void fuse_matmul_activation(Graph& graph) {
@@ -292,6 +378,11 @@ void fuse_layer_norm_pattern(Graph& graph) {
 
 void fuse_matmul_bias(Graph& graph) {
   while (fuse_one_matmul_bias(graph)) {
+  }
+}
+
+void fold_scale_into_linear(Graph& graph) {
+  while (fold_one_scale_into_linear(graph)) {
   }
 }
 

@@ -19,5 +19,8 @@ void fuse_matmul_bias(Graph& graph);
 // MatMul with constant weights, then an activation (graph/fused_activation.h) as its only reader -> the
 // MatMul's act (after the bias).
 void fuse_matmul_activation(Graph& graph);
+// Div or Mul by a scalar constant of a linear layer's output (through data movement and a Slice of its
+// columns) -> those columns of the weights and bias scaled (attention's q / sqrt(d)). After fuse_matmul_bias.
+void fold_scale_into_linear(Graph& graph);
 
 }  // namespace octet::onnx
