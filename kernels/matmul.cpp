@@ -71,6 +71,18 @@ MatmulViews matmul_views(const TensorDesc& a, const TensorDesc& b, const TensorD
   return v;
 }
 
+// For output element `idx` of the views: the offsets of its A row's first element and its B column's first
+// element (batch dims of size 1 broadcast). Along k, A then steps by a.strides[r-1] and B by b.strides[r-2].
+std::pair<int64_t, int64_t> row_and_column(const MatmulViews& v, const std::vector<int64_t>& idx) {
+  const size_t r = v.c.dims.size();
+  int64_t a_off = 0, b_off = 0;
+  for (size_t d = 0; d + 2 < r; ++d) {
+    if (v.a.dims[d] != 1) a_off += idx[d] * v.a.strides[d];
+    if (v.b.dims[d] != 1) b_off += idx[d] * v.b.strides[d];
+  }
+  return {a_off + idx[r - 2] * v.a.strides[r - 2], b_off + idx[r - 1] * v.b.strides[r - 1]};
+}
+
 class DnnlMatmul : public DnnlKernel {
  public:
   // `c_view`: Gemm's C broadcast to [M, N] (empty dims when absent).
@@ -154,13 +166,7 @@ class ReferenceMatmul : public Kernel {
     size_t r = v_.c.dims.size();
     int64_t k_dim = v_.a.dims[r - 1];
     for_each_index(v_.c, [&](const std::vector<int64_t>& idx, int64_t out_offset) {
-      int64_t a_off = 0, b_off = 0;
-      for (size_t d = 0; d + 2 < r; ++d) {
-        if (v_.a.dims[d] != 1) a_off += idx[d] * v_.a.strides[d];
-        if (b_desc.dims[d] != 1) b_off += idx[d] * b_desc.strides[d];
-      }
-      a_off += idx[r - 2] * v_.a.strides[r - 2];
-      b_off += idx[r - 1] * b_desc.strides[r - 1];
+      const auto [a_off, b_off] = row_and_column(v_, idx);
       double acc = 0;
       for (int64_t k = 0; k < k_dim; ++k)
         acc += static_cast<double>(a_[a_off + k * v_.a.strides[r - 1]]) * b_[b_off + k * b_desc.strides[r - 2]];
@@ -393,13 +399,7 @@ class ReferenceQuantizedMatmul : public Kernel {
     size_t r = v.c.dims.size();
     int64_t k_dim = v.a.dims[r - 1];
     for_each_index(v.c, [&](const std::vector<int64_t>& idx, int64_t out_offset) {
-      int64_t a_off = 0, b_off = 0;
-      for (size_t d = 0; d + 2 < r; ++d) {
-        if (v.a.dims[d] != 1) a_off += idx[d] * v.a.strides[d];
-        if (v.b.dims[d] != 1) b_off += idx[d] * v.b.strides[d];
-      }
-      a_off += idx[r - 2] * v.a.strides[r - 2];
-      b_off += idx[r - 1] * v.b.strides[r - 1];
+      const auto [a_off, b_off] = row_and_column(v, idx);
       int64_t acc = 0;
       for (int64_t k = 0; k < k_dim; ++k) {
         int64_t at = a_off + k * v.a.strides[r - 1];
