@@ -100,6 +100,11 @@ float dequantize_value(int32_t q, float scale, int32_t zero_point) {
   return static_cast<float>(static_cast<int64_t>(q) - zero_point) * scale;
 }
 
+int32_t requantize_value(int32_t q, const QuantParams& from, const QuantParams& to, IntRange to_range) {
+  return quantize_value(dequantize_value(q, from.scales.at(0), from.zero_points.at(0)), to.scales.at(0),
+                        to.zero_points.at(0), to_range.min, to_range.max);
+}
+
 Constant quantize_weights(const Constant& f32_weights, const QuantParams& params) {
   if (f32_weights.dtype != DType::f32)
     throw Error(std::string("quantize_weights needs f32 data, got ") + dtype_name(f32_weights.dtype));

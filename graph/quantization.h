@@ -52,6 +52,9 @@ QuantParams symmetric_activation_params(float min, float max);
 int32_t quantize_value(float x, float scale, int32_t zero_point, int32_t qmin, int32_t qmax);
 // (q - zero_point) * scale.
 float dequantize_value(int32_t q, float scale, int32_t zero_point);
+// An integer moved from one quantization to another: quantize_value(dequantize_value(q, ...), ...), exactly
+// what a Dequantize then a Quantize node compute (the integer MaxPool's requantization table).
+int32_t requantize_value(int32_t q, const QuantParams& from, const QuantParams& to, IntRange to_range);
 
 // Quantizes an f32 constant to s8 with `params` (per tensor, or per channel along params.axis).
 Constant quantize_weights(const Constant& f32_weights, const QuantParams& params);

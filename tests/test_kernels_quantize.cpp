@@ -272,6 +272,91 @@ TEST_CASE("pool: quantized AveragePool, GlobalAveragePool and MaxPool match the 
   for (const std::string& name : implementations) MESSAGE(name);
 }
 
+TEST_CASE("pool: the integer MaxPool, requantizing or not, matches the reference on random shapes") {
+  // The optimized MaxPool on u8/s8 is octet's integer loop where it requantizes or where it beats oneDNN (the
+  // 2x2 stride-2 unpadded window), oneDNN elsewhere; every case must equal the reference, which requantizes
+  // each pooled integer through requantize_value (Dequantize then Quantize). A third of the cases are the
+  // 2x2 stride-2 window; the rest any kernel, stride, padding (begin and end), dilation and ceil_mode.
+  std::set<std::string> implementations;
+  size_t requantized = 0, padded_cases = 0;
+  for (unsigned seed = 1; seed <= 2 * kSeeds; ++seed) {
+    Random r(seed + 7000);
+    const Flavour& in_flavour = kFlavours[r.uniform(0, 2)];
+    const bool requantize = r.coin();
+    const Flavour& out_flavour = requantize ? kFlavours[r.uniform(0, 2)] : in_flavour;
+    Node node = make_node("MaxPool");
+    const Shape x{r.uniform(1, 2), r.uniform(1, 70), r.uniform(2, 13), r.uniform(2, 13)};
+    std::vector<int64_t> kernel, strides, dilations, pads(4);
+    const bool pairs = seed % 3 == 0;
+    bool padded = false;
+    for (size_t s = 0; s < 2; ++s) {
+      kernel.push_back(pairs ? 2 : r.uniform(1, std::min<int64_t>(4, x[2 + s])));
+      strides.push_back(pairs ? 2 : r.uniform(1, 3));
+      dilations.push_back(!pairs && r.coin(25) && 2 * kernel.back() <= x[2 + s] ? 2 : 1);
+      pads[s] = pairs ? 0 : r.uniform(0, kernel.back() - 1);
+      pads[s + 2] = pairs ? 0 : r.uniform(0, kernel.back() - 1);
+      padded = padded || pads[s] > 0 || pads[s + 2] > 0;
+    }
+    node.attrs.set("kernel_shape", kernel);
+    node.attrs.set("strides", strides);
+    node.attrs.set("dilations", dilations);
+    node.attrs.set("pads", pads);
+    if (!pairs) node.attrs.set("ceil_mode", int64_t{r.coin(30)});
+    const QuantParams in_quant =
+        per_tensor(r.real(0.01f, 0.1f), static_cast<int32_t>(r.uniform(in_flavour.zero_point_lo, in_flavour.zero_point_hi)));
+    const QuantParams out_quant =
+        requantize ? per_tensor(r.real(0.01f, 0.1f),
+                                static_cast<int32_t>(r.uniform(out_flavour.zero_point_lo, out_flavour.zero_point_hi)))
+                   : in_quant;
+    std::vector<TensorInfo> outs;
+    find_op_schema(node.op)->infer(node, {{in_flavour.dtype, x, in_quant}}, outs);
+    const Operand in = operand(in_flavour.dtype, x, in_quant, r.coin(25));
+    const Operand out = operand(out_flavour.dtype, outs[0].shape, out_quant, r.coin(25));
+    const IntRange range = quantized_range(in_flavour.dtype);
+    std::vector<double> values;
+    for (int64_t i = 0; i < shape_elements(x); ++i)
+      values.push_back(static_cast<double>(r.uniform(range.min, range.max)));
+    const RunResult optimized = run_node(node, in, out, values, Implementation::optimized);
+    const RunResult reference = run_node(node, in, out, values, Implementation::reference);
+    std::ostringstream what;
+    what << "seed=" << seed << " x=" << shape_str(x) << " " << in_flavour.name << " -> " << out_flavour.name
+         << (requantize ? " requantized" : "") << (padded ? " padded" : "") << " kernel " << kernel[0] << "x"
+         << kernel[1] << " stride " << strides[0] << "x" << strides[1] << " (" << optimized.implementation << ")";
+    REQUIRE(optimized.values.size() == reference.values.size());
+    for (size_t i = 0; i < reference.values.size(); ++i)
+      REQUIRE_MESSAGE(optimized.values[i] == reference.values[i], what.str() << " element " << i << " optimized "
+                                                                             << optimized.values[i] << " reference "
+                                                                             << reference.values[i]);
+    if (requantize) {  // the reference's values are those of the chain Dequantize -> max -> Quantize
+      requantized += 1;
+      CHECK(optimized.implementation.find("requantize") != std::string::npos);
+    }
+    padded_cases += padded;
+    implementations.insert(optimized.implementation);
+  }
+  CHECK(requantized > 20);
+  CHECK(padded_cases > 20);
+  for (const std::string& name : implementations) MESSAGE(name);
+  CHECK(implementations.count("octet_max_pool_int:2x2"));
+  CHECK(implementations.count("octet_max_pool_int:2x2:requantize"));
+  CHECK(implementations.count("octet_max_pool_int:requantize"));
+}
+
+TEST_CASE("pool: a requantizing MaxPool by hand") {
+  // u8 scale 0.1 zero point 10 -> s8 scale 0.2 zero point 0: max of {12, 40, 11, 25} = 40 is 3.0, which is
+  // 15 at scale 0.2; max of {10, 9, 0, 5} = 10 is 0.0 -> 0; {255, 0, 0, 0} -> 24.5 / 0.2 = 122.5 -> 122 (even).
+  const QuantParams in_quant = per_tensor(0.1f, 10), out_quant = per_tensor(0.2f, 0);
+  Node node = make_node("MaxPool");
+  node.attrs.set("kernel_shape", std::vector<int64_t>{2, 2});
+  node.attrs.set("strides", std::vector<int64_t>{2, 2});
+  const Operand in = operand(DType::u8, {1, 1, 2, 6}, in_quant), out = operand(DType::s8, {1, 1, 1, 3}, out_quant);
+  const std::vector<double> x = {12, 40, 10, 9, 255, 0, 11, 25, 0, 5, 0, 0};
+  for (Implementation impl : {Implementation::reference, Implementation::optimized}) {
+    const RunResult r = run_node(node, in, out, x, impl);
+    CHECK_MESSAGE((r.values == std::vector<double>{15, 0, 122}), r.implementation);
+  }
+}
+
 TEST_CASE("pool: quantized hand-computed values") {
   // [1, 2, 2, 1]: channel means 2.5 and 5.5 round half to even, to 2 and 6.
   const Shape x{1, 2, 2, 1};
@@ -312,10 +397,17 @@ TEST_CASE("quantize: bad parameters throw an Error naming the node and the field
   const Shape x{1, 4, 4, 4}, y{1, 4, 3, 3};
   expect_error(average, operand(DType::u8, x, per_tensor(0.1f, 10)), operand(DType::u8, y, per_tensor(0.2f, 10)),
                "output 0 quantization (scale 0.2, zero point 10) differs from input 0's (scale 0.1, zero point 10)");
+  // A MaxPool requantizes, per tensor only, to u8 or s8.
   Node max = make_node("MaxPool");
   max.attrs.set("kernel_shape", std::vector<int64_t>{2, 2});
-  expect_error(max, operand(DType::u8, x, per_tensor(0.1f, 10)), operand(DType::u8, y, per_tensor(0.1f, 11)),
-               "differs from input 0's");
+  QuantParams per_channel_out = per_tensor(0.1f, 11);
+  per_channel_out.axis = 1;
+  per_channel_out.scales.assign(4, 0.1f);
+  per_channel_out.zero_points.assign(4, 11);
+  expect_error(max, operand(DType::u8, x, per_tensor(0.1f, 10)), operand(DType::u8, y, per_channel_out),
+               "requantizes, which needs per-tensor parameters (one scale, one zero point) on output 0");
+  expect_error(max, operand(DType::u8, x, per_tensor(0.1f, 10)), operand(DType::f32, y, {}),
+               "output 0 has dtype f32; a MaxPool on u8 writes u8 or s8");
   Node padded = average;
   padded.attrs.set("pads", std::vector<int64_t>{1, 1, 1, 1});
   padded.attrs.set("count_include_pad", int64_t{1});
