@@ -148,6 +148,34 @@ bool all_finite(const AttrValue& value) {
   return true;
 }
 
+// Pooling on u8/s8: an average keeps its input's dtype and quantization; a MaxPool may requantize to u8/s8
+// with other parameters, one scale and zero point on each side (the kernel's table maps one integer to one).
+void check_pool_quantization(const Graph& g, const Node& node, const Reporter& r) {
+  if (node.op != "MaxPool" && node.op != "AveragePool" && node.op != "GlobalAveragePool") return;
+  if (node.inputs.empty() || node.outputs.empty()) return;  // validate_graph reports the arity
+  auto x = g.tensors.find(node.inputs[0]), y = g.tensors.find(node.outputs[0]);
+  if (x == g.tensors.end() || y == g.tensors.end()) return;  // reported as dangling or undescribed
+  const TensorInfo &in = x->second, &out = y->second;
+  auto integer = [](DType d) { return d == DType::u8 || d == DType::s8; };
+  if (!integer(in.dtype)) return;
+  auto same = [&] {
+    return in.dtype == out.dtype && in.quant.scales == out.quant.scales &&
+           in.quant.zero_points == out.quant.zero_points && in.quant.axis == out.quant.axis;
+  };
+  auto per_tensor = [](const QuantParams& q) {
+    return q.axis == -1 && q.scales.size() == 1 && q.zero_points.size() == 1;
+  };
+  if (same()) return;
+  if (node.op != "MaxPool")
+    r.fail(node_label(node), "output '" + node.outputs[0] + "' is not quantized as input '" + node.inputs[0] +
+                                 "' (" + dtype_name(in.dtype) + "); only a MaxPool requantizes");
+  if (!integer(out.dtype) || !per_tensor(in.quant) || !per_tensor(out.quant))
+    r.fail(node_label(node), "a MaxPool from " + std::string(dtype_name(in.dtype)) + " input '" + node.inputs[0] +
+                                 "' to output '" + node.outputs[0] + "' of dtype " + dtype_name(out.dtype) +
+                                 " with other quantization requantizes, which needs u8/s8 output and per-tensor "
+                                 "quantization (one scale, one zero point) on both");
+}
+
 // Everything read_model checks that can be said of a Graph; run on every graph read and before every write.
 void check_model(const Graph& g, const Reporter& r) {
   for (const auto& [name, info] : g.tensors) {
@@ -179,6 +207,7 @@ void check_model(const Graph& g, const Reporter& r) {
                "attribute '" + attr + "' holds a non-finite float; model.json stores only finite floats");
   }
   if (g.preprocess.present) check_preprocess(r, g.preprocess);
+  for (const Node& node : g.nodes) check_pool_quantization(g, node, r);
 
   r.in_context([&] { validate_graph(g); });
   std::set<std::string> described(g.inputs.begin(), g.inputs.end());

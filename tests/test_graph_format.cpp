@@ -412,3 +412,40 @@ TEST_CASE("read_model maps model.bin: constants are views whose pages can be rel
   CHECK(std::memcmp(big.bytes->data(), values.data(), big.bytes->size()) == 0);  // faulted back in from the file
   check_same_graph(graph, loaded);
 }
+
+TEST_CASE("pooling on u8: an average keeps its input's quantization, a MaxPool may requantize per tensor") {
+  // x -> Quantize (u8 0.1, 3) -> pool 2x2 -> p (u8 0.2, 5) -> Dequantize -> y
+  auto pool_graph = [](const std::string& op, const octet::QuantParams& out) {
+    Graph g;
+    g.name = "pool";
+    g.inputs = {"x"};
+    g.outputs = {"y"};
+    g.tensors["x"] = {DType::f32, {kBatchDim, 2, 4, 4}, {}};
+    g.tensors["q"] = {DType::u8, {}, quant({0.1f}, {3}, -1)};
+    g.tensors["p"] = {DType::u8, {}, out};
+    g.tensors["y"] = {DType::f32, {}, {}};
+    octet::Node pool{"pool", op, {"q"}, {"p"}, {}};
+    pool.attrs.set("kernel_shape", std::vector<int64_t>{2, 2});
+    g.nodes = {{"quantize", "Quantize", {"x"}, {"q"}, {}}, pool, {"dequantize", "Dequantize", {"p"}, {"y"}, {}}};
+    octet::infer_symbolic_shapes(g);
+    return g;
+  };
+  const Graph requantizing = pool_graph("MaxPool", quant({0.2f}, {5}, -1));
+  const std::string written = octet::serialize_model(requantizing).json;
+  CHECK(octet::parse_model(written, {}, "m/model.json").tensors.at("p").quant.scales == std::vector<float>{0.2f});
+  CHECK_THROWS_WITH_AS(octet::serialize_model(pool_graph("AveragePool", quant({0.2f}, {5}, -1))),
+                       doctest::Contains("node 'pool' (AveragePool): output 'p' is not quantized as input 'q' (u8); "
+                                         "only a MaxPool requantizes"),
+                       octet::Error);
+  CHECK_THROWS_WITH_AS(octet::serialize_model(pool_graph("MaxPool", quant({0.2f, 0.3f}, {5, 5}, 1))),
+                       doctest::Contains("node 'pool' (MaxPool): a MaxPool from u8 input 'q' to output 'p' of dtype "
+                                         "u8 with other quantization requantizes, which needs u8/s8 output and "
+                                         "per-tensor quantization"),
+                       octet::Error);
+  // The same refusal at load, naming the file.
+  json j = json::parse(written);
+  j["tensors"]["p"]["quant"] = {{"scales", {0.2, 0.3}}, {"zero_points", {5, 5}}, {"axis", 1}};
+  CHECK_THROWS_WITH_AS(octet::parse_model(j.dump(), {}, "m/model.json"),
+                       doctest::Contains("m/model.json: node 'pool' (MaxPool): a MaxPool from u8 input 'q'"),
+                       octet::Error);
+}

@@ -366,6 +366,91 @@ TEST_CASE("a pool moves before a pointwise Conv the model left in float, not bef
   CHECK(position(int8_head, "head") < position(int8_head, "gap"));
 }
 
+TEST_CASE("Dequantize -> MaxPool -> Quantize becomes one requantizing integer MaxPool with the chain's integers") {
+  // x -> Q/DQ -> Conv (INT8) -> Q/DQ (scale 0.05, zero point 128) -> MaxPool 3x3 stride 1 pad 1 -> Q/DQ
+  // (scale 0.07, zero point 100) -> Conv (INT8) -> y: the pool's output has its own parameters, so the INT8
+  // graph holds the chain.
+  QdqBuilder b;
+  b.g->clear_node();
+  b.floats("p_scale", {}, {0.07f});
+  b.u8("p_zp", {}, {100});
+  b.floats("c_scale", {}, {0.05f});
+  b.u8("c_zp", {}, {128});
+  b.floats("w0_scale", {}, {0.02f});
+  b.s8("w0", {2, 2, 1, 1}, {30, -50, 70, 20});
+  b.node("QuantizeLinear", "q_x", {"x", "x_scale", "x_zp"}, {"x_q"});
+  b.node("DequantizeLinear", "dq_x", {"x_q", "x_scale", "x_zp"}, {"x_dq"});
+  b.node("DequantizeLinear", "dq_w0", {"w0", "w0_scale"}, {"w0_dq"});
+  b.node("Conv", "conv0", {"x_dq", "w0_dq"}, {"c"});
+  b.node("QuantizeLinear", "q_c", {"c", "c_scale", "c_zp"}, {"c_q"});
+  b.node("DequantizeLinear", "dq_c", {"c_q", "c_scale", "c_zp"}, {"c_dq"});
+  QdqBuilder::set_int(b.node("DequantizeLinear", "dq_w", {"w", "w_scale", "w_zp"}, {"w_dq"}), "axis", 0);
+  ::onnx::NodeProto& pool = b.node("MaxPool", "pool", {"c_dq"}, {"p"});
+  for (const char* name : {"kernel_shape", "pads"}) {
+    ::onnx::AttributeProto* a = pool.add_attribute();
+    a->set_name(name);
+    a->set_type(::onnx::AttributeProto::INTS);
+    for (int i = 0; i < (std::string(name) == "pads" ? 4 : 2); ++i) a->add_ints(std::string(name) == "pads" ? 1 : 3);
+  }
+  b.node("QuantizeLinear", "q_p", {"p", "p_scale", "p_zp"}, {"p_q"});
+  b.node("DequantizeLinear", "dq_p", {"p_q", "p_scale", "p_zp"}, {"p_dq"});
+  b.node("Conv", "conv", {"p_dq", "w_dq"}, {"y"});
+  REQUIRE(b.error().empty());
+
+  const octet::onnx::QuantizedOnnx q = octet::onnx::read_quantized_onnx_model(b.model);
+  const Graph chain = apply_given_quantization(q.fp32, q.given);
+  auto count = [](const Graph& g, const std::string& op) {
+    return std::count_if(g.nodes.begin(), g.nodes.end(), [&](const Node& n) { return n.op == op; });
+  };
+  REQUIRE(count(chain, "Dequantize") == 1);  // the pool's input
+  REQUIRE(count(chain, "Quantize") == 2);    // the image, the pool's output
+  Graph fused = chain;
+  std::vector<std::string> notes;
+  CHECK(fuse_requantizing_max_pools(fused, &notes) == 1);
+  REQUIRE(notes.size() == 1);
+  CHECK(notes[0].find("node 'pool' (MaxPool): Dequantize -> MaxPool -> Quantize became one integer MaxPool") !=
+        std::string::npos);
+  CHECK(count(fused, "Dequantize") == 0);
+  CHECK(count(fused, "Quantize") == 1);
+  const Node& p = node_named(fused, "pool");
+  CHECK(fused.tensor(p.inputs[0]).dtype == DType::u8);
+  CHECK(p.inputs[0] == "c");
+  CHECK(fused.tensor(p.inputs[0]).quant.scales == std::vector<float>{0.05f});
+  CHECK(fused.tensor(p.outputs[0]).quant.scales == std::vector<float>{0.07f});
+  CHECK(fused.tensor(p.outputs[0]).quant.zero_points == std::vector<int32_t>{100});
+  // The import does the same; the written model loads (its MaxPool requantizes, graph/FORMAT.md).
+  QuantizedImport report;
+  const Graph imported = import_quantized_onnx_model(b.model, &report);
+  CHECK(count(imported, "Quantize") == 1);
+  CHECK(std::any_of(report.notes.begin(), report.notes.end(),
+                    [](const std::string& n) { return n.find("'pool' (MaxPool)") != std::string::npos; }));
+  const std::string dir = std::string(OCTET_BUILD_DIR) + "/test-quantized-import/requantizing_max_pool";
+  write_model(imported, dir);
+  const std::shared_ptr<const Model> loaded = Model::load(dir);
+
+  // Bit-identical outputs: the chain and the fused pool, with reference and optimized kernels.
+  const std::shared_ptr<const Model> before = Model::from_graph(chain);
+  for (bool reference : {true, false}) {
+    SessionOptions options;
+    options.reference_kernels = reference;
+    Session a(before, options), c(loaded, options);
+    std::string pool_implementation;
+    for (const LayerInfo& l : c.layers())
+      if (l.node == "pool") pool_implementation = l.implementation;
+    CHECK(pool_implementation == (reference ? "reference" : "octet_max_pool_int:requantize"));
+    testing::Random r(reference ? 1 : 2);
+    for (int round = 0; round < 5; ++round) {
+      Tensor xa = a.input(0), xc = c.input(0);
+      for (int64_t i = 0; i < xa.elements(); ++i) xa.data[i] = xc.data[i] = r.real(-7.0f, 6.0f);
+      a.run();
+      c.run();
+      Tensor ya = a.output(0), yc = c.output(0);
+      REQUIRE(ya.elements() == yc.elements());
+      for (int64_t i = 0; i < ya.elements(); ++i) REQUIRE(ya.data[i] == yc.data[i]);
+    }
+  }
+}
+
 TEST_CASE("bad quantization parameters: errors name the node and the field") {
   const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
   for (float bad : {0.0f, -0.5f, nan, inf}) {

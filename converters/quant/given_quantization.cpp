@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <set>
+#include <sstream>
 
 #include "converters/quant/graph_writer.h"
 #include "graph/ops.h"
@@ -287,12 +289,70 @@ Graph apply_given_quantization(const Graph& fp32, const onnx::GivenQuantization&
 
 namespace {
 
+bool per_tensor_integer(const TensorInfo& t) {
+  return (t.dtype == DType::u8 || t.dtype == DType::s8) && t.quant.axis == -1 && t.quant.scales.size() == 1 &&
+         t.quant.zero_points.size() == 1;
+}
+
+std::string describe(const TensorInfo& t) {
+  std::ostringstream s;
+  s << dtype_name(t.dtype) << " scale " << t.quant.scales[0] << " zero point " << t.quant.zero_points[0];
+  return s.str();
+}
+
+}  // namespace
+
+size_t fuse_requantizing_max_pools(Graph& graph, std::vector<std::string>* notes) {
+  const std::map<std::string, size_t> producers = graph.producers();
+  const std::map<std::string, std::vector<size_t>> consumers = graph.consumers();
+  const std::set<std::string> outputs(graph.outputs.begin(), graph.outputs.end());
+  // The single reader of `tensor`, or nullptr (none, several, or a graph output).
+  auto only_reader = [&](const std::string& tensor) -> size_t {
+    auto it = consumers.find(tensor);
+    if (outputs.count(tensor) || it == consumers.end() || it->second.size() != 1) return SIZE_MAX;
+    return it->second[0];
+  };
+  std::set<size_t> removed;
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    Node& pool = graph.nodes[i];
+    if (pool.op != "MaxPool" || pool.inputs.size() != 1 || pool.outputs.size() != 1) continue;
+    auto from = producers.find(pool.inputs[0]);
+    if (from == producers.end() || only_reader(pool.inputs[0]) != i) continue;
+    const Node& dequantize = graph.nodes[from->second];
+    const size_t q = only_reader(pool.outputs[0]);
+    if (dequantize.op != "Dequantize" || q == SIZE_MAX || graph.nodes[q].op != "Quantize") continue;
+    const Node& quantize = graph.nodes[q];
+    const std::string &x = dequantize.inputs[0], &y = quantize.outputs[0];
+    if (graph.is_constant(x) || !per_tensor_integer(graph.tensors.at(x)) || !per_tensor_integer(graph.tensors.at(y)))
+      continue;
+    if (notes)
+      notes->push_back(node_label(pool) + ": Dequantize -> MaxPool -> Quantize became one integer MaxPool (" +
+                       describe(graph.tensors.at(x)) + " -> " + describe(graph.tensors.at(y)) +
+                       ", requantized exactly by a table)");
+    graph.tensors.erase(pool.inputs[0]);
+    graph.tensors.erase(pool.outputs[0]);
+    pool.inputs[0] = x;
+    pool.outputs[0] = y;
+    removed.insert(from->second);
+    removed.insert(q);
+  }
+  std::vector<Node> kept;
+  for (size_t i = 0; i < graph.nodes.size(); ++i)
+    if (!removed.count(i)) kept.push_back(std::move(graph.nodes[i]));
+  graph.nodes = std::move(kept);
+  return removed.size() / 2;
+}
+
+namespace {
+
 Graph quantized(const onnx::QuantizedOnnx& q, QuantizedImport* report) {
   QuantizedImport local;
   QuantizedImport& r = report ? *report : local;
   r.form = q.form;
   r.notes = q.given.notes;
-  return apply_given_quantization(q.fp32, q.given, &r.notes, &r.layers);
+  Graph int8 = apply_given_quantization(q.fp32, q.given, &r.notes, &r.layers);
+  fuse_requantizing_max_pools(int8, &r.notes);
+  return int8;
 }
 
 }  // namespace

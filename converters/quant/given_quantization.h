@@ -37,7 +37,15 @@ Graph apply_given_quantization(const Graph& fp32, const onnx::GivenQuantization&
                                std::vector<std::string>* notes = nullptr,
                                std::vector<QuantizedLayer>* layers = nullptr);
 
-// The INT8 graph of a quantized ONNX model: onnx::read_quantized_onnx, then apply_given_quantization.
+// Dequantize -> MaxPool -> Quantize, where the Dequantize's only reader is the pool and the pool's only reader
+// the Quantize (a model that gives its MaxPool's output its own scale), becomes one MaxPool from the
+// Dequantize's integer input to the Quantize's integer output, which the kernel requantizes by a table
+// (graph/FORMAT.md, kernels/pool.cpp): max commutes with the monotone dequantize/requantize, so the integers
+// are the chain's exactly. Appends one line per pool to `notes`; returns how many it fused.
+size_t fuse_requantizing_max_pools(Graph& graph, std::vector<std::string>* notes = nullptr);
+
+// The INT8 graph of a quantized ONNX model: onnx::read_quantized_onnx, apply_given_quantization, then
+// fuse_requantizing_max_pools.
 // Throws Error naming the file (path form), node and field.
 Graph import_quantized_onnx(const std::string& path, QuantizedImport* report = nullptr);
 Graph import_quantized_onnx_model(const ::onnx::ModelProto& model, QuantizedImport* report = nullptr);
