@@ -4,14 +4,16 @@
 // the full window, as in the ONNX reference implementation (PyTorch/onnxruntime stop counting at the
 // explicit end pad instead: they differ only when ceil_mode adds a window hanging past it).
 //
-// Quantized pooling: on u8/s8 the input and output of an average carry the same quantization parameters. A
-// MaxPool may requantize (graph/FORMAT.md): its output may be u8 or s8 with other per-tensor parameters, and
-// then each pooled integer q becomes requantize_value(q) (graph/quantization.h: octet's Quantize of its
-// Dequantize). The max commutes with that monotone map, so pooling the integers and then mapping them is
-// exactly Dequantize -> float MaxPool -> Quantize. The max commutes with x = (q - zero_point) * scale (scale > 0), and so does the mean, so
-// the quantized average IS the average of the quantized values, rounded to an integer. Averages need
-// per-tensor parameters, and count_include_pad may not count padding when the zero point is not 0: the
-// padded integer 0 would then stand for -zero_point * scale instead of the real 0 ONNX pads with.
+// Quantized pooling: the max commutes with x = (q - zero_point) * scale (scale > 0), and so does the mean, so
+// the quantized average IS the average of the quantized values, rounded to an integer. An average's input
+// and output carry the same quantization parameters, per tensor, and count_include_pad may not count padding
+// when the zero point is not 0: the padded integer 0 would then stand for -zero_point * scale instead of the
+// real 0 ONNX pads with. A MaxPool may requantize (graph/FORMAT.md): its output may be u8 or s8 with other
+// per-tensor parameters, each pooled integer q becoming requantize_value(q) (graph/quantization.h: octet's
+// Quantize of its Dequantize); the max commutes with that monotone map too, so pooling the integers and then
+// mapping them is exactly Dequantize -> float MaxPool -> Quantize.
+// Integer MaxPool: octet's own loop (IntegerMaxPool below) runs every requantizing MaxPool and the windows
+// where it beats oneDNN's jit_int (integer_max_pool_is_faster); oneDNN the rest.
 // Rounding: oneDNN sums in s32 and rounds the f32 mean to nearest even (its int8 JIT multiplies the sum by a
 // f32 reciprocal of the divisor, its reference divides). The reference rounds sum / divisor in f32 to
 // nearest even; that is the exact mean rounded half to even for windows below ~30000 elements, and the
