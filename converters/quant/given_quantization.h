@@ -11,7 +11,9 @@
 //   - pooling and reshapes on a quantized input whose output the model quantized alike (or left alone): run on
 //     the integers; Concat when all inputs and the output share parameters;
 //   - everything else in f32, with Dequantize/Quantize nodes where it meets quantized tensors; a float op's
-//     output that the model quantizes is rounded as the model rounds it.
+//     output that the model quantizes is rounded as the model rounds it. The import then turns each
+//     Dequantize -> MaxPool -> Quantize this leaves (a max pool whose output the model quantizes otherwise)
+//     into one integer MaxPool that requantizes (fuse_requantizing_max_pools).
 // Tensors the model left in float stay f32.
 #pragma once
 
