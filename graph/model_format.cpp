@@ -167,8 +167,8 @@ void check_pool_quantization(const Graph& g, const Node& node, const Reporter& r
   };
   if (same()) return;
   if (node.op != "MaxPool")
-    r.fail(node_label(node), "output '" + node.outputs[0] + "' is not quantized as input '" + node.inputs[0] +
-                                 "' (" + dtype_name(in.dtype) + "); only a MaxPool requantizes");
+    r.fail(node_label(node), "output '" + node.outputs[0] + "' is not quantized as input '" + node.inputs[0] + "' (" +
+                                 dtype_name(in.dtype) + "); only a MaxPool requantizes");
   if (!integer(out.dtype) || !per_tensor(in.quant) || !per_tensor(out.quant))
     r.fail(node_label(node), "a MaxPool from " + std::string(dtype_name(in.dtype)) + " input '" + node.inputs[0] +
                                  "' to output '" + node.outputs[0] + "' of dtype " + dtype_name(out.dtype) +

@@ -71,8 +71,10 @@ void check_requantization(const Node& node, const TensorDesc& in, const TensorDe
   for (const auto& [side, desc] : {std::make_pair("input 0", &in), std::make_pair("output 0", &out)}) {
     const QuantParams& q = desc->quant;
     if (q.axis != -1 || q.scales.size() != 1 || q.zero_points.size() != 1)
-      throw Error(node_label(node) + ": a MaxPool whose output quantization differs from its input's requantizes, "
-                  "which needs per-tensor parameters (one scale, one zero point) on " + side + ", got " + quant_str(q));
+      throw Error(node_label(node) +
+                  ": a MaxPool whose output quantization differs from its input's requantizes, "
+                  "which needs per-tensor parameters (one scale, one zero point) on " +
+                  side + ", got " + quant_str(q));
     if (!std::isfinite(q.scales[0]) || !(q.scales[0] > 0))
       throw Error(node_label(node) + ": " + side + " scale " + std::to_string(q.scales[0]) + " must be finite and > 0");
   }
@@ -94,7 +96,8 @@ PoolSpec read_spec(const KernelContext& ctx) {
   const QuantParams& quant = ctx.inputs[0].quant;
   const bool quantized = is_quantized(ctx.inputs[0].dtype);
   PoolSpec spec;
-  if (node.op == "MaxPool" && quantized && ctx.outputs.size() == 1 && !same_quantization(ctx.inputs[0], ctx.outputs[0])) {
+  if (node.op == "MaxPool" && quantized && ctx.outputs.size() == 1 &&
+      !same_quantization(ctx.inputs[0], ctx.outputs[0])) {
     check_requantization(node, ctx.inputs[0], ctx.outputs[0]);
     spec.requantize = true;
   } else {
@@ -247,7 +250,7 @@ void map_bytes_plain(const uint8_t* table, uint8_t* bytes, int64_t n) {
 
 // 64 lookups at a time: two 128-entry permutes (index bits 0-6) chosen by bit 7.
 __attribute__((target("avx512f,avx512bw,avx512vbmi"))) void map_bytes_vbmi(const uint8_t* table, uint8_t* bytes,
-                                                                            int64_t n) {
+                                                                           int64_t n) {
   const __m512i t0 = _mm512_loadu_si512(table), t1 = _mm512_loadu_si512(table + 64);
   const __m512i t2 = _mm512_loadu_si512(table + 128), t3 = _mm512_loadu_si512(table + 192);
   int64_t i = 0;
@@ -276,20 +279,21 @@ class IntegerMaxPool : public PlainKernel {
     y_channel_ = y.strides[1];
     for (size_t s = 0; s < spatial; ++s) {
       PoolDim& d = dims_[3 - spatial + s];
-      d = {x.dims[2 + s],      y.dims[2 + s],     g.kernel[s],        g.strides[s],
-           g.pads_begin[s],    g.dilations[s],    x.strides[2 + s],   y.strides[2 + s]};
+      d = {x.dims[2 + s],   y.dims[2 + s],  g.kernel[s],      g.strides[s],
+           g.pads_begin[s], g.dilations[s], x.strides[2 + s], y.strides[2 + s]};
     }
     contiguous_ = x_channel_ == 1 && y_channel_ == 1;
     const PoolDim &d = dims_[0], &h = dims_[1], &w = dims_[2];
     pairs_ = contiguous_ && d.kernel == 1 && d.in == 1 && h.kernel == 2 && w.kernel == 2 && h.stride == 2 &&
-             w.stride == 2 && h.pad == 0 && w.pad == 0 && h.dilation == 1 && w.dilation == 1 &&
-             2 * h.out <= h.in && 2 * w.out <= w.in;
+             w.stride == 2 && h.pad == 0 && w.pad == 0 && h.dilation == 1 && w.dilation == 1 && 2 * h.out <= h.in &&
+             2 * w.out <= w.in;
     lookup_ = requantize;
     if (requantize) {
       const IntRange range = quantized_range(y.dtype);
       for (int v = 0; v < 256; ++v) {
         const int32_t q = std::is_signed<T>::value ? static_cast<int8_t>(v) : v;
-        table_[static_cast<size_t>(v)] = static_cast<uint8_t>(static_cast<U>(requantize_value(q, x.quant, y.quant, range)));
+        table_[static_cast<size_t>(v)] =
+            static_cast<uint8_t>(static_cast<U>(requantize_value(q, x.quant, y.quant, range)));
       }
       if (__builtin_cpu_supports("avx512vbmi")) map_bytes_ = map_bytes_vbmi;
     }

@@ -302,8 +302,8 @@ TEST_CASE("pool: the integer MaxPool, requantizing or not, matches the reference
     node.attrs.set("dilations", dilations);
     node.attrs.set("pads", pads);
     if (!pairs) node.attrs.set("ceil_mode", int64_t{r.coin(30)});
-    const QuantParams in_quant =
-        per_tensor(r.real(0.01f, 0.1f), static_cast<int32_t>(r.uniform(in_flavour.zero_point_lo, in_flavour.zero_point_hi)));
+    const QuantParams in_quant = per_tensor(
+        r.real(0.01f, 0.1f), static_cast<int32_t>(r.uniform(in_flavour.zero_point_lo, in_flavour.zero_point_hi)));
     const QuantParams out_quant =
         requantize ? per_tensor(r.real(0.01f, 0.1f),
                                 static_cast<int32_t>(r.uniform(out_flavour.zero_point_lo, out_flavour.zero_point_hi)))
