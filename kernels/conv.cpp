@@ -8,6 +8,8 @@
 #include <cmath>
 #include <cstring>
 
+#include <omp.h>
+
 #include "graph/fused_activation.h"
 #include "graph/ops.h"
 #include "graph/quantization.h"
@@ -88,14 +90,23 @@ void store_output(void* y, DType dtype, int32_t dst_zp, int64_t offset, float va
 // The output channels of a 2-D quantized conv whose weights w - zero_point reach beyond s8 (see
 // quantized_linear.h): oneDNN computed them with clamped weights; recompute() overwrites them with the exact
 // int32 accumulation, then the same output scale, activation, residual sum and rounding as oneDNN's.
-// One output row at a time: per tap, the range of output columns whose input column is inside (so the inner
-// loops have no bounds checks); with many input channels per group and NHWC's contiguous channels, the inner
-// loop is an int16 dot product over them (the compiler's pmaddwd), the zero point folded in via the tap's
-// weight sum; with few (depthwise), it runs along the output columns.
+// The work is the output rows of those channels (channel, image, row), split in equal contiguous shares over the
+// step's OpenMP threads, each with its own accumulators in the kernel's scratch. Per row, two ways:
+// - many input channels per group in NHWC (pointwise and full convs): per tap, the range of output columns whose
+//   input column is inside (so the inner loops have no bounds checks), each an int16 dot product over the
+//   contiguous input channels (the compiler's pmaddwd), the zero point folded in via the tap's weight sum; with
+//   one group and no dilation, a whole kernel row's kw x ic contiguous inputs in one dot;
+// - few (depthwise, the first layer's 3 channels): per kernel row and input channel, the input row is gathered
+//   once as x - zero point (padding 0) into int16 phase rows (column k * stride + p in phase p), so every tap
+//   is a contiguous multiply-add along the output columns.
 class ExactConvChannels {
  public:
-  ExactConvChannels(const KernelContext& ctx, const ConvSpec& spec, const ClampedWeights& w)
-      : spec_(spec), src_(ctx.inputs[0]), dst_(ctx.outputs[0]), channels_(w.exact_channels) {
+  ExactConvChannels(const KernelContext& ctx, const ConvSpec& spec, const ClampedWeights& w, int threads)
+      : spec_(spec),
+        src_(ctx.inputs[0]),
+        dst_(ctx.outputs[0]),
+        channels_(w.exact_channels),
+        threads_(std::max(threads, 1)) {
     if (dst_.dtype == DType::u8 || dst_.dtype == DType::s8) range_ = quantized_range(dst_.dtype);
     const WindowGeometry& g = spec.geometry;
     kh_ = g.kernel[0];
@@ -103,7 +114,7 @@ class ExactConvChannels {
     ic_per_group_ = src_.dims[1] / spec.group;
     oc_per_group_ = spec.out_channels / spec.group;
     channel_dot_ = src_.strides[1] == 1 && ic_per_group_ >= 8;
-    window_dot_ = spec.group == 1 && src_.strides[1] == 1 && src_.strides[3] == ic_per_group_ && g.dilations[1] == 1;
+    window_dot_ = channel_dot_ && spec.group == 1 && src_.strides[3] == ic_per_group_ && g.dilations[1] == 1;
     // Each channel's weights as [kh][kw][ic] (int16: w - zero point is within [-255, 255]) and per tap their sum.
     for (const std::vector<int32_t>& exact : w.exact) {
       std::vector<int16_t> t(exact.size());
@@ -125,8 +136,30 @@ class ExactConvChannels {
       sum_desc_ = ctx.inputs[3];
       saved_sum_.resize(channels_.size() * static_cast<size_t>(dst_.dims[0] * dst_.dims[2] * dst_.dims[3]));
     }
-    row_.resize(static_cast<size_t>(dst_.dims[3]));
-    values_.resize(row_.size());
+    const int64_t out_w = dst_.dims[3], sw = g.strides[1];
+    phase_len_ = out_w + (kw_ - 1) * g.dilations[1] / sw;
+    // Per phase p, the phase columns k whose input column k * sw + p - pad is inside: [phase_lo_, phase_hi_).
+    for (int64_t p = 0; p < sw; ++p) {
+      const int64_t first = g.pads_begin[1] - p, last = g.pads_begin[1] + src_.dims[3] - 1 - p;  // k * sw in
+      int64_t lo = first <= 0 ? 0 : (first + sw - 1) / sw, hi = last < 0 ? 0 : last / sw + 1;
+      hi = std::min(hi, phase_len_);
+      phase_lo_.push_back(std::min(lo, hi));
+      phase_hi_.push_back(hi);
+    }
+    // Per thread: accumulators and values of one row, and (gathered path) the phase rows.
+    size_t bytes =
+        aligned(static_cast<size_t>(out_w) * sizeof(int32_t)) + aligned(static_cast<size_t>(out_w) * sizeof(float));
+    if (!channel_dot_) bytes += aligned(static_cast<size_t>(sw * phase_len_) * sizeof(int16_t));
+    per_thread_bytes_ = bytes;
+    const int64_t rows = static_cast<int64_t>(channels_.size()) * dst_.dims[0] * dst_.dims[2];
+    work_ = rows * out_w * kh_ * kw_ * ic_per_group_;
+  }
+
+  // Scratch for run(): one block per thread, 64-byte aligned (bind_scratch aligns the address it is given).
+  size_t scratch_bytes() const { return static_cast<size_t>(threads_) * per_thread_bytes_ + kAlign; }
+  void bind_scratch(void* scratch) {
+    uintptr_t p = reinterpret_cast<uintptr_t>(scratch);
+    scratch_ = reinterpret_cast<uint8_t*>((p + kAlign - 1) / kAlign * kAlign);
   }
 
   // Before the conv: the residual of these channels, which the in-place sum overwrites.
@@ -142,14 +175,35 @@ class ExactConvChannels {
 
   void recompute(const void* x, void* y) {
     if (src_.dtype == DType::u8)
-      run(static_cast<const uint8_t*>(x), y);
+      split(static_cast<const uint8_t*>(x), y);
     else
-      run(static_cast<const int8_t*>(x), y);
+      split(static_cast<const int8_t*>(x), y);
   }
 
  private:
+  static constexpr size_t kAlign = 64;
+  // Below this many multiply-adds a second thread costs more than it saves (the pool wakes up in microseconds).
+  static constexpr int64_t kParallelWork = int64_t(1) << 14;
+  static size_t aligned(size_t bytes) { return (bytes + kAlign - 1) / kAlign * kAlign; }
+
   static int64_t offset(const TensorDesc& d, int64_t n, int64_t c, int64_t h, int64_t w) {
     return n * d.strides[0] + c * d.strides[1] + h * d.strides[2] + w * d.strides[3];
+  }
+
+  // Thread t of `count` takes the rows [rows * t / count, rows * (t + 1) / count).
+  template <typename T>
+  void split(const T* x, void* y) {
+    const int64_t rows = static_cast<int64_t>(channels_.size()) * dst_.dims[0] * dst_.dims[2];
+    const int threads = work_ >= kParallelWork ? std::min(threads_, omp_get_max_threads()) : 1;
+    if (threads <= 1 || rows < 2) {
+      run_rows(x, y, 0, rows, 0);
+      return;
+    }
+#pragma omp parallel num_threads(threads)
+    {
+      const int64_t t = omp_get_thread_num(), count = omp_get_num_threads();
+      run_rows(x, y, rows * t / count, rows * (t + 1) / count, static_cast<int>(t));
+    }
   }
 
   // The output columns [lo, hi) whose input column for tap b is inside the input.
@@ -162,6 +216,29 @@ class ExactConvChannels {
     lo = std::min(lo, hi);
   }
 
+  // Rows [begin, end) of the (channel, image, output row) sequence, with thread `t`'s scratch.
+  template <typename T>
+  void run_rows(const T* x, void* y, int64_t begin, int64_t end, int t) {
+    uint8_t* block = scratch_ + static_cast<size_t>(t) * per_thread_bytes_;
+    const int64_t out_h = dst_.dims[2], out_w = dst_.dims[3], images = dst_.dims[0];
+    int32_t* acc = reinterpret_cast<int32_t*>(block);
+    float* values = reinterpret_cast<float*>(block + aligned(static_cast<size_t>(out_w) * sizeof(int32_t)));
+    int16_t* phases = reinterpret_cast<int16_t*>(block + aligned(static_cast<size_t>(out_w) * sizeof(int32_t)) +
+                                                 aligned(static_cast<size_t>(out_w) * sizeof(float)));
+    for (int64_t r = begin; r < end; ++r) {
+      const size_t j = static_cast<size_t>(r / (images * out_h));
+      const int64_t n = r / out_h % images, oh = r % out_h, c = channels_[j];
+      std::fill(acc, acc + out_w, bias_[j]);
+      if (channel_dot_)
+        dot_row(x, j, n, oh, acc);
+      else
+        gathered_row(x, j, n, oh, acc, phases);
+      // The residual saved for this row: rows are in saved_sum_'s (channel, image, row) order.
+      finish_row(acc, values, spec_.quant.output_scale(c), static_cast<size_t>(r * out_w), y,
+                 offset(dst_, n, c, oh, 0));
+    }
+  }
+
   template <typename T>
   static int32_t dot(const T* x, const int16_t* w, int64_t n) {
     int32_t s = 0;
@@ -170,84 +247,92 @@ class ExactConvChannels {
   }
 
   template <typename T>
-  void run(const T* x, void* y) {
+  void dot_row(const T* x, size_t j, int64_t n, int64_t oh, int32_t* acc) const {
     const WindowGeometry& g = spec_.geometry;
-    const LinearQuant& q = spec_.quant;
-    const int64_t out_h = dst_.dims[2], out_w = dst_.dims[3], in_h = src_.dims[2];
-    const int64_t sh = g.strides[0], sw = g.strides[1], xs_w = src_.strides[3];
-    const int32_t zx = q.src_zp;
-    int32_t* acc = row_.data();
-    size_t saved = 0;
-    for (size_t j = 0; j < channels_.size(); ++j) {
-      const int64_t c = channels_[j], first_ic = (c / oc_per_group_) * ic_per_group_;
-      const float scale = q.output_scale(c);
-      for (int64_t n = 0; n < dst_.dims[0]; ++n) {
-        for (int64_t oh = 0; oh < out_h; ++oh) {
-          std::fill(acc, acc + out_w, bias_[j]);
-          for (int64_t a = 0; a < kh_; ++a) {
-            const int64_t ih = oh * sh - g.pads_begin[0] + a * g.dilations[0];
-            if (ih < 0 || ih >= in_h) continue;  // zero padding: x - zero point = 0
-            const T* row = x + offset(src_, n, first_ic, ih, 0);
-            // Output columns [full_lo, full_hi) read all kw taps inside the input; with a whole-window dot
-            // (one group, NHWC, no dilation) their kw x ic inputs are contiguous: one dot product each.
-            int64_t full_lo = 0, full_hi = out_w;
-            for (int64_t b = 0; b < kw_; ++b) {
-              int64_t lo, hi;
-              columns(b, lo, hi);
-              full_lo = std::max(full_lo, lo);
-              full_hi = std::min(full_hi, hi);
-            }
-            if (!window_dot_) full_lo = full_hi = 0;
-            if (full_lo < full_hi) {
-              const int16_t* wp = weights_[j].data() + a * kw_ * ic_per_group_;
-              const int32_t zp_term = zx * row_sums_[j][static_cast<size_t>(a)];
-              const int64_t shift = -g.pads_begin[1];
-              for (int64_t ow = full_lo; ow < full_hi; ++ow)
-                acc[ow] += dot(row + (ow * sw + shift) * xs_w, wp, kw_ * ic_per_group_) - zp_term;
-            }
-            for (int64_t b = 0; b < kw_; ++b) {
-              // Input column ow * sw + shift; the output columns [lo, hi) read inside the input, minus the
-              // whole-window ones done above.
-              const int64_t shift = b * g.dilations[1] - g.pads_begin[1];
-              int64_t lo, hi;
-              columns(b, lo, hi);
-              const int64_t tap = a * kw_ + b;
-              const int16_t* wp = weights_[j].data() + tap * ic_per_group_;
-              const int32_t zp_term = zx * tap_sums_[j][static_cast<size_t>(tap)];
-              auto tap_range = [&](int64_t from, int64_t to) {
-                if (channel_dot_) {
-                  for (int64_t ow = from; ow < to; ++ow)
-                    acc[ow] += dot(row + (ow * sw + shift) * xs_w, wp, ic_per_group_) - zp_term;
-                  return;
-                }
-                // Locals only: the compiler cannot prove acc aliases no member it would reload.
-                const int64_t step = sw * xs_w;
-                for (int64_t ic = 0; ic < ic_per_group_; ++ic) {
-                  const int32_t wv = wp[ic], zp = wv * zx;
-                  const T* xr = row + ic * src_.strides[1] + shift * xs_w;
-                  for (int64_t ow = from; ow < to; ++ow) acc[ow] += static_cast<int32_t>(xr[ow * step]) * wv - zp;
-                }
-              };
-              if (full_lo < full_hi) {
-                tap_range(lo, std::min(hi, full_lo));
-                tap_range(std::max(lo, full_hi), hi);
-              } else {
-                tap_range(lo, hi);
-              }
-            }
-          }
-          finish_row(acc, scale, saved, y, offset(dst_, n, c, oh, 0));
-          if (spec_.has_sum) saved += static_cast<size_t>(out_w);
+    const int64_t out_w = dst_.dims[3], in_h = src_.dims[2], sh = g.strides[0], sw = g.strides[1];
+    const int64_t xs_w = src_.strides[3], first_ic = (channels_[j] / oc_per_group_) * ic_per_group_;
+    const int32_t zx = spec_.quant.src_zp;
+    for (int64_t a = 0; a < kh_; ++a) {
+      const int64_t ih = oh * sh - g.pads_begin[0] + a * g.dilations[0];
+      if (ih < 0 || ih >= in_h) continue;  // zero padding: x - zero point = 0
+      const T* row = x + offset(src_, n, first_ic, ih, 0);
+      // Output columns [full_lo, full_hi) read all kw taps inside the input; with a whole-window dot
+      // (one group, NHWC, no dilation) their kw x ic inputs are contiguous: one dot product each.
+      int64_t full_lo = 0, full_hi = out_w;
+      for (int64_t b = 0; b < kw_; ++b) {
+        int64_t lo, hi;
+        columns(b, lo, hi);
+        full_lo = std::max(full_lo, lo);
+        full_hi = std::min(full_hi, hi);
+      }
+      if (!window_dot_) full_lo = full_hi = 0;
+      if (full_lo < full_hi) {
+        const int16_t* wp = weights_[j].data() + a * kw_ * ic_per_group_;
+        const int32_t zp_term = zx * row_sums_[j][static_cast<size_t>(a)];
+        const int64_t shift = -g.pads_begin[1];
+        for (int64_t ow = full_lo; ow < full_hi; ++ow)
+          acc[ow] += dot(row + (ow * sw + shift) * xs_w, wp, kw_ * ic_per_group_) - zp_term;
+      }
+      for (int64_t b = 0; b < kw_; ++b) {
+        // Input column ow * sw + shift; the output columns [lo, hi) read inside the input, minus the
+        // whole-window ones done above.
+        const int64_t shift = b * g.dilations[1] - g.pads_begin[1];
+        int64_t lo, hi;
+        columns(b, lo, hi);
+        const int64_t tap = a * kw_ + b;
+        const int16_t* wp = weights_[j].data() + tap * ic_per_group_;
+        const int32_t zp_term = zx * tap_sums_[j][static_cast<size_t>(tap)];
+        auto tap_range = [&](int64_t from, int64_t to) {
+          for (int64_t ow = from; ow < to; ++ow)
+            acc[ow] += dot(row + (ow * sw + shift) * xs_w, wp, ic_per_group_) - zp_term;
+        };
+        if (full_lo < full_hi) {
+          tap_range(lo, std::min(hi, full_lo));
+          tap_range(std::max(lo, full_hi), hi);
+        } else {
+          tap_range(lo, hi);
+        }
+      }
+    }
+  }
+
+  template <typename T>
+  void gathered_row(const T* x, size_t j, int64_t n, int64_t oh, int32_t* acc, int16_t* phases) const {
+    const WindowGeometry& g = spec_.geometry;
+    const int64_t out_w = dst_.dims[3], in_h = src_.dims[2], sh = g.strides[0], sw = g.strides[1];
+    const int64_t xs_w = src_.strides[3], len = phase_len_, pad = g.pads_begin[1];
+    const int64_t first_ic = (channels_[j] / oc_per_group_) * ic_per_group_;
+    const int32_t zx = spec_.quant.src_zp;
+    for (int64_t a = 0; a < kh_; ++a) {
+      const int64_t ih = oh * sh - g.pads_begin[0] + a * g.dilations[0];
+      if (ih < 0 || ih >= in_h) continue;  // zero padding: x - zero point = 0
+      for (int64_t ic = 0; ic < ic_per_group_; ++ic) {
+        const T* row = x + offset(src_, n, first_ic + ic, ih, 0);
+        for (int64_t p = 0; p < sw; ++p) {
+          int16_t* ph = phases + p * len;
+          const int64_t lo = phase_lo_[static_cast<size_t>(p)], hi = phase_hi_[static_cast<size_t>(p)];
+          const T* xp = row + (lo * sw + p - pad) * xs_w;  // phase column lo
+          const int64_t step = sw * xs_w;
+          std::fill(ph, ph + lo, int16_t{0});
+          for (int64_t k = lo; k < hi; ++k)
+            ph[k] = static_cast<int16_t>(static_cast<int32_t>(xp[(k - lo) * step]) - zx);
+          std::fill(ph + hi, ph + len, int16_t{0});
+        }
+        for (int64_t b = 0; b < kw_; ++b) {
+          // Input column ow * sw + b * dilation - pad is phase (b * dilation) % sw, column ow + (b * dilation) / sw.
+          const int64_t at = b * g.dilations[1];
+          const int16_t* ph = phases + (at % sw) * len + at / sw;
+          const int32_t wv = weights_[j][static_cast<size_t>((a * kw_ + b) * ic_per_group_ + ic)];
+          for (int64_t ow = 0; ow < out_w; ++ow) acc[ow] += static_cast<int32_t>(ph[ow]) * wv;
         }
       }
     }
   }
 
   // Output scale, activation, residual sum, rounding: one row, each step a loop of its own (vectorizable).
-  void finish_row(const int32_t* acc, float scale, size_t saved, void* y, int64_t at) {
+  void finish_row(const int32_t* acc, float* v, float scale, size_t saved, void* y, int64_t at) const {
     const LinearQuant& q = spec_.quant;
     const int64_t out_w = dst_.dims[3], ys = dst_.strides[3];
-    float* v = values_.data();
     for (int64_t ow = 0; ow < out_w; ++ow) v[ow] = static_cast<float>(acc[ow]) * scale;
     if (spec_.act.kind() != FusedActivation::none)
       for (int64_t ow = 0; ow < out_w; ++ow) v[ow] = spec_.act.apply(v[ow]);
@@ -273,14 +358,17 @@ class ExactConvChannels {
   ConvSpec spec_;
   TensorDesc src_, dst_, sum_desc_;
   std::vector<int64_t> channels_;
+  int threads_ = 1;  // the step's threads at Prepare: run() uses at most these (the scratch holds their blocks)
   int64_t kh_ = 1, kw_ = 1, ic_per_group_ = 1, oc_per_group_ = 1;
   bool channel_dot_ = false, window_dot_ = false;
   std::vector<std::vector<int16_t>> weights_;
   std::vector<std::vector<int32_t>> tap_sums_, row_sums_;
   std::vector<int32_t> bias_;
   std::vector<float> saved_sum_;
-  std::vector<int32_t> row_;   // one output row's accumulators (Prepare-sized: run() allocates nothing)
-  std::vector<float> values_;  // and its values in the dst-scaled domain
+  int64_t phase_len_ = 0, work_ = 0;
+  std::vector<int64_t> phase_lo_, phase_hi_;
+  size_t per_thread_bytes_ = 0;
+  uint8_t* scratch_ = nullptr;
   IntRange range_;
 };
 
@@ -340,7 +428,7 @@ class DnnlConv : public DnnlKernel {
                 packed_constant(*engine_, ctx.packed, w, "clamped", pd.weights_desc(), [&](dnnl::memory& dst) {
                   reorder_into(*engine_, weights_plain, clamped.clamped.data(), dst);
                 }));
-      if (clamped.changed()) exact_ = std::make_unique<ExactConvChannels>(ctx, spec_, clamped);
+      if (clamped.changed()) exact_ = std::make_unique<ExactConvChannels>(ctx, spec_, clamped, num_threads());
     } else if (q.quantized) {
       set_owned(DNNL_ARG_WEIGHTS, packed_weights(*engine_, ctx.packed, w, weights_plain, pd.weights_desc()));
     } else {
@@ -356,8 +444,14 @@ class DnnlConv : public DnnlKernel {
 
   int inplace_input() const override { return spec_.has_sum ? 3 : -1; }
 
+  // oneDNN's scratchpad, then the exact channels' per-thread rows (used after the conv, but kept apart).
+  size_t scratch_bytes() const override {
+    return exact_ ? exact_offset() + exact_->scratch_bytes() : DnnlKernel::scratch_bytes();
+  }
+
   void bind(const std::vector<void*>& inputs, const std::vector<void*>& outputs, void* scratch) override {
     DnnlKernel::bind(inputs, outputs, scratch);
+    if (exact_) exact_->bind_scratch(static_cast<uint8_t*>(scratch) + exact_offset());
     // The sum post-op accumulates into dst: when the planner could not give the residual's buffer to the
     // output, run() first copies the residual there.
     sum_source_ = spec_.has_sum && inputs[3] != outputs[0] ? inputs[3] : nullptr;
@@ -373,6 +467,8 @@ class DnnlConv : public DnnlKernel {
   }
 
  private:
+  size_t exact_offset() const { return (DnnlKernel::scratch_bytes() + 63) / 64 * 64; }
+
   ConvSpec spec_;
   std::unique_ptr<ExactConvChannels> exact_;
   const void* src_ = nullptr;

@@ -6,11 +6,13 @@
 #include <doctest/doctest.h>
 
 #include <cstring>
+#include <optional>
 #include <random>
 #include <sstream>
 
 #include "graph/ops.h"
 #include "kernels/kernel.h"
+#include "support/int8_cases.h"
 #include "support/random.h"
 #include "support/single_op.h"
 
@@ -19,18 +21,13 @@ using namespace octet::kernels;
 
 using octet::testing::Bytes;
 using octet::testing::OpResult;
+using octet::testing::per_tensor;
+using octet::testing::quantized_gemm;
 using octet::testing::random_bytes;
+using octet::testing::s32_constant;
 using octet::testing::SingleOp;
 
 namespace {
-
-QuantParams per_tensor(float scale, int32_t zp) { return {{scale}, {zp}, -1}; }
-
-Constant s32_constant(const std::vector<int32_t>& v) {
-  std::vector<uint8_t> bytes(v.size() * 4);
-  std::memcpy(bytes.data(), v.data(), bytes.size());
-  return {DType::s32, {static_cast<int64_t>(v.size())}, make_bytes(std::move(bytes))};
-}
 
 // Largest difference between two quantized outputs, in units; `exact_units` counts the differing elements.
 int max_difference(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b, DType dtype, int& differing) {
@@ -45,6 +42,83 @@ int max_difference(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b,
   }
   return worst;
 }
+
+// A random quantized Conv whose stored s8 weights and zero point (per tensor or per channel) put some
+// w - zero point beyond s8 in a few or in all output channels; every third a depthwise one, some a quantized
+// residual summed in place. `larger`: feature maps of 12 to 40 (several rows per thread at 2 threads).
+struct ExactConvCase {
+  SingleOp op;
+  Bytes inputs;
+  DType dst = DType::u8;
+  std::string what;
+};
+
+ExactConvCase exact_conv_case(unsigned seed, bool larger) {
+  std::mt19937 rng(seed);
+  auto pick = [&](int lo, int hi) { return static_cast<int64_t>(std::uniform_int_distribution<int>(lo, hi)(rng)); };
+  bool depthwise = seed % 3 == 0;
+  // cin 3: the first layer (few input channels: the gathered rows, not the channel dot).
+  int64_t cin = !depthwise && seed % 7 == 0 ? 3 : pick(1, 3) * 8, cout = depthwise ? cin : pick(1, 4) * 8;
+  int64_t k = seed % 2 ? 1 : 3, h = larger ? pick(12, 40) : pick(4, 11), w = larger ? pick(12, 40) : pick(4, 11);
+  ExactConvCase t;
+  SingleOp& c = t.op;
+  c.seed = seed;
+  c.node = {"qconv", "Conv", {"x", "w", "b"}, {"y"}, {}};
+  c.node.attrs.set("pads", std::vector<int64_t>{k / 2, k / 2, k / 2, k / 2});
+  c.node.attrs.set("strides", std::vector<int64_t>{pick(1, 2), pick(1, 2)});
+  if (depthwise) c.node.attrs.set("group", cin);
+  TensorInfo x{DType::u8, {1, cin, h, w}, per_tensor(0.02f, static_cast<int32_t>(pick(0, 140)))};
+  Shape w_shape = {cout, depthwise ? 1 : cin, k, k};
+  TensorInfo wi{DType::s8, w_shape, {}};
+  std::vector<uint8_t> wbytes = random_bytes(rng, wi);
+  bool few = seed % 4 != 1;  // weights mostly near 0, a few channels with an extreme one (the real case)
+  if (few)
+    for (size_t e = 0; e < wbytes.size(); ++e) wbytes[e] = static_cast<uint8_t>(static_cast<int8_t>(pick(-60, 60)));
+  if (few)
+    for (int j = 0; j < 2; ++j)
+      wbytes[static_cast<size_t>(pick(0, static_cast<int>(wbytes.size()) - 1))] =
+          static_cast<uint8_t>(static_cast<int8_t>(j ? 127 : -128));
+  bool per_channel = seed % 5 == 2;
+  for (int64_t o = 0; o < (per_channel ? cout : 1); ++o) {
+    wi.quant.scales.push_back(0.001f * static_cast<float>(pick(1, 20)));
+    wi.quant.zero_points.push_back(static_cast<int32_t>(pick(-40, 40)));
+  }
+  wi.quant.axis = per_channel ? 0 : -1;
+  std::vector<int32_t> bias;
+  for (int64_t o = 0; o < cout; ++o) bias.push_back(static_cast<int32_t>(pick(-3000, 3000)));
+  c.inputs = {x, wi, {DType::s32, {cout}, {}}};
+  c.constants = {{1, Constant{DType::s8, w_shape, make_bytes(wbytes)}}, {2, s32_constant(bias)}};
+  t.inputs = {random_bytes(rng, x), {}, {}};
+  t.dst = seed % 5 == 4 ? DType::s8 : DType::u8;
+  std::vector<TensorInfo> outs = c.output_infos();
+  // s8 at a scale that keeps outputs inside [-127, 127]: oneDNN saturates s8 at -128, the reference at -127.
+  c.outputs = {{t.dst, outs[0].shape,
+                t.dst == DType::u8 ? per_tensor(0.05f, static_cast<int32_t>(pick(0, 200))) : per_tensor(1.0f, 0)}};
+  if (seed % 3 == 2) {  // a quantized residual, summed in place
+    TensorInfo r{t.dst, outs[0].shape, per_tensor(0.03f, t.dst == DType::u8 ? 20 : 0)};
+    c.node.inputs.push_back("r");
+    c.inputs.push_back(r);
+    t.inputs.push_back(random_bytes(rng, r));
+  }
+  std::ostringstream what;
+  what << "seed=" << seed << " cin=" << cin << " cout=" << cout << " k=" << k << " h=" << h << " w=" << w
+       << " depthwise=" << depthwise << " per_channel=" << per_channel << " few=" << few
+       << " sum=" << (c.inputs.size() > 3);
+  t.what = what.str();
+  return t;
+}
+
+// Sets the kernels' OpenMP threads for a scope (ctest runs with OMP_NUM_THREADS=1), restoring them after.
+class ScopedThreads {
+ public:
+  explicit ScopedThreads(int threads) : saved_(num_threads()) { set_num_threads(threads); }
+  ~ScopedThreads() { set_num_threads(saved_); }
+  ScopedThreads(const ScopedThreads&) = delete;
+  ScopedThreads& operator=(const ScopedThreads&) = delete;
+
+ private:
+  int saved_;
+};
 
 }  // namespace
 
@@ -67,66 +141,49 @@ TEST_CASE("INT8 Conv with a weight zero point: hand-computed value beyond s8, bo
 }
 
 TEST_CASE("INT8 Conv with weight zero points: oneDNN plus the exact channels equal the integer reference") {
-  // Stored s8 weights and a zero point (per tensor or per channel) put some w - zero point beyond s8 in a few
-  // or in all output channels. Clamping them instead moves outputs by many units: the reference is exact.
+  // Clamping the weights instead of recomputing moves outputs by many units: the reference is exact.
   int total = 0, differing = 0;
   for (unsigned seed = 1; seed <= 32; ++seed) {
-    std::mt19937 rng(seed);
-    auto pick = [&](int lo, int hi) { return static_cast<int64_t>(std::uniform_int_distribution<int>(lo, hi)(rng)); };
-    bool depthwise = seed % 3 == 0;
-    // cin 3: the first layer's whole-window dot (kw x 3 contiguous inputs per kernel row).
-    int64_t cin = !depthwise && seed % 7 == 0 ? 3 : pick(1, 3) * 8, cout = depthwise ? cin : pick(1, 4) * 8;
-    int64_t k = seed % 2 ? 1 : 3, h = pick(4, 11), w = pick(4, 11);
-    SingleOp c;
-    c.seed = seed;
-    c.node = {"qconv", "Conv", {"x", "w", "b"}, {"y"}, {}};
-    c.node.attrs.set("pads", std::vector<int64_t>{k / 2, k / 2, k / 2, k / 2});
-    c.node.attrs.set("strides", std::vector<int64_t>{pick(1, 2), pick(1, 2)});
-    if (depthwise) c.node.attrs.set("group", cin);
-    TensorInfo x{DType::u8, {1, cin, h, w}, per_tensor(0.02f, static_cast<int32_t>(pick(0, 140)))};
-    Shape w_shape = {cout, depthwise ? 1 : cin, k, k};
-    TensorInfo wi{DType::s8, w_shape, {}};
-    std::vector<uint8_t> wbytes = random_bytes(rng, wi);
-    bool few = seed % 4 != 1;  // weights mostly near 0, a few channels with an extreme one (the real case)
-    if (few)
-      for (size_t e = 0; e < wbytes.size(); ++e) wbytes[e] = static_cast<uint8_t>(static_cast<int8_t>(pick(-60, 60)));
-    if (few)
-      for (int j = 0; j < 2; ++j)
-        wbytes[static_cast<size_t>(pick(0, static_cast<int>(wbytes.size()) - 1))] =
-            static_cast<uint8_t>(static_cast<int8_t>(j ? 127 : -128));
-    bool per_channel = seed % 5 == 2;
-    for (int64_t o = 0; o < (per_channel ? cout : 1); ++o) {
-      wi.quant.scales.push_back(0.001f * static_cast<float>(pick(1, 20)));
-      wi.quant.zero_points.push_back(static_cast<int32_t>(pick(-40, 40)));
-    }
-    wi.quant.axis = per_channel ? 0 : -1;
-    std::vector<int32_t> bias;
-    for (int64_t o = 0; o < cout; ++o) bias.push_back(static_cast<int32_t>(pick(-3000, 3000)));
-    c.inputs = {x, wi, {DType::s32, {cout}, {}}};
-    c.constants = {{1, Constant{DType::s8, w_shape, make_bytes(wbytes)}}, {2, s32_constant(bias)}};
-    Bytes bytes = {random_bytes(rng, x), {}, {}};
-    DType dst = seed % 5 == 4 ? DType::s8 : DType::u8;
-    std::vector<TensorInfo> outs = c.output_infos();
-    // s8 at a scale that keeps outputs inside [-127, 127]: oneDNN saturates s8 at -128, the reference at -127.
-    c.outputs = {{dst, outs[0].shape,
-                  dst == DType::u8 ? per_tensor(0.05f, static_cast<int32_t>(pick(0, 200))) : per_tensor(1.0f, 0)}};
-    if (seed % 3 == 2) {  // a quantized residual, summed in place
-      TensorInfo r{dst, outs[0].shape, per_tensor(0.03f, dst == DType::u8 ? 20 : 0)};
-      c.node.inputs.push_back("r");
-      c.inputs.push_back(r);
-      bytes.push_back(random_bytes(rng, r));
-    }
-    std::ostringstream what;
-    what << "seed=" << seed << " cin=" << cin << " cout=" << cout << " k=" << k << " depthwise=" << depthwise
-         << " per_channel=" << per_channel << " few=" << few << " sum=" << (c.inputs.size() > 3);
-    CAPTURE(what.str());
-    OpResult got = c.run_bytes(Implementation::optimized, bytes);
-    OpResult want = c.run_bytes(Implementation::reference, bytes);
+    ExactConvCase t = exact_conv_case(seed, false);
+    CAPTURE(t.what);
+    OpResult got = t.op.run_bytes(Implementation::optimized, t.inputs);
+    OpResult want = t.op.run_bytes(Implementation::reference, t.inputs);
     int d = 0;
-    CHECK(max_difference(got.bytes[0], want.bytes[0], dst, d) <= 1);  // float order of the residual sum
+    CHECK(max_difference(got.bytes[0], want.bytes[0], t.dst, d) <= 1);  // float order of the residual sum
     differing += d;
     total += static_cast<int>(want.bytes[0].size());
     CHECK_MESSAGE(got.implementation.find("ref") == std::string::npos, got.implementation);
+  }
+  MESSAGE(differing << " of " << total << " outputs differ by one unit");
+  CHECK(differing * 1000 <= total);
+}
+
+TEST_CASE("INT8 Conv with weight zero points at 2 threads: the rows split over threads give the same bytes") {
+  // The kernel created and run with 2 OpenMP threads (each computing a share of the exact channels' rows in its
+  // own scratch) against the reference, and against the same kernel at 1 thread byte for byte. Without a
+  // residual sum the optimized kernel equals the reference exactly; with one, to the unit of float order above.
+  int total = 0, differing = 0;
+  for (unsigned seed = 1; seed <= 24; ++seed) {
+    ExactConvCase t = exact_conv_case(seed, true);
+    CAPTURE(t.what);
+    OpResult want = t.op.run_bytes(Implementation::reference, t.inputs);
+    std::optional<OpResult> two, one;
+    {
+      ScopedThreads threads(2);
+      REQUIRE(num_threads() == 2);
+      two = t.op.run_bytes(Implementation::optimized, t.inputs);
+    }
+    {
+      ScopedThreads threads(1);
+      one = t.op.run_bytes(Implementation::optimized, t.inputs);
+    }
+    const bool sum = t.op.inputs.size() > 3;
+    int d = 0;
+    CHECK(max_difference(two->bytes[0], want.bytes[0], t.dst, d) <= (sum ? 1 : 0));
+    differing += d;
+    total += static_cast<int>(want.bytes[0].size());
+    CHECK(two->bytes[0] == one->bytes[0]);
+    CHECK_MESSAGE(two->implementation.find("ref") == std::string::npos, two->implementation);
   }
   MESSAGE(differing << " of " << total << " outputs differ by one unit");
   CHECK(differing * 1000 <= total);
@@ -138,19 +195,11 @@ TEST_CASE("INT8 Gemm with weight zero points: oneDNN plus the exact columns equa
     auto pick = [&](int lo, int hi) { return static_cast<int64_t>(std::uniform_int_distribution<int>(lo, hi)(rng)); };
     int64_t m = pick(1, 3), k = pick(8, 200), n = pick(1, 40);
     bool trans_b = seed % 2;
-    SingleOp c;
-    c.seed = seed;
-    c.node = {"fc", "Gemm", {"a", "b", "c"}, {"y"}, {}};
-    c.node.attrs.set("transB", int64_t{trans_b});
-    TensorInfo a{DType::u8, {m, k}, per_tensor(0.02f, static_cast<int32_t>(pick(0, 255)))};
-    Shape b_shape = trans_b ? Shape{n, k} : Shape{k, n};
-    TensorInfo bi{DType::s8, b_shape, per_tensor(0.004f, static_cast<int32_t>(pick(-50, 50)))};
-    std::vector<int32_t> bias;
-    for (int64_t o = 0; o < n; ++o) bias.push_back(static_cast<int32_t>(pick(-5000, 5000)));
-    c.inputs = {a, bi, {DType::s32, {n}, {}}};
-    c.constants = {{1, Constant{DType::s8, b_shape, make_bytes(random_bytes(rng, bi))}}, {2, s32_constant(bias)}};
+    QuantParams a_quant = per_tensor(0.02f, static_cast<int32_t>(pick(0, 255)));
+    QuantParams b_quant = per_tensor(0.004f, static_cast<int32_t>(pick(-50, 50)));
+    Bytes bytes;
+    SingleOp c = quantized_gemm(rng, seed, m, k, n, trans_b, a_quant, b_quant, 5000, bytes);
     c.outputs = {{DType::u8, {m, n}, per_tensor(0.3f, 100)}};
-    Bytes bytes = {random_bytes(rng, a), {}, {}};
     CAPTURE(seed);
     int d = 0;
     CHECK(max_difference(c.run_bytes(Implementation::optimized, bytes).bytes[0],

@@ -11,6 +11,7 @@
 #include "graph/ops.h"
 #include "graph/quantization.h"
 #include "kernels/kernel.h"
+#include "support/int8_cases.h"
 #include "support/random.h"
 #include "support/single_op.h"
 
@@ -19,6 +20,8 @@ using namespace octet::kernels;
 
 using octet::testing::Bytes;
 using octet::testing::OpResult;
+using octet::testing::per_tensor;
+using octet::testing::quantized_gemm;
 using octet::testing::random_bytes;
 using octet::testing::SingleOp;
 
@@ -52,8 +55,6 @@ int compare(const std::vector<uint8_t>& got, const std::vector<uint8_t>& want, D
   }
   return off_by_one;
 }
-
-QuantParams per_tensor(float scale, int32_t zp) { return {{scale}, {zp}, -1}; }
 
 }  // namespace
 
@@ -130,25 +131,12 @@ TEST_CASE("INT8 Gemm: oneDNN equals the integer reference to one unit") {
     auto pick = [&](int lo, int hi) { return static_cast<int64_t>(std::uniform_int_distribution<int>(lo, hi)(rng)); };
     int64_t m = pick(1, 4), k = pick(8, 300), n = pick(1, 40);
     bool trans_b = seed % 2;
-    SingleOp c;
-    c.seed = seed;
-    c.node = {"fc", "Gemm", {"a", "b", "c"}, {"y"}, {}};
-    c.node.attrs.set("transB", int64_t{trans_b});
-    TensorInfo a{DType::u8, {m, k}, per_tensor(0.02f, seed % 3 == 0 ? 128 : 0)};
-    Shape b_shape = trans_b ? Shape{n, k} : Shape{k, n};
-    TensorInfo bi{DType::s8, b_shape, {}};
-    Constant b{DType::s8, b_shape, make_bytes(random_bytes(rng, bi))};
-    for (int64_t o = 0; o < n; ++o) bi.quant.scales.push_back(0.001f * static_cast<float>(pick(1, 20)));
-    bi.quant.axis = trans_b ? 0 : 1;
-    std::vector<uint8_t> bias_bytes(static_cast<size_t>(n) * 4);
-    for (int64_t o = 0; o < n; ++o) {
-      int32_t v = static_cast<int32_t>(pick(-5000, 5000));
-      std::memcpy(&bias_bytes[static_cast<size_t>(o) * 4], &v, 4);
-    }
-    Constant bias{DType::s32, {n}, make_bytes(bias_bytes)};
-    c.inputs = {a, bi, {DType::s32, {n}, {}}};
-    Bytes bytes = {random_bytes(rng, a), {}, {}};
-    c.constants = {{1, b}, {2, bias}};
+    QuantParams b_quant;
+    for (int64_t o = 0; o < n; ++o) b_quant.scales.push_back(0.001f * static_cast<float>(pick(1, 20)));
+    b_quant.axis = trans_b ? 0 : 1;
+    Bytes bytes;
+    SingleOp c =
+        quantized_gemm(rng, seed, m, k, n, trans_b, per_tensor(0.02f, seed % 3 == 0 ? 128 : 0), b_quant, 5000, bytes);
     DType dst_type = seed % 2 ? DType::f32 : DType::u8;
     c.outputs = {{dst_type, {m, n}, dst_type == DType::f32 ? QuantParams{} : per_tensor(0.1f, 60)}};
     std::ostringstream what;
