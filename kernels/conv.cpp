@@ -90,8 +90,10 @@ void store_output(void* y, DType dtype, int32_t dst_zp, int64_t offset, float va
 // The output channels of a 2-D quantized conv whose weights w - zero_point reach beyond s8 (see
 // quantized_linear.h): oneDNN computed them with clamped weights; recompute() overwrites them with the exact
 // int32 accumulation, then the same output scale, activation, residual sum and rounding as oneDNN's.
-// The work is the output rows of those channels (channel, image, row), split in equal contiguous shares over the
-// step's OpenMP threads, each with its own accumulators in the kernel's scratch. Per row, two ways:
+// The work is the output rows of those channels, in (image, row, channel) order (a pixel row's channels one
+// after another, while its input and output lines are in cache), split in equal contiguous shares over the
+// step's OpenMP threads (each a band of image rows), each with its own accumulators in the kernel's scratch.
+// Per row, two ways:
 // - many input channels per group in NHWC (pointwise and full convs): per tap, the range of output columns whose
 //   input column is inside (so the inner loops have no bounds checks), each an int16 dot product over the
 //   contiguous input channels (the compiler's pmaddwd), the zero point folded in via the tap's weight sum; with
@@ -216,26 +218,27 @@ class ExactConvChannels {
     lo = std::min(lo, hi);
   }
 
-  // Rows [begin, end) of the (channel, image, output row) sequence, with thread `t`'s scratch.
+  // Rows [begin, end) of the (image, output row, channel) sequence, with thread `t`'s scratch.
   template <typename T>
   void run_rows(const T* x, void* y, int64_t begin, int64_t end, int t) {
     uint8_t* block = scratch_ + static_cast<size_t>(t) * per_thread_bytes_;
     const int64_t out_h = dst_.dims[2], out_w = dst_.dims[3], images = dst_.dims[0];
+    const int64_t channels = static_cast<int64_t>(channels_.size());
     int32_t* acc = reinterpret_cast<int32_t*>(block);
     float* values = reinterpret_cast<float*>(block + aligned(static_cast<size_t>(out_w) * sizeof(int32_t)));
     int16_t* phases = reinterpret_cast<int16_t*>(block + aligned(static_cast<size_t>(out_w) * sizeof(int32_t)) +
                                                  aligned(static_cast<size_t>(out_w) * sizeof(float)));
     for (int64_t r = begin; r < end; ++r) {
-      const size_t j = static_cast<size_t>(r / (images * out_h));
-      const int64_t n = r / out_h % images, oh = r % out_h, c = channels_[j];
+      const size_t j = static_cast<size_t>(r % channels);
+      const int64_t n = r / channels / out_h, oh = r / channels % out_h, c = channels_[j];
       std::fill(acc, acc + out_w, bias_[j]);
       if (channel_dot_)
         dot_row(x, j, n, oh, acc);
       else
         gathered_row(x, j, n, oh, acc, phases);
-      // The residual saved for this row: rows are in saved_sum_'s (channel, image, row) order.
-      finish_row(acc, values, spec_.quant.output_scale(c), static_cast<size_t>(r * out_w), y,
-                 offset(dst_, n, c, oh, 0));
+      // saved_sum_ holds the residual in (channel, image, row) order.
+      const size_t saved = static_cast<size_t>(((static_cast<int64_t>(j) * images + n) * out_h + oh) * out_w);
+      finish_row(acc, values, spec_.quant.output_scale(c), saved, y, offset(dst_, n, c, oh, 0));
     }
   }
 
