@@ -98,9 +98,9 @@ void store_output(void* y, DType dtype, int32_t dst_zp, int64_t offset, float va
 //   input column is inside (so the inner loops have no bounds checks), each an int16 dot product over the
 //   contiguous input channels (the compiler's pmaddwd), the zero point folded in via the tap's weight sum; with
 //   one group and no dilation, a whole kernel row's kw x ic contiguous inputs in one dot;
-// - few (depthwise, the first layer's 3 channels): per kernel row and input channel, the input row is gathered
-//   once as x - zero point (padding 0) into int16 phase rows (column k * stride + p in phase p), so every tap
-//   is a contiguous multiply-add along the output columns.
+// - few (depthwise, the first layer's 3 channels): each input row is gathered once per thread as x - zero point
+//   (padding 0) into int16 phase rows (column k * stride + p in phase p) and kept while the next output rows
+//   read it, so every tap is a contiguous multiply-add along the output columns.
 class ExactConvChannels {
  public:
   ExactConvChannels(const KernelContext& ctx, const ConvSpec& spec, const ClampedWeights& w, int threads)
@@ -148,11 +148,23 @@ class ExactConvChannels {
       phase_lo_.push_back(std::min(lo, hi));
       phase_hi_.push_back(hi);
     }
-    // Per thread: accumulators and values of one row, and (gathered path) the phase rows.
-    size_t bytes =
-        aligned(static_cast<size_t>(out_w) * sizeof(int32_t)) + aligned(static_cast<size_t>(out_w) * sizeof(float));
-    if (!channel_dot_) bytes += aligned(static_cast<size_t>(sw * phase_len_) * sizeof(int16_t));
-    per_thread_bytes_ = bytes;
+    // Per thread: accumulators and values of one row, and (gathered path) the cache of gathered input rows: kh
+    // slots per input group the exact channels read (their tags, then their rows).
+    if (!channel_dot_) {
+      std::vector<int64_t> groups;
+      for (int64_t c : channels_) {
+        const int64_t group = c / oc_per_group_;
+        auto found = std::find(groups.begin(), groups.end(), group);
+        group_slot_.push_back(found - groups.begin());
+        if (found == groups.end()) groups.push_back(group);
+      }
+      slots_ = kh_ * static_cast<int64_t>(groups.size());
+    }
+    values_at_ = aligned(static_cast<size_t>(out_w) * sizeof(int32_t));
+    tags_at_ = values_at_ + aligned(static_cast<size_t>(out_w) * sizeof(float));
+    rows_at_ = tags_at_ + aligned(static_cast<size_t>(slots_) * sizeof(int64_t));
+    per_thread_bytes_ =
+        rows_at_ + aligned(static_cast<size_t>(slots_ * ic_per_group_ * sw * phase_len_) * sizeof(int16_t));
     const int64_t rows = static_cast<int64_t>(channels_.size()) * dst_.dims[0] * dst_.dims[2];
     work_ = rows * out_w * kh_ * kw_ * ic_per_group_;
   }
@@ -225,9 +237,10 @@ class ExactConvChannels {
     const int64_t out_h = dst_.dims[2], out_w = dst_.dims[3], images = dst_.dims[0];
     const int64_t channels = static_cast<int64_t>(channels_.size());
     int32_t* acc = reinterpret_cast<int32_t*>(block);
-    float* values = reinterpret_cast<float*>(block + aligned(static_cast<size_t>(out_w) * sizeof(int32_t)));
-    int16_t* phases = reinterpret_cast<int16_t*>(block + aligned(static_cast<size_t>(out_w) * sizeof(int32_t)) +
-                                                 aligned(static_cast<size_t>(out_w) * sizeof(float)));
+    float* values = reinterpret_cast<float*>(block + values_at_);
+    int64_t* tags = reinterpret_cast<int64_t*>(block + tags_at_);
+    int16_t* rows = reinterpret_cast<int16_t*>(block + rows_at_);
+    std::fill(tags, tags + slots_, int64_t{-1});  // this run's input: nothing gathered yet
     for (int64_t r = begin; r < end; ++r) {
       const size_t j = static_cast<size_t>(r % channels);
       const int64_t n = r / channels / out_h, oh = r / channels % out_h, c = channels_[j];
@@ -235,7 +248,7 @@ class ExactConvChannels {
       if (channel_dot_)
         dot_row(x, j, n, oh, acc);
       else
-        gathered_row(x, j, n, oh, acc, phases);
+        gathered_row(x, j, n, oh, acc, rows, tags);
       // saved_sum_ holds the residual in (channel, image, row) order.
       const size_t saved = static_cast<size_t>(((static_cast<int64_t>(j) * images + n) * out_h + oh) * out_w);
       finish_row(acc, values, spec_.quant.output_scale(c), saved, y, offset(dst_, n, c, oh, 0));
@@ -323,34 +336,50 @@ class ExactConvChannels {
     }
   }
 
+  // Input row ih of channel j's group, gathered as x - zero point into `sw` int16 phase rows per input channel,
+  // kept in the thread's cache (slot ih % kh of the group: the kh rows one output row reads are all held, and
+  // the next output rows reuse them), refilled when the slot holds another row.
   template <typename T>
-  void gathered_row(const T* x, size_t j, int64_t n, int64_t oh, int32_t* acc, int16_t* phases) const {
+  const int16_t* gathered_input(const T* x, size_t j, int64_t n, int64_t ih, int16_t* rows, int64_t* tags) const {
     const WindowGeometry& g = spec_.geometry;
-    const int64_t out_w = dst_.dims[3], in_h = src_.dims[2], sh = g.strides[0], sw = g.strides[1];
-    const int64_t xs_w = src_.strides[3], len = phase_len_, pad = g.pads_begin[1];
+    const int64_t sw = g.strides[1], xs_w = src_.strides[3], len = phase_len_, pad = g.pads_begin[1];
+    const int64_t slot = group_slot_[j] * kh_ + ih % kh_, tag = n * src_.dims[2] + ih;
+    int16_t* gathered = rows + slot * ic_per_group_ * sw * len;
+    if (tags[slot] == tag) return gathered;
+    tags[slot] = tag;
     const int64_t first_ic = (channels_[j] / oc_per_group_) * ic_per_group_;
     const int32_t zx = spec_.quant.src_zp;
+    for (int64_t ic = 0; ic < ic_per_group_; ++ic) {
+      const T* row = x + offset(src_, n, first_ic + ic, ih, 0);
+      for (int64_t p = 0; p < sw; ++p) {
+        int16_t* ph = gathered + (ic * sw + p) * len;
+        const int64_t lo = phase_lo_[static_cast<size_t>(p)], hi = phase_hi_[static_cast<size_t>(p)];
+        const T* xp = row + (lo * sw + p - pad) * xs_w;  // phase column lo
+        const int64_t step = sw * xs_w;
+        std::fill(ph, ph + lo, int16_t{0});
+        for (int64_t k = lo; k < hi; ++k) ph[k] = static_cast<int16_t>(static_cast<int32_t>(xp[(k - lo) * step]) - zx);
+        std::fill(ph + hi, ph + len, int16_t{0});
+      }
+    }
+    return gathered;
+  }
+
+  template <typename T>
+  void gathered_row(const T* x, size_t j, int64_t n, int64_t oh, int32_t* acc, int16_t* rows, int64_t* tags) const {
+    const WindowGeometry& g = spec_.geometry;
+    const int64_t out_w = dst_.dims[3], in_h = src_.dims[2], sh = g.strides[0], sw = g.strides[1];
+    const int64_t len = phase_len_;
     for (int64_t a = 0; a < kh_; ++a) {
       const int64_t ih = oh * sh - g.pads_begin[0] + a * g.dilations[0];
       if (ih < 0 || ih >= in_h) continue;  // zero padding: x - zero point = 0
+      const int16_t* gathered = gathered_input(x, j, n, ih, rows, tags);
       for (int64_t ic = 0; ic < ic_per_group_; ++ic) {
-        const T* row = x + offset(src_, n, first_ic + ic, ih, 0);
-        for (int64_t p = 0; p < sw; ++p) {
-          int16_t* ph = phases + p * len;
-          const int64_t lo = phase_lo_[static_cast<size_t>(p)], hi = phase_hi_[static_cast<size_t>(p)];
-          const T* xp = row + (lo * sw + p - pad) * xs_w;  // phase column lo
-          const int64_t step = sw * xs_w;
-          std::fill(ph, ph + lo, int16_t{0});
-          for (int64_t k = lo; k < hi; ++k)
-            ph[k] = static_cast<int16_t>(static_cast<int32_t>(xp[(k - lo) * step]) - zx);
-          std::fill(ph + hi, ph + len, int16_t{0});
-        }
         for (int64_t b = 0; b < kw_; ++b) {
           // Input column ow * sw + b * dilation - pad is phase (b * dilation) % sw, column ow + (b * dilation) / sw.
           const int64_t at = b * g.dilations[1];
-          const int16_t* ph = phases + (at % sw) * len + at / sw;
-          const int32_t wv = weights_[j][static_cast<size_t>((a * kw_ + b) * ic_per_group_ + ic)];
-          for (int64_t ow = 0; ow < out_w; ++ow) acc[ow] += static_cast<int32_t>(ph[ow]) * wv;
+          const int16_t* ph = gathered + (ic * sw + at % sw) * len + at / sw;
+          const int16_t wv = weights_[j][static_cast<size_t>((a * kw_ + b) * ic_per_group_ + ic)];
+          for (int64_t ow = 0; ow < out_w; ++ow) acc[ow] += static_cast<int32_t>(ph[ow]) * static_cast<int32_t>(wv);
         }
       }
     }
@@ -394,7 +423,9 @@ class ExactConvChannels {
   std::vector<float> saved_sum_;
   int64_t phase_len_ = 0, work_ = 0;
   std::vector<int64_t> phase_lo_, phase_hi_;
-  size_t per_thread_bytes_ = 0;
+  std::vector<int64_t> group_slot_;  // per exact channel: the index of its input group among theirs
+  int64_t slots_ = 0;                // gathered-row cache slots per thread
+  size_t values_at_ = 0, tags_at_ = 0, rows_at_ = 0, per_thread_bytes_ = 0;  // offsets in a thread's block
   uint8_t* scratch_ = nullptr;
   IntRange range_;
 };
