@@ -189,10 +189,13 @@ class DenseIntegerAdd : public PlainKernel {
     const uint8_t* t = table_.data();
     // s8 values index from -128: flipping the sign bit maps -128..127 to 0..255 in order.
     const uint8_t flip = add_.dtype == DType::u8 ? 0 : 0x80;
+#pragma omp parallel for schedule(static) if (count_ >= kParallelElements)
     for (int64_t i = 0; i < count_; ++i) y[i] = t[(static_cast<size_t>(a[i] ^ flip) << 8) | (b[i] ^ flip)];
   }
 
  private:
+  // Below this, waking a second thread costs about what it saves.
+  static constexpr int64_t kParallelElements = int64_t(1) << 14;
   const uint8_t* operand(size_t i) const { return constants_[i] ? constants_[i]->data<uint8_t>() : input<uint8_t>(i); }
   IntegerAdd add_;
   const Constant* constants_[2];

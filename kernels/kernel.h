@@ -119,10 +119,11 @@ std::unique_ptr<Kernel> create_kernel(const KernelContext& ctx);
 
 // The OpenMP threads a step runs with (and its kernel is created with) in a Session of `session_threads`
 // (> 1): a step of a light family (data movement or a single pass: transpose, copy, slice, concat, gather,
-// quantize, binary, pad, layer norm; a trait in kernels/registry.cpp) writing at most kSmallStepElements
+// quantize, float binary, pad, layer norm; a trait in kernels/registry.cpp) writing at most kSmallStepElements
 // elements and touching at most kSmallStepBytes runs on one thread, because a second thread made a ViT's such
-// steps slower than one; everything else (convolutions, matmuls, softmax, pools, eltwise) takes them all, and
-// so do larger steps (an image's quantization: on one thread MobileNet v1 0.25 at 2 threads took 6% longer).
+// steps slower than one; everything else (convolutions, matmuls, softmax, pools, eltwise, an INT8 Add's table
+// lookups) takes them all, and so do larger steps (an image's quantization: on one thread MobileNet v1 0.25 at
+// 2 threads took 6% longer).
 constexpr int64_t kSmallStepElements = int64_t(1) << 18;
 constexpr size_t kSmallStepBytes = size_t(512) << 10;
 int step_threads(const KernelContext& ctx, int session_threads);

@@ -84,6 +84,10 @@ int step_threads(const KernelContext& ctx, int session_threads) {
   if (session_threads <= 1) return session_threads;
   const KernelFamily* family = family_of(ctx.node.op);
   if (!family || !(family->traits & kLightStep)) return session_threads;
+  // An INT8 Add looks every element up in a 64 KB table (kernels/binary.cpp), which a second core halves: it is
+  // not data movement.
+  const DType out = ctx.outputs.empty() ? DType::f32 : ctx.outputs[0].dtype;
+  if (std::strcmp(family->name, "binary") == 0 && (out == DType::u8 || out == DType::s8)) return session_threads;
   int64_t elements = 0;  // written
   size_t bytes = 0;      // read and written
   for (const TensorDesc& t : ctx.inputs) bytes += t.dims.empty() && t.strides.empty() ? 0 : t.bytes();

@@ -307,3 +307,42 @@ TEST_CASE("INT8 Add: the table equals the reference on random shapes, dtypes and
     CHECK(max_difference(got.bytes[0], c.run_bytes(Implementation::reference, bytes).bytes[0], dtype, d) == 0);
   }
 }
+
+TEST_CASE("INT8 Add at 2 threads: the table split over threads equals the reference") {
+  // The residual Adds of the QOperator MobileNet v2 keep a 2-thread session's threads (kernels::step_threads):
+  // a map as large as its first one (56 x 56 x 24), so the elements are split.
+  for (unsigned seed = 1; seed <= 4; ++seed) {
+    std::mt19937 rng(seed);
+    DType dtype = seed % 2 ? DType::u8 : DType::s8;
+    Shape shape = {1, 24, 56, 56};
+    SingleOp c;
+    c.seed = seed;
+    c.node = {"add", "Add", {"a", "b"}, {"y"}, {}};
+    int32_t zp = dtype == DType::u8 ? 128 : 0;
+    c.inputs = {{dtype, shape, per_tensor(0.0247f, zp)}, {dtype, shape, per_tensor(0.0204f, zp + 1)}};
+    c.outputs = {{dtype, shape, per_tensor(0.0318f, zp)}};
+    Bytes bytes = {random_bytes(rng, c.inputs[0]), random_bytes(rng, c.inputs[1])};
+    OpResult want = c.run_bytes(Implementation::reference, bytes);
+    ScopedThreads threads(2);
+    OpResult got = c.run_bytes(Implementation::optimized, bytes);
+    CAPTURE(c.describe());
+    CHECK(got.implementation == "integer add, table");
+    CHECK(got.bytes[0] == want.bytes[0]);
+  }
+}
+
+TEST_CASE("step_threads: a small INT8 Add keeps the session's threads, a small float Add runs on one") {
+  for (DType dtype : {DType::u8, DType::s8, DType::f32}) {
+    const Shape shape = {1, 8, 16, 16};
+    const QuantParams q = dtype == DType::f32 ? QuantParams{} : per_tensor(0.02f, 0);
+    SingleOp c;
+    c.node = {"add", "Add", {"a", "b"}, {"y"}, {}};
+    c.inputs = {{dtype, shape, q}, {dtype, shape, q}};
+    c.outputs = {{dtype, shape, q}};
+    std::vector<TensorDesc> ins, outs;
+    c.descriptors(ins, outs);
+    KernelContext ctx{c.node, ins, c.constant_pointers(), outs, octet::testing::engine()};
+    CAPTURE(dtype_name(dtype));
+    CHECK(step_threads(ctx, 2) == (dtype == DType::f32 ? 1 : 2));
+  }
+}
