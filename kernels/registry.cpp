@@ -89,8 +89,9 @@ int step_threads(const KernelContext& ctx, int session_threads) {
   const DType out = ctx.outputs.empty() ? DType::f32 : ctx.outputs[0].dtype;
   if (std::strcmp(family->name, "binary") == 0 && (out == DType::u8 || out == DType::s8)) return session_threads;
   int64_t elements = 0;  // written
-  size_t bytes = 0;      // read and written
-  for (const TensorDesc& t : ctx.inputs) bytes += t.dims.empty() && t.strides.empty() ? 0 : t.bytes();
+  size_t bytes = 0;      // read and written (a view's elements, not the span of its strides)
+  for (const TensorDesc& t : ctx.inputs)
+    bytes += t.dims.empty() && t.strides.empty() ? 0 : static_cast<size_t>(t.elements()) * dtype_size(t.dtype);
   for (const TensorDesc& t : ctx.outputs) {
     elements += t.elements();
     bytes += t.bytes();
