@@ -123,7 +123,8 @@ std::unique_ptr<Kernel> create_kernel(const KernelContext& ctx);
 // elements and touching at most kSmallStepBytes runs on one thread, because a second thread made a ViT's such
 // steps slower than one; everything else (convolutions, matmuls, softmax, pools, eltwise, an INT8 Add's table
 // lookups) takes them all, and so do larger steps (an image's quantization: on one thread MobileNet v1 0.25 at
-// 2 threads took 6% longer).
+// 2 threads took 6% longer). Small INT8 attention steps (a MatMul of two quantized activations, a Softmax
+// writing u8) also run on one thread: a second one did not speed them up and its synchronization slowed ViT.
 constexpr int64_t kSmallStepElements = int64_t(1) << 18;
 constexpr size_t kSmallStepBytes = size_t(512) << 10;
 int step_threads(const KernelContext& ctx, int session_threads);

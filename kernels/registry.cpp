@@ -83,7 +83,16 @@ std::unique_ptr<Kernel> create_kernel(const KernelContext& ctx) {
 int step_threads(const KernelContext& ctx, int session_threads) {
   if (session_threads <= 1) return session_threads;
   const KernelFamily* family = family_of(ctx.node.op);
-  if (!family || !(family->traits & kLightStep)) return session_threads;
+  if (!family) return session_threads;
+  // INT8 attention (a MatMul of two quantized activations, a Softmax writing u8) is a few microseconds of work
+  // per step: a second thread did not make ViT's faster, and its synchronization made the whole run slower.
+  // Their float forms keep the threads, which they use.
+  const bool quantized_out = !ctx.outputs.empty() && ctx.outputs[0].dtype != DType::f32;
+  const bool int8_attention = (ctx.node.op == "MatMul" && ctx.inputs.size() == 2 && !ctx.constants.at(1) &&
+                               ctx.inputs[0].dtype != DType::f32) ||
+                              (ctx.node.op == "Softmax" && quantized_out);
+  if (int8_attention && !ctx.outputs.empty() && ctx.outputs[0].elements() <= kSmallStepElements) return 1;
+  if (!(family->traits & kLightStep)) return session_threads;
   // An INT8 Add looks every element up in a 64 KB table (kernels/binary.cpp), which a second core halves: it is
   // not data movement.
   const DType out = ctx.outputs.empty() ? DType::f32 : ctx.outputs[0].dtype;

@@ -346,3 +346,25 @@ TEST_CASE("step_threads: a small INT8 Add keeps the session's threads, a small f
     CHECK(step_threads(ctx, 2) == (dtype == DType::f32 ? 1 : 2));
   }
 }
+
+TEST_CASE("step_threads: small INT8 attention runs on one thread, its float form keeps the session's threads") {
+  for (DType dtype : {DType::u8, DType::f32}) {
+    const QuantParams q = dtype == DType::f32 ? QuantParams{} : per_tensor(0.02f, 0);
+    SingleOp scores;  // Q.K^T of 3 heads of 197 tokens
+    scores.node = {"scores", "MatMul", {"q", "k"}, {"s"}, {}};
+    scores.inputs = {{dtype, {3, 197, 64}, q}, {dtype == DType::f32 ? dtype : DType::s8, {3, 64, 197}, q}};
+    scores.outputs = {{DType::f32, {3, 197, 197}, {}}};
+    SingleOp softmax;
+    softmax.node = {"softmax", "Softmax", {"s"}, {"p"}, {}};
+    softmax.inputs = {{DType::f32, {3, 197, 197}, {}}};
+    softmax.outputs = {{dtype, {3, 197, 197}, dtype == DType::f32 ? QuantParams{} : per_tensor(1.0f / 255, 0)}};
+    for (SingleOp* c : {&scores, &softmax}) {
+      std::vector<TensorDesc> ins, outs;
+      c->descriptors(ins, outs);
+      KernelContext ctx{c->node, ins, c->constant_pointers(), outs, octet::testing::engine()};
+      CAPTURE(c->node.op);
+      CAPTURE(dtype_name(dtype));
+      CHECK(step_threads(ctx, 2) == (dtype == DType::f32 ? 2 : 1));
+    }
+  }
+}
