@@ -97,6 +97,17 @@ struct Random : testing::Random {
   }
 };
 
+// Random integers over `dtype`'s range as the input `x` of a one-input node, run by both kernel sets.
+std::pair<RunResult, RunResult> run_both_on_random_integers(const Node& node, const Operand& in, const Operand& out,
+                                                            DType dtype, const Shape& x, Random& r) {
+  const IntRange range = quantized_range(dtype);
+  std::vector<double> values;
+  for (int64_t i = 0; i < shape_elements(x); ++i)
+    values.push_back(static_cast<double>(r.uniform(range.min, range.max)));
+  return {run_node(node, in, out, values, Implementation::optimized),
+          run_node(node, in, out, values, Implementation::reference)};
+}
+
 // The three activation flavours: u8 with zero point 0, u8 with zero point around 128, s8 (zero point 0).
 struct Flavour {
   std::string name;
@@ -250,12 +261,7 @@ TEST_CASE("pool: quantized AveragePool, GlobalAveragePool and MaxPool match the 
     find_op_schema(node.op)->infer(node, {{flavour.dtype, x, quant}}, outs);
     const Operand in = operand(flavour.dtype, x, quant, r.coin(30));
     const Operand out = operand(flavour.dtype, outs[0].shape, quant, r.coin(30));
-    const IntRange range = quantized_range(flavour.dtype);
-    std::vector<double> values;
-    for (int64_t i = 0; i < shape_elements(x); ++i)
-      values.push_back(static_cast<double>(r.uniform(range.min, range.max)));
-    const RunResult optimized = run_node(node, in, out, values, Implementation::optimized);
-    const RunResult reference = run_node(node, in, out, values, Implementation::reference);
+    const auto [optimized, reference] = run_both_on_random_integers(node, in, out, flavour.dtype, x, r);
     std::ostringstream what;
     what << node.op << " " << flavour.name << " seed=" << seed << " x=" << shape_str(x) << " zp=" << zero_point
          << (include_pad ? " count_include_pad" : "");
@@ -312,12 +318,7 @@ TEST_CASE("pool: the integer MaxPool, requantizing or not, matches the reference
     find_op_schema(node.op)->infer(node, {{in_flavour.dtype, x, in_quant}}, outs);
     const Operand in = operand(in_flavour.dtype, x, in_quant, r.coin(25));
     const Operand out = operand(out_flavour.dtype, outs[0].shape, out_quant, r.coin(25));
-    const IntRange range = quantized_range(in_flavour.dtype);
-    std::vector<double> values;
-    for (int64_t i = 0; i < shape_elements(x); ++i)
-      values.push_back(static_cast<double>(r.uniform(range.min, range.max)));
-    const RunResult optimized = run_node(node, in, out, values, Implementation::optimized);
-    const RunResult reference = run_node(node, in, out, values, Implementation::reference);
+    const auto [optimized, reference] = run_both_on_random_integers(node, in, out, in_flavour.dtype, x, r);
     std::ostringstream what;
     what << "seed=" << seed << " x=" << shape_str(x) << " " << in_flavour.name << " -> " << out_flavour.name
          << (requantize ? " requantized" : "") << (padded ? " padded" : "") << " kernel " << kernel[0] << "x"
