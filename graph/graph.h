@@ -47,6 +47,11 @@ struct QuantParams {
   std::vector<int32_t> zero_points;
   int axis = -1;  // -1: per tensor
   bool present() const { return !scales.empty(); }
+  bool per_tensor() const { return axis == -1 && scales.size() == 1 && zero_points.size() == 1; }
+  bool operator==(const QuantParams& o) const {
+    return scales == o.scales && zero_points == o.zero_points && axis == o.axis;
+  }
+  bool operator!=(const QuantParams& o) const { return !(*this == o); }
 };
 
 struct TensorInfo {

@@ -158,18 +158,11 @@ void check_pool_quantization(const Graph& g, const Node& node, const Reporter& r
   const TensorInfo &in = x->second, &out = y->second;
   auto integer = [](DType d) { return d == DType::u8 || d == DType::s8; };
   if (!integer(in.dtype)) return;
-  auto same = [&] {
-    return in.dtype == out.dtype && in.quant.scales == out.quant.scales &&
-           in.quant.zero_points == out.quant.zero_points && in.quant.axis == out.quant.axis;
-  };
-  auto per_tensor = [](const QuantParams& q) {
-    return q.axis == -1 && q.scales.size() == 1 && q.zero_points.size() == 1;
-  };
-  if (same()) return;
+  if (in.dtype == out.dtype && in.quant == out.quant) return;
   if (node.op != "MaxPool")
     r.fail(node_label(node), "output '" + node.outputs[0] + "' is not quantized as input '" + node.inputs[0] + "' (" +
                                  dtype_name(in.dtype) + "); only a MaxPool requantizes");
-  if (!integer(out.dtype) || !per_tensor(in.quant) || !per_tensor(out.quant))
+  if (!integer(out.dtype) || !in.quant.per_tensor() || !out.quant.per_tensor())
     r.fail(node_label(node), "a MaxPool from " + std::string(dtype_name(in.dtype)) + " input '" + node.inputs[0] +
                                  "' to output '" + node.outputs[0] + "' of dtype " + dtype_name(out.dtype) +
                                  " with other quantization requantizes, which needs u8/s8 output and per-tensor "

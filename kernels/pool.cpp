@@ -58,7 +58,7 @@ std::string quant_str(const QuantParams& quant) {
 void require_same_quantization(const KernelContext& ctx) {
   const QuantParams& in = ctx.inputs[0].quant;
   const QuantParams& out = ctx.outputs[0].quant;
-  if (in.scales != out.scales || in.zero_points != out.zero_points || in.axis != out.axis)
+  if (in != out)
     throw Error(node_label(ctx.node) + ": output 0 quantization (" + quant_str(out) + ") differs from input 0's (" +
                 quant_str(in) + "); " + ctx.node.op + " does not requantize");
 }
@@ -70,7 +70,7 @@ void check_requantization(const Node& node, const TensorDesc& in, const TensorDe
                 dtype_name(in.dtype) + " writes u8 or s8");
   for (const auto& [side, desc] : {std::make_pair("input 0", &in), std::make_pair("output 0", &out)}) {
     const QuantParams& q = desc->quant;
-    if (q.axis != -1 || q.scales.size() != 1 || q.zero_points.size() != 1)
+    if (!q.per_tensor())
       throw Error(node_label(node) +
                   ": a MaxPool whose output quantization differs from its input's requantizes, "
                   "which needs per-tensor parameters (one scale, one zero point) on " +
@@ -85,11 +85,6 @@ void check_requantization(const Node& node, const TensorDesc& in, const TensorDe
                 std::to_string(range.max) + "]");
 }
 
-bool same_quantization(const TensorDesc& a, const TensorDesc& b) {
-  return a.dtype == b.dtype && a.quant.scales == b.quant.scales && a.quant.zero_points == b.quant.zero_points &&
-         a.quant.axis == b.quant.axis;
-}
-
 PoolSpec read_spec(const KernelContext& ctx) {
   const Node& node = ctx.node;
   const Shape& x = ctx.inputs[0].dims;
@@ -97,7 +92,7 @@ PoolSpec read_spec(const KernelContext& ctx) {
   const bool quantized = is_quantized(ctx.inputs[0].dtype);
   PoolSpec spec;
   if (node.op == "MaxPool" && quantized && ctx.outputs.size() == 1 &&
-      !same_quantization(ctx.inputs[0], ctx.outputs[0])) {
+      (ctx.inputs[0].dtype != ctx.outputs[0].dtype || ctx.inputs[0].quant != ctx.outputs[0].quant)) {
     check_requantization(node, ctx.inputs[0], ctx.outputs[0]);
     spec.requantize = true;
   } else {
@@ -108,7 +103,7 @@ PoolSpec read_spec(const KernelContext& ctx) {
   if (node.op == "MaxPool") {
     spec.algorithm = dnnl::algorithm::pooling_max;
   } else {
-    if (quantized && (quant.axis != -1 || quant.scales.size() != 1 || quant.zero_points.size() != 1))
+    if (quantized && !quant.per_tensor())
       throw Error(node_label(node) + ": " + node.op + " on dtype " + dtype_name(ctx.inputs[0].dtype) +
                   " needs per-tensor quantization parameters (one scale, one zero point) on input 0, got " +
                   quant_str(quant));

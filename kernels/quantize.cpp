@@ -60,7 +60,7 @@ QuantizeSpec read_spec(const KernelContext& ctx) {
   const QuantParams& params = quantized.quant;
   if (!params.present())
     throw Error(label + ": " + quantized_name + " has no quantization parameters (scale, zero point)");
-  if (params.axis != -1 || params.scales.size() != 1 || params.zero_points.size() != 1)
+  if (!params.per_tensor())
     throw Error(label + ": " + quantized_name + " quantization must be per tensor (one scale, one zero point), got " +
                 std::to_string(params.scales.size()) + " scales, " + std::to_string(params.zero_points.size()) +
                 " zero points, axis " + std::to_string(params.axis));

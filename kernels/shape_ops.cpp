@@ -16,12 +16,6 @@ namespace octet::kernels {
 
 // ---- Shared helpers ----
 
-namespace {
-bool same_quant(const QuantParams& a, const QuantParams& b) {
-  return a.scales == b.scales && a.zero_points == b.zero_points && a.axis == b.axis;
-}
-}  // namespace
-
 void require_types(const KernelContext& ctx, size_t inputs, const std::vector<DType>& allowed) {
   const TensorDesc& first = ctx.inputs.at(0);
   if (std::find(allowed.begin(), allowed.end(), first.dtype) == allowed.end()) {
@@ -30,7 +24,7 @@ void require_types(const KernelContext& ctx, size_t inputs, const std::vector<DT
     throw Error(node_label(ctx.node) + ": input 0 has dtype " + dtype_name(first.dtype) + ", supported: " + names);
   }
   auto check = [&](const TensorDesc& t, const std::string& what) {
-    if (t.dtype != first.dtype || !same_quant(t.quant, first.quant))
+    if (t.dtype != first.dtype || t.quant != first.quant)
       throw Error(node_label(ctx.node) + ": " + what + " (" + dtype_name(t.dtype) + ") differs from input 0 (" +
                   dtype_name(first.dtype) + ") in dtype or quantization; this kernel does not convert");
   };

@@ -97,10 +97,17 @@ struct Random : testing::Random {
   }
 };
 
-// Random integers over `dtype`'s range as the input `x` of a one-input node, run by both kernel sets.
-std::pair<RunResult, RunResult> run_both_on_random_integers(const Node& node, const Operand& in, const Operand& out,
-                                                            DType dtype, const Shape& x, Random& r) {
-  const IntRange range = quantized_range(dtype);
+// A one-input quantized node on `x` (output shape inferred), each side gapped with probability `gap_percent`
+// (operand()), fed random integers over the input dtype's range and run by both kernel sets.
+std::pair<RunResult, RunResult> run_both_on_random_integers(const Node& node, DType in_dtype,
+                                                            const QuantParams& in_quant, DType out_dtype,
+                                                            const QuantParams& out_quant, const Shape& x,
+                                                            int gap_percent, Random& r) {
+  std::vector<TensorInfo> outs;
+  find_op_schema(node.op)->infer(node, {{in_dtype, x, in_quant}}, outs);
+  const Operand in = operand(in_dtype, x, in_quant, r.coin(gap_percent));
+  const Operand out = operand(out_dtype, outs[0].shape, out_quant, r.coin(gap_percent));
+  const IntRange range = quantized_range(in_dtype);
   std::vector<double> values;
   for (int64_t i = 0; i < shape_elements(x); ++i)
     values.push_back(static_cast<double>(r.uniform(range.min, range.max)));
@@ -257,11 +264,8 @@ TEST_CASE("pool: quantized AveragePool, GlobalAveragePool and MaxPool match the 
     const int32_t zero_point =
         include_pad ? 0 : static_cast<int32_t>(r.uniform(flavour.zero_point_lo, flavour.zero_point_hi));
     const QuantParams quant = per_tensor(r.real(0.01f, 0.1f), zero_point);
-    std::vector<TensorInfo> outs;
-    find_op_schema(node.op)->infer(node, {{flavour.dtype, x, quant}}, outs);
-    const Operand in = operand(flavour.dtype, x, quant, r.coin(30));
-    const Operand out = operand(flavour.dtype, outs[0].shape, quant, r.coin(30));
-    const auto [optimized, reference] = run_both_on_random_integers(node, in, out, flavour.dtype, x, r);
+    const auto [optimized, reference] =
+        run_both_on_random_integers(node, flavour.dtype, quant, flavour.dtype, quant, x, 30, r);
     std::ostringstream what;
     what << node.op << " " << flavour.name << " seed=" << seed << " x=" << shape_str(x) << " zp=" << zero_point
          << (include_pad ? " count_include_pad" : "");
@@ -314,11 +318,8 @@ TEST_CASE("pool: the integer MaxPool, requantizing or not, matches the reference
         requantize ? per_tensor(r.real(0.01f, 0.1f),
                                 static_cast<int32_t>(r.uniform(out_flavour.zero_point_lo, out_flavour.zero_point_hi)))
                    : in_quant;
-    std::vector<TensorInfo> outs;
-    find_op_schema(node.op)->infer(node, {{in_flavour.dtype, x, in_quant}}, outs);
-    const Operand in = operand(in_flavour.dtype, x, in_quant, r.coin(25));
-    const Operand out = operand(out_flavour.dtype, outs[0].shape, out_quant, r.coin(25));
-    const auto [optimized, reference] = run_both_on_random_integers(node, in, out, in_flavour.dtype, x, r);
+    const auto [optimized, reference] =
+        run_both_on_random_integers(node, in_flavour.dtype, in_quant, out_flavour.dtype, out_quant, x, 25, r);
     std::ostringstream what;
     what << "seed=" << seed << " x=" << shape_str(x) << " " << in_flavour.name << " -> " << out_flavour.name
          << (requantize ? " requantized" : "") << (padded ? " padded" : "") << " kernel " << kernel[0] << "x"

@@ -17,8 +17,7 @@ namespace {
 bool has_input(const Node& node, size_t i) { return node.inputs.size() > i && !node.inputs[i].empty(); }
 
 bool same_quantization(const onnx::GivenActivation& a, DType dtype, const QuantParams& b) {
-  return a.dtype == dtype && a.params.scales == b.scales && a.params.zero_points == b.zero_points &&
-         a.params.axis == b.axis;
+  return a.dtype == dtype && a.params == b;
 }
 
 // Relative closeness of two float scales (a bias scale against input scale x weight scale).
@@ -290,8 +289,7 @@ Graph apply_given_quantization(const Graph& fp32, const onnx::GivenQuantization&
 namespace {
 
 bool per_tensor_integer(const TensorInfo& t) {
-  return (t.dtype == DType::u8 || t.dtype == DType::s8) && t.quant.axis == -1 && t.quant.scales.size() == 1 &&
-         t.quant.zero_points.size() == 1;
+  return (t.dtype == DType::u8 || t.dtype == DType::s8) && t.quant.per_tensor();
 }
 
 std::string describe(const TensorInfo& t) {
