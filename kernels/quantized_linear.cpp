@@ -63,6 +63,8 @@ LinearQuant read_linear_quant(const KernelContext& ctx, int64_t out_channels, in
       throw Error(node_label(node) + ": weight zero point " + std::to_string(zp) + " is outside the s8 range");
   if (std::any_of(w_zps.begin(), w_zps.end(), [](int32_t zp) { return zp != 0; })) q.weight_zps = w_zps;
   if (is_int8(dst.dtype)) per_tensor(node, dst, "output", q.dst_scale, q.dst_zp);
+  // In float, as ONNX Runtime's QLinearConv computes it: imported models then round on the same side of a
+  // boundary as their reference (a double product rounded once differs in the last bit for some scales).
   for (float s : w_scales) q.output_scales.push_back(q.src_scale * s / q.dst_scale);
   if (sum_input >= 0 && static_cast<size_t>(sum_input) < node.inputs.size() && !node.inputs[sum_input].empty()) {
     const TensorDesc& sum = ctx.inputs[sum_input];

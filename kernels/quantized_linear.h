@@ -1,7 +1,8 @@
 // What Conv and Gemm share about quantization. A quantized Conv/Gemm reads u8/s8 activations and s8
 // weights (per output channel or per tensor) and accumulates exactly in int32:
 //   acc[c] = sum (x - src_zp) * w + bias_s32[c]          (bias already in units of src_scale * w_scale[c])
-//   y[c]   = acc[c] * src_scale * w_scale[c] / dst_scale  (the "output scale", constant at creation)
+//   y[c]   = acc[c] * ((src_scale * w_scale[c]) / dst_scale)  (the "output scale": computed in float, constant
+//                                                             at creation)
 // then the fused post-ops run in that dst-scaled domain (ReLU and LeakyReLU commute with a positive scale;
 // Clip bounds are divided by dst_scale; a residual sum r enters as (r_scale / dst_scale) * (r - r_zp)),
 // and finally dst = saturate(round(y) + dst_zp). A float dst uses dst_scale 1 and no rounding.

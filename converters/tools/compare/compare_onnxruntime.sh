@@ -26,22 +26,10 @@ build=${OCTET_BUILD:-$root/build}
 warmup=${WARMUP:-10}
 iters=${ITERS:-50}
 rounds=${ROUNDS:-3}
-ort_version=1.30.0
-ort_dir=$build/ort
 work=$build/compare
 
-# --- ONNX Runtime for Node.js (pinned; reinstalled only when missing or another version) ---
-if ! command -v npm >/dev/null; then
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm
-fi
-export NODE_PATH=$ort_dir/node_modules
-if [ "$(node -p "require('onnxruntime-node/package.json').version" 2>/dev/null)" != "$ort_version" ]; then
-  mkdir -p "$ort_dir"
-  (cd "$ort_dir" && npm install --ignore-scripts --no-audit --no-fund --loglevel=error "onnxruntime-node@$ort_version" >/dev/null)
-fi
-node -e "require('onnxruntime-node')" || { echo "onnxruntime-node does not load from $ort_dir" >&2; exit 1; }
+# --- ONNX Runtime for Node.js ---
+source "$root/converters/tools/compare/ort_setup.sh"
 
 # --- octet: build, convert, export (output shown only on failure) ---
 mkdir -p "$work"
