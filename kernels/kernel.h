@@ -118,13 +118,13 @@ class Kernel {
 std::unique_ptr<Kernel> create_kernel(const KernelContext& ctx);
 
 // The OpenMP threads a step runs with (and its kernel is created with) in a Session of `session_threads`
-// (> 1): a step of a light family (data movement or a single pass: transpose, copy, slice, concat, gather,
-// quantize, float binary, pad, layer norm; a trait in kernels/registry.cpp) writing at most kSmallStepElements
-// elements and touching at most kSmallStepBytes runs on one thread, because a second thread made a ViT's such
-// steps slower than one; everything else (convolutions, matmuls, softmax, pools, eltwise, an INT8 Add's table
-// lookups) takes them all, and so do larger steps (an image's quantization: on one thread MobileNet v1 0.25 at
-// 2 threads took 6% longer). Small INT8 attention steps (a MatMul of two quantized activations, a Softmax
-// writing u8) also run on one thread: a second one did not speed them up and its synchronization slowed ViT.
+// (> 1), by its family's rule (kernels/ops.h Threading). Data movement and single passes (transpose, copy,
+// slice, concat, gather, quantize, float binary, pad, layer norm) writing at most kSmallStepElements elements
+// and touching at most kSmallStepBytes run on one thread, because a second thread made a ViT's such steps
+// slower than one; so do small INT8 attention steps (a MatMul of two quantized activations, a Softmax writing
+// u8). Everything else (convolutions, matmuls, softmax, pools, eltwise, an INT8 Add's table lookups) takes them
+// all, and so do larger steps (an image's quantization: on one thread MobileNet v1 0.25 at 2 threads took 6%
+// longer).
 constexpr int64_t kSmallStepElements = int64_t(1) << 18;
 constexpr size_t kSmallStepBytes = size_t(512) << 10;
 int step_threads(const KernelContext& ctx, int session_threads);

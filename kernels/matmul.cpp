@@ -496,6 +496,15 @@ std::unique_ptr<Kernel> as_gemm(const KernelContext& ctx, Make make) {
 
 }  // namespace
 
+// A MatMul of two quantized activations (INT8 attention) is a few microseconds of work per step: a second
+// thread did not make ViT's faster, and its synchronization made the whole run slower. Float attention and
+// MatMuls by weights use the threads.
+Threading matmul_threading(const KernelContext& ctx) {
+  const bool two_quantized_activations =
+      ctx.inputs.size() == 2 && !ctx.constants.at(1) && ctx.inputs[0].dtype != DType::f32;
+  return two_quantized_activations ? Threading::one_when_small_output : Threading::all;
+}
+
 std::unique_ptr<Kernel> make_matmul(const KernelContext& ctx) {
   if (auto gemm = as_gemm(ctx, make_gemm)) return gemm;
   if (is_quantized_input(ctx)) return std::make_unique<DnnlQuantizedMatmul>(ctx);

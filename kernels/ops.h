@@ -33,6 +33,18 @@ OCTET_KERNEL_FAMILY(quantize)    // quantize.cpp: Quantize, Dequantize
 
 #undef OCTET_KERNEL_FAMILY
 
+// How a family's step uses the threads of a multi-thread session (step_threads, kernel.h), stated by the family
+// beside its registration (registry.cpp): every thread; one when the step moves little data (writes at most
+// kSmallStepElements and touches at most kSmallStepBytes: data movement and single passes, where a second
+// thread costs more than it saves); one when its output is small (kSmallStepElements).
+enum class Threading { all, one_when_little_data, one_when_small_output };
+using ThreadingRule = Threading (*)(const KernelContext&);
+Threading all_threads(const KernelContext& ctx);                  // registry.cpp
+Threading one_thread_when_little_data(const KernelContext& ctx);  // registry.cpp
+Threading matmul_threading(const KernelContext& ctx);             // matmul.cpp
+Threading softmax_threading(const KernelContext& ctx);            // softmax.cpp
+Threading binary_threading(const KernelContext& ctx);             // binary.cpp
+
 // gemv_s8.cpp: the optimized Gemm for f32 activations with s8 constant weights (weight-only INT8, the FP32
 // classifier), or nullptr when the node does not have that form.
 std::unique_ptr<Kernel> make_weight_only_gemv(const KernelContext& ctx);
@@ -84,6 +96,19 @@ inline const std::vector<DType> kDnnlDTypes = {DType::f32, DType::u8, DType::s8,
 // Throws Error naming the node when input i is a constant: oneDNN kernels bind activations only (the
 // converter folds nodes whose inputs are all constant).
 void require_activation(const KernelContext& ctx, size_t i);
+
+// "scale 0.1, zero point 3" (every value when per channel, then the axis), or "no quantization parameters".
+std::string quant_params_str(const QuantParams& quant);
+// The one scale and zero point of a per-tensor quantized tensor (`what`: "input 0", "output 0", ...): axis -1,
+// one scale and one zero point, the scale finite and > 0, the zero point inside the dtype's range
+// (graph/quantization.h). `why` ends the per-tensor message (" for a MaxPool that requantizes"). Throws Error naming
+// the node and the field.
+struct PerTensorQuant {
+  float scale;
+  int32_t zero_point;
+};
+PerTensorQuant require_per_tensor_params(const Node& node, const TensorDesc& desc, const std::string& what,
+                                         const std::string& why = "");
 
 // Dims of `t` outermost first: by decreasing stride, ties (size-1 dims) by logical position.
 std::vector<size_t> physical_order(const TensorDesc& t);

@@ -42,25 +42,13 @@ struct PoolSpec {
 
 bool is_quantized(DType dtype) { return dtype == DType::u8 || dtype == DType::s8; }
 
-// "scale 0.1, zero point 3"; all values when per channel.
-std::string quant_str(const QuantParams& quant) {
-  if (!quant.present()) return "no quantization parameters";
-  std::ostringstream s;
-  s << "scale";
-  for (float scale : quant.scales) s << " " << scale;
-  s << ", zero point";
-  for (int32_t zero_point : quant.zero_points) s << " " << zero_point;
-  if (quant.axis >= 0) s << ", axis " << quant.axis;
-  return s.str();
-}
-
 // Pooling moves or averages quantized values without requantizing them.
 void require_same_quantization(const KernelContext& ctx) {
   const QuantParams& in = ctx.inputs[0].quant;
   const QuantParams& out = ctx.outputs[0].quant;
   if (in != out)
-    throw Error(node_label(ctx.node) + ": output 0 quantization (" + quant_str(out) + ") differs from input 0's (" +
-                quant_str(in) + "); " + ctx.node.op + " does not requantize");
+    throw Error(node_label(ctx.node) + ": output 0 quantization (" + quant_params_str(out) +
+                ") differs from input 0's (" + quant_params_str(in) + "); " + ctx.node.op + " does not requantize");
 }
 
 // A requantizing MaxPool (u8/s8 in, u8/s8 out, other parameters): one scale and zero point on each side.
@@ -68,21 +56,8 @@ void check_requantization(const Node& node, const TensorDesc& in, const TensorDe
   if (!is_quantized(out.dtype))
     throw Error(node_label(node) + ": output 0 has dtype " + dtype_name(out.dtype) + "; a MaxPool on " +
                 dtype_name(in.dtype) + " writes u8 or s8");
-  for (const auto& [side, desc] : {std::make_pair("input 0", &in), std::make_pair("output 0", &out)}) {
-    const QuantParams& q = desc->quant;
-    if (!q.per_tensor())
-      throw Error(node_label(node) +
-                  ": a MaxPool whose output quantization differs from its input's requantizes, "
-                  "which needs per-tensor parameters (one scale, one zero point) on " +
-                  side + ", got " + quant_str(q));
-    if (!std::isfinite(q.scales[0]) || !(q.scales[0] > 0))
-      throw Error(node_label(node) + ": " + side + " scale " + std::to_string(q.scales[0]) + " must be finite and > 0");
-  }
-  const IntRange range = quantized_range(out.dtype);
-  if (out.quant.zero_points[0] < range.min || out.quant.zero_points[0] > range.max)
-    throw Error(node_label(node) + ": output 0 zero point " + std::to_string(out.quant.zero_points[0]) +
-                " is outside the " + dtype_name(out.dtype) + " range [" + std::to_string(range.min) + ", " +
-                std::to_string(range.max) + "]");
+  require_per_tensor_params(node, in, "input 0", " for a MaxPool that requantizes");
+  require_per_tensor_params(node, out, "output 0", " for a MaxPool that requantizes");
 }
 
 PoolSpec read_spec(const KernelContext& ctx) {
@@ -100,13 +75,11 @@ PoolSpec read_spec(const KernelContext& ctx) {
     require_types(ctx, 1, {DType::f32, DType::u8, DType::s8});
   }
   bool include_pad = false;
+  int32_t zero_point = 0;  // an average's input (per tensor)
   if (node.op == "MaxPool") {
     spec.algorithm = dnnl::algorithm::pooling_max;
   } else {
-    if (quantized && !quant.per_tensor())
-      throw Error(node_label(node) + ": " + node.op + " on dtype " + dtype_name(ctx.inputs[0].dtype) +
-                  " needs per-tensor quantization parameters (one scale, one zero point) on input 0, got " +
-                  quant_str(quant));
+    if (quantized) zero_point = require_per_tensor_params(node, ctx.inputs[0], "input 0", " for " + node.op).zero_point;
     include_pad = node.attrs.get_int("count_include_pad", 0) != 0;
     spec.algorithm =
         include_pad ? dnnl::algorithm::pooling_avg_include_padding : dnnl::algorithm::pooling_avg_exclude_padding;
@@ -118,9 +91,9 @@ PoolSpec read_spec(const KernelContext& ctx) {
   const WindowGeometry& g = spec.geometry;
   const bool padded = std::any_of(g.pads_begin.begin(), g.pads_begin.end(), [](int64_t p) { return p > 0; }) ||
                       std::any_of(g.pads_end.begin(), g.pads_end.end(), [](int64_t p) { return p > 0; });
-  if (include_pad && quantized && padded && quant.zero_points[0] != 0)
+  if (include_pad && quantized && padded && zero_point != 0)
     throw Error(node_label(node) + ": count_include_pad=1 with padding needs zero point 0 on a quantized input, got " +
-                quant_str(quant) + " (the padded zeros would not be real zeros)");
+                quant_params_str(quant) + " (the padded zeros would not be real zeros)");
   return spec;
 }
 

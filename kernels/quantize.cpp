@@ -57,26 +57,10 @@ QuantizeSpec read_spec(const KernelContext& ctx) {
     throw Error(label + ": input 0 " + shape_str(in.dims) + " and output 0 " + shape_str(out.dims) +
                 " differ in shape");
 
-  const QuantParams& params = quantized.quant;
-  if (!params.present())
-    throw Error(label + ": " + quantized_name + " has no quantization parameters (scale, zero point)");
-  if (!params.per_tensor())
-    throw Error(label + ": " + quantized_name + " quantization must be per tensor (one scale, one zero point), got " +
-                std::to_string(params.scales.size()) + " scales, " + std::to_string(params.zero_points.size()) +
-                " zero points, axis " + std::to_string(params.axis));
+  const PerTensorQuant params = require_per_tensor_params(node, quantized, quantized_name);
   spec.quantized = quantized.dtype;
-  spec.scale = params.scales[0];
-  spec.zero_point = params.zero_points[0];
-  if (!(spec.scale > 0) || !std::isfinite(spec.scale)) {
-    std::ostringstream scale;
-    scale << spec.scale;
-    throw Error(label + ": " + quantized_name + " scale " + scale.str() + " must be finite and > 0");
-  }
-  const IntRange range = quantized_range(spec.quantized);
-  if (spec.zero_point < range.min || spec.zero_point > range.max)
-    throw Error(label + ": " + quantized_name + " zero point " + std::to_string(spec.zero_point) + " is outside the " +
-                dtype_name(spec.quantized) + " range [" + std::to_string(range.min) + ", " + std::to_string(range.max) +
-                "]");
+  spec.scale = params.scale;
+  spec.zero_point = params.zero_point;
   return spec;
 }
 

@@ -5,6 +5,7 @@
 
 #include "graph/ops.h"
 #include "graph/quantization.h"
+#include "kernels/ops.h"
 
 namespace octet::kernels {
 namespace {
@@ -13,18 +14,9 @@ bool is_int8(DType d) { return d == DType::u8 || d == DType::s8; }
 
 // One scale and zero point of a per-tensor quantized activation, validated.
 void per_tensor(const Node& node, const TensorDesc& desc, const std::string& what, float& scale, int32_t& zp) {
-  const QuantParams& q = desc.quant;
-  if (q.scales.size() != 1 || q.zero_points.size() > 1)
-    throw Error(node_label(node) + ": " + what + " needs one per-tensor scale and zero point, has " +
-                std::to_string(q.scales.size()) + " scales");
-  scale = q.scales[0];
-  zp = q.zero_points.empty() ? 0 : q.zero_points[0];
-  if (!(scale > 0) || !std::isfinite(scale))
-    throw Error(node_label(node) + ": " + what + " scale " + std::to_string(scale) + " is not positive and finite");
-  IntRange range = quantized_range(desc.dtype);
-  if (zp < range.min || zp > range.max)
-    throw Error(node_label(node) + ": " + what + " zero point " + std::to_string(zp) + " is outside the " +
-                dtype_name(desc.dtype) + " range");
+  const PerTensorQuant params = require_per_tensor_params(node, desc, what);
+  scale = params.scale;
+  zp = params.zero_point;
 }
 
 }  // namespace

@@ -11,14 +11,12 @@ namespace {
 
 // What the executor may assume of a family's optimized kernels.
 enum FamilyTrait : unsigned {
-  kHeavy = 0,
-  // Data movement or a single pass over memory: a small step runs on one thread (step_threads).
-  kLightStep = 1,
+  kNoTraits = 0,
   // Reads an input of any strides and offset at its usual speed (a strided copy or a oneDNN reorder), so
   // its input may be a zero-copy view with strides no other kernel was planned for (plan_views).
-  kReadsAnyStrides = 2,
+  kReadsAnyStrides = 1,
   // Reads or writes rank-4 feature maps channels-last (plan_activation_layouts).
-  kChannelsLast = 4,
+  kChannelsLast = 2,
 };
 
 struct KernelFamily {
@@ -26,28 +24,30 @@ struct KernelFamily {
   KernelFactory optimized;
   KernelFactory reference;
   unsigned traits;
+  ThreadingRule threading;
 };
 
-#define FAMILY(family, traits) \
-  { #family, make_##family, make_##family##_reference, traits }
+#define FAMILY(family, traits, threading) \
+  { #family, make_##family, make_##family##_reference, traits, threading }
 const KernelFamily kKernelFamilies[] = {
-    FAMILY(conv, kChannelsLast),
-    FAMILY(gemm, kHeavy),
-    FAMILY(matmul, kHeavy),
-    FAMILY(batchnorm, kChannelsLast),
-    FAMILY(eltwise, kHeavy),
-    FAMILY(binary, kLightStep),
-    FAMILY(pool, kChannelsLast),
-    FAMILY(copy, kLightStep | kReadsAnyStrides),
-    FAMILY(concat, kLightStep),
-    FAMILY(softmax, kHeavy),  // an exp per element: it kept its two-thread speed-up
-    FAMILY(pad, kLightStep),
-    FAMILY(reduce, kHeavy),
-    FAMILY(transpose, kLightStep | kReadsAnyStrides),
-    FAMILY(slice, kLightStep | kReadsAnyStrides),
-    FAMILY(gather, kLightStep),
-    FAMILY(quantize, kLightStep),  // not any strides: on a strided source its binary is oneDNN's ref:any
-    FAMILY(layer_norm, kLightStep),
+    FAMILY(conv, kChannelsLast, all_threads),
+    FAMILY(gemm, kNoTraits, all_threads),
+    FAMILY(matmul, kNoTraits, matmul_threading),
+    FAMILY(batchnorm, kChannelsLast, all_threads),
+    FAMILY(eltwise, kNoTraits, all_threads),
+    FAMILY(binary, kNoTraits, binary_threading),
+    FAMILY(pool, kChannelsLast, all_threads),
+    FAMILY(copy, kReadsAnyStrides, one_thread_when_little_data),
+    FAMILY(concat, kNoTraits, one_thread_when_little_data),
+    FAMILY(softmax, kNoTraits, softmax_threading),
+    FAMILY(pad, kNoTraits, one_thread_when_little_data),
+    FAMILY(reduce, kNoTraits, all_threads),
+    FAMILY(transpose, kReadsAnyStrides, one_thread_when_little_data),
+    FAMILY(slice, kReadsAnyStrides, one_thread_when_little_data),
+    FAMILY(gather, kNoTraits, one_thread_when_little_data),
+    // Not any strides: on a strided source its binary is oneDNN's ref:any.
+    FAMILY(quantize, kNoTraits, one_thread_when_little_data),
+    FAMILY(layer_norm, kNoTraits, one_thread_when_little_data),
 };
 #undef FAMILY
 
@@ -80,23 +80,19 @@ std::unique_ptr<Kernel> create_kernel(const KernelContext& ctx) {
   }
 }
 
+Threading all_threads(const KernelContext&) { return Threading::all; }
+Threading one_thread_when_little_data(const KernelContext&) { return Threading::one_when_little_data; }
+
 int step_threads(const KernelContext& ctx, int session_threads) {
   if (session_threads <= 1) return session_threads;
   const KernelFamily* family = family_of(ctx.node.op);
   if (!family) return session_threads;
-  // INT8 attention (a MatMul of two quantized activations, a Softmax writing u8) is a few microseconds of work
-  // per step: a second thread did not make ViT's faster, and its synchronization made the whole run slower.
-  // Their float forms keep the threads, which they use.
-  const bool quantized_out = !ctx.outputs.empty() && ctx.outputs[0].dtype != DType::f32;
-  const bool int8_attention = (ctx.node.op == "MatMul" && ctx.inputs.size() == 2 && !ctx.constants.at(1) &&
-                               ctx.inputs[0].dtype != DType::f32) ||
-                              (ctx.node.op == "Softmax" && quantized_out);
-  if (int8_attention && !ctx.outputs.empty() && ctx.outputs[0].elements() <= kSmallStepElements) return 1;
-  if (!(family->traits & kLightStep)) return session_threads;
-  // An INT8 Add looks every element up in a 64 KB table (kernels/binary.cpp), which a second core halves: it is
-  // not data movement.
-  const DType out = ctx.outputs.empty() ? DType::f32 : ctx.outputs[0].dtype;
-  if (std::strcmp(family->name, "binary") == 0 && (out == DType::u8 || out == DType::s8)) return session_threads;
+  switch (family->threading(ctx)) {
+    case Threading::all: return session_threads;
+    case Threading::one_when_small_output:
+      return !ctx.outputs.empty() && ctx.outputs[0].elements() <= kSmallStepElements ? 1 : session_threads;
+    case Threading::one_when_little_data: break;
+  }
   int64_t elements = 0;  // written
   size_t bytes = 0;      // read and written (a view's elements, not the span of its strides)
   for (const TensorDesc& t : ctx.inputs)

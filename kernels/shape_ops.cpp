@@ -1,14 +1,18 @@
 // The copy family (Identity, Reshape, Flatten, Squeeze, Unsqueeze) and Transpose, plus the helpers the plain
-// kernels of every family share (declared at the end of ops.h): type checks, PlainKernel, StridedCopy.
+// kernels of every family share (declared at the end of ops.h): type and quantization checks, PlainKernel,
+// StridedCopy.
 //
 // The copy family keeps the logical row-major element order but not the physical layout: a rank-4 tensor is
 // NHWC-strided, other ranks are dense. The optimized copy expresses both sides over one list of dims (a
 // common refinement of the two shapes) so the whole op is one StridedCopy, a single memcpy when both sides
 // are dense. Transpose is a oneDNN reorder reading the input through permuted strides.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <sstream>
 
 #include "graph/ops.h"
+#include "graph/quantization.h"
 #include "kernels/dnnl_common.h"
 #include "kernels/ops.h"
 
@@ -36,6 +40,40 @@ void require_activation(const KernelContext& ctx, size_t i) {
   if (ctx.constants.at(i))
     throw Error(node_label(ctx.node) + ": input " + std::to_string(i) + " '" + ctx.node.inputs[i] +
                 "' is a constant; this kernel reads activations only (fold the node in the converter)");
+}
+
+std::string quant_params_str(const QuantParams& quant) {
+  if (!quant.present()) return "no quantization parameters";
+  std::ostringstream s;
+  s << "scale";
+  for (float scale : quant.scales) s << " " << scale;
+  s << ", zero point";
+  for (int32_t zero_point : quant.zero_points) s << " " << zero_point;
+  if (quant.axis >= 0) s << ", axis " << quant.axis;
+  return s.str();
+}
+
+PerTensorQuant require_per_tensor_params(const Node& node, const TensorDesc& desc, const std::string& what,
+                                         const std::string& why) {
+  const QuantParams& q = desc.quant;
+  const std::string label = node_label(node) + ": " + what;
+  if (!q.present())
+    throw Error(label + " has dtype " + dtype_name(desc.dtype) + " but no quantization parameters (scale, zero point)");
+  if (!q.per_tensor())
+    throw Error(label + " quantization must be per tensor (one scale, one zero point)" + why + ", got " +
+                quant_params_str(q));
+  const PerTensorQuant params{q.scales[0], q.zero_points[0]};
+  if (!(params.scale > 0) || !std::isfinite(params.scale)) {
+    std::ostringstream scale;
+    scale << params.scale;
+    throw Error(label + " scale " + scale.str() + " must be finite and > 0");
+  }
+  const IntRange range = quantized_range(desc.dtype);
+  if (params.zero_point < range.min || params.zero_point > range.max)
+    throw Error(label + " zero point " + std::to_string(params.zero_point) + " is outside the " +
+                dtype_name(desc.dtype) + " range [" + std::to_string(range.min) + ", " + std::to_string(range.max) +
+                "]");
+  return params;
 }
 
 std::vector<size_t> physical_order(const TensorDesc& t) {

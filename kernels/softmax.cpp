@@ -25,11 +25,11 @@ float read_output_scale(const KernelContext& ctx) {
   if (out.dtype == DType::f32) return 1.0f;
   if (out.dtype != DType::u8 && out.dtype != DType::s8)
     throw Error(node_label(ctx.node) + ": output is " + dtype_name(out.dtype) + ", Softmax writes f32, u8 or s8");
-  const QuantParams& q = out.quant;
-  if (q.scales.size() != 1 || !(q.scales[0] > 0) || !std::isfinite(q.scales[0]) ||
-      std::any_of(q.zero_points.begin(), q.zero_points.end(), [](int32_t zp) { return zp != 0; }))
-    throw Error(node_label(ctx.node) + ": a quantized Softmax output needs one positive scale and zero point 0");
-  return q.scales[0];
+  const PerTensorQuant q = require_per_tensor_params(ctx.node, out, "output 0", " for a Softmax");
+  if (q.zero_point != 0)
+    throw Error(node_label(ctx.node) + ": output 0 zero point " + std::to_string(q.zero_point) +
+                ": a quantized Softmax writes probabilities in [0, 1], with zero point 0");
+  return q.scale;
 }
 
 class DnnlSoftmax : public DnnlKernel {
@@ -92,6 +92,13 @@ class ReferenceSoftmax : public PlainKernel {
 };
 
 }  // namespace
+
+// A Softmax writing u8 (INT8 attention) gains nothing from a second thread on attention's small score
+// matrices; the float one kept its two-thread speed-up (an exp per element).
+Threading softmax_threading(const KernelContext& ctx) {
+  const bool quantized_out = !ctx.outputs.empty() && ctx.outputs[0].dtype != DType::f32;
+  return quantized_out ? Threading::one_when_small_output : Threading::all;
+}
 
 std::unique_ptr<Kernel> make_softmax(const KernelContext& ctx) {
   require_activation(ctx, 0);

@@ -379,8 +379,8 @@ TEST_CASE("quantize: bad parameters throw an Error naming the node and the field
   const Operand f32 = operand(DType::f32, dims, {});
   const Operand u8 = operand(DType::u8, dims, per_tensor(0.1f, 10));
   const Node quantize = make_node("Quantize"), dequantize = make_node("Dequantize");
-  expect_error(quantize, f32, operand(DType::u8, dims, {}), "output 0 has no quantization parameters");
-  expect_error(dequantize, operand(DType::s8, dims, {}), f32, "input 0 has no quantization parameters");
+  expect_error(quantize, f32, operand(DType::u8, dims, {}), "output 0 has dtype u8 but no quantization parameters");
+  expect_error(dequantize, operand(DType::s8, dims, {}), f32, "input 0 has dtype s8 but no quantization parameters");
   expect_error(quantize, f32, operand(DType::u8, dims, per_tensor(0.0f, 10)), "output 0 scale 0");
   expect_error(quantize, f32, operand(DType::u8, dims, per_tensor(std::numeric_limits<float>::infinity(), 0)),
                "output 0 scale inf");
@@ -407,7 +407,7 @@ TEST_CASE("quantize: bad parameters throw an Error naming the node and the field
   per_channel_out.scales.assign(4, 0.1f);
   per_channel_out.zero_points.assign(4, 11);
   expect_error(max, operand(DType::u8, x, per_tensor(0.1f, 10)), operand(DType::u8, y, per_channel_out),
-               "requantizes, which needs per-tensor parameters (one scale, one zero point) on output 0");
+               "output 0 quantization must be per tensor (one scale, one zero point) for a MaxPool that requantizes");
   expect_error(max, operand(DType::u8, x, per_tensor(0.1f, 10)), operand(DType::f32, y, {}),
                "output 0 has dtype f32; a MaxPool on u8 writes u8 or s8");
   Node padded = average;
