@@ -50,6 +50,7 @@ struct Settings {
   size_t calibration_images;               // the full calibration set (the project's 100)
   std::vector<size_t> calibration_counts;  // the count study, ending with calibration_images
   int latency_runs;
+  int latency_rounds;             // interleaved rounds over a model's variants (measure_latencies)
   std::vector<ModelSpec> models;  // the study's, then the modern classifiers (study = false)
 };
 
@@ -59,6 +60,7 @@ Settings settings_for(bool quick) {
     s.calibration_images = 10;
     s.calibration_counts = {1, 5, 10};
     s.latency_runs = 5;
+    s.latency_rounds = 1;
     s.models = {{"mobilenet_v1_025", "MobileNet v1 0.25", "tf", true, 40, 5},
                 {"darknet_tiny", "Darknet-tiny", "unit", true, 40, 5},
                 {"resnet50", "ResNet-50 (random weights)", "torchvision", false, 5, 2},
@@ -68,6 +70,7 @@ Settings settings_for(bool quick) {
     s.calibration_images = 100;
     s.calibration_counts = {1, 10, 50, 100};
     s.latency_runs = 30;
+    s.latency_rounds = 5;
     // ResNet-50: fidelity on the first 100 held-out images; its 106 sensitivity variants run on 20
     // calibration images (every 50th file) to keep the whole report under 20 minutes.
     s.models = {{"mobilenet_v1_025", "MobileNet v1 0.25", "tf", true, 0, 0},
@@ -237,6 +240,7 @@ class ModelReport {
     }
     results_.equalization = equalization_.at(full).equalization;
     run_sensitivity(options);
+    measure_latencies();
     results_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::fprintf(stderr, "[%s] done in %.1f minutes\n", spec_.key.c_str(), results_.seconds / 60);
     return results_;
@@ -288,7 +292,7 @@ class ModelReport {
                                                      progress(spec_.key, "calibrating on " + std::to_string(count)));
   }
 
-  // Evaluates `graph` (against FP32 unless it is FP32), writes it, measures its footprint.
+  // Evaluates `graph` (against FP32 unless it is FP32) and writes it; measure_latencies() times it later.
   VariantResult& add_result(const std::string& name, const octet::Graph& graph) {
     VariantResult result;
     result.name = name;
@@ -298,9 +302,36 @@ class ModelReport {
                         results_.evaluation_images, results_.labels, 0, progress(spec_.key, name));
     const std::string dir = settings_.work + "/" + spec_.key + "/" + slug(name);
     octet::write_model(graph, dir);
-    result.footprint = measure_footprint(settings_, dir, results_.evaluation_images.front());
+    variant_dirs_.push_back(dir);
     results_.variants.push_back(result);
     return results_.variants.back();
+  }
+
+  // Every variant's latency and memory, in latency_rounds rounds that each measure all the model's variants once
+  // (a fresh child process each time); a variant's times are the medians over the rounds. The machine has slow
+  // and fast spells: measured one after another, a variant timed during a slow one looked slower than the
+  // others (the mobilenet_v3_small INT8 model 0.96x its FP32 in one such run, 1.6x in interleaved runs).
+  void measure_latencies() {
+    const size_t n = variant_dirs_.size();
+    std::vector<std::vector<report::Footprint>> rounds(n);
+    const auto step = progress(spec_.key, "latency rounds");
+    for (int round = 0; round < settings_.latency_rounds; ++round) {
+      for (size_t i = 0; i < n; ++i)
+        rounds[i].push_back(measure_footprint(settings_, variant_dirs_[i], results_.evaluation_images.front()));
+      step(static_cast<size_t>(round) + 1, static_cast<size_t>(settings_.latency_rounds));
+    }
+    const auto median = [](std::vector<double> v) {
+      std::sort(v.begin(), v.end());
+      return v[v.size() / 2];
+    };
+    for (size_t i = 0; i < n; ++i) {
+      report::Footprint f = rounds[i].front();  // file, weight, arena and memory figures: the first round's
+      std::vector<double> wall, cpu;
+      for (const report::Footprint& r : rounds[i]) wall.push_back(r.wall_ms), cpu.push_back(r.cpu_ms);
+      f.wall_ms = median(wall);
+      f.cpu_ms = median(cpu);
+      results_.variants[i].footprint = f;
+    }
   }
 
   void run_sensitivity(const octet::quant::QuantizeOptions& options) {
@@ -322,6 +353,7 @@ class ModelReport {
   std::string samples_;
   octet::Graph fp32_;
   std::shared_ptr<const octet::Model> fp32_model_;
+  std::vector<std::string> variant_dirs_;                       // where each of results_.variants is written
   std::map<size_t, std::vector<std::string>> images_;           // calibration images by count
   std::map<size_t, octet::Graph> prepared_;                     // the default's FP32 graph for them (equalized or not)
   std::map<size_t, octet::quant::ConvertReport> equalization_;  // its equalization decision
@@ -393,6 +425,7 @@ int main(int argc, char** argv) {
     info.quick = quick;
     info.calibration_counts = settings.calibration_counts;
     info.latency_runs = settings.latency_runs;
+    info.latency_rounds = settings.latency_rounds;
     info.cpu = line_of("/proc/cpuinfo", "model name\t: ");
     info.load_before = line_of("/proc/loadavg", "");
     info.cores = std::thread::hardware_concurrency();

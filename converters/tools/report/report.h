@@ -37,8 +37,9 @@ std::string calibration_count_name(size_t images);  // "10 calibration images"
 
 // Latency and memory of one model file, measured in a child process (1 thread, batch 1).
 struct Footprint {
-  // Medians over the timed runs of one run(): wall-clock time, and the process's CPU time, which on a shared
-  // machine excludes the time other processes took the core (with one thread it is the unloaded latency).
+  // Medians over the timed runs of one run() (and then over the interleaved rounds): wall-clock time, and the
+  // process's CPU time, which on a shared machine excludes the time other processes took the core (with one
+  // thread it is the unloaded latency).
   double wall_ms = 0, cpu_ms = 0;
   size_t file_bytes = 0;  // model.json + model.bin
   size_t weight_bytes = 0, arena_bytes = 0;
@@ -72,6 +73,7 @@ struct RunInfo {
   bool quick = false;
   std::vector<size_t> calibration_counts;  // the study's counts, the last is the full set
   int latency_runs = 0;
+  int latency_rounds = 0;
   double minutes = 0, cpu_minutes = 0;  // wall-clock; CPU of this process and its children
   std::string cpu, load_before, load_after;
   unsigned cores = 0;

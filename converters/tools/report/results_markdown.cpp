@@ -526,6 +526,7 @@ void write_results(const std::vector<ModelResults>& models, const std::vector<Mo
   sensitivity_parts(everything, results_dir, parts);
   parts["auto_fp32_table"] = block(comparison_table(models, {kFp32, kDefault, kAutoFp32}, kDefault));
   parts["latency_runs"] = std::to_string(run.latency_runs);
+  parts["latency_rounds"] = std::to_string(run.latency_rounds);
   parts["bare_process_rss"] = mb(models.front().variant(kFp32).footprint.start_rss_bytes);
   parts["footprint_table"] = block(footprint_table(models));
   parts["footprint_conclusions"] = block(footprint_conclusions(models));
