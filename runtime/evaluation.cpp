@@ -144,6 +144,13 @@ std::vector<std::string> resolve_wnid_labels(const std::string& wnid_file, const
   return labels;
 }
 
+std::vector<int> labels_from(const std::string& source, const std::vector<std::string>& image_paths,
+                             const std::vector<std::string>& model_labels) {
+  if (source.empty()) return {};
+  if (source == "wnid") return labels_from_wnid(image_paths, model_labels);
+  return labels_from_file(image_paths, source);
+}
+
 std::vector<std::string> held_out_images(const std::vector<std::string>& all_sorted, size_t stride) {
   if (stride == 0) throw Error("held-out images: the calibration stride must be at least 1");
   std::vector<std::string> held_out;

@@ -132,6 +132,15 @@ TEST_CASE("labels_from_file reads 'filename index' lines") {
         }).find("/nonexistent/labels.txt") != std::string::npos);
 }
 
+TEST_CASE("labels_from: --labels-from's wnid, label file or none") {
+  const std::vector<std::string> images = {"/x/n01443537_goldfish.JPEG", "/y/n01440764_tench.JPEG"};
+  const std::vector<std::string> model_labels = {"n01440764 tench", "n01443537 goldfish"};
+  CHECK(octet::labels_from("", images, model_labels).empty());
+  CHECK(octet::labels_from("wnid", images, model_labels) == std::vector<int>{1, 0});
+  const std::string file = write_scratch("labels_from.txt", "n01443537_goldfish.JPEG 5\nn01440764_tench.JPEG 9\n");
+  CHECK(octet::labels_from(file, images, model_labels) == std::vector<int>{5, 9});
+}
+
 TEST_CASE("label names and wnid resolution" * doctest::test_suite("models")) {
   CHECK(octet::label_name("n01443537 goldfish, Carassius auratus") == "goldfish, Carassius auratus");
   CHECK(octet::label_name("n01443537") == "n01443537");

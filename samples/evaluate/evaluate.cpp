@@ -49,11 +49,7 @@ int main(int argc, char** argv) {
     if (!std::filesystem::exists(images_path)) throw octet::Error("--images: '" + images_path + "' does not exist");
     std::vector<std::string> images = octet::list_images(images_path, 0, 1, 0);
     if (skip_calibration) images = octet::held_out_images(images);
-    std::vector<int> labels;
-    if (labels_from == "wnid")
-      labels = octet::labels_from_wnid(images, model->labels());
-    else if (!labels_from.empty())
-      labels = octet::labels_from_file(images, labels_from);
+    const std::vector<int> labels = octet::labels_from(labels_from, images, model->labels());
     octet::ProgressLine progress_line;  // '\r' on a terminal, a line per tenth in a log
     const auto progress = [&progress_line](size_t done, size_t total) {
       progress_line.update("evaluating", done, total);

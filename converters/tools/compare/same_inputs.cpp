@@ -71,14 +71,9 @@ int main(int argc, char** argv) {
   }
   try {
     auto model = octet::Model::load(model_path);
-    if (!std::filesystem::exists(images_path)) throw octet::Error("--images: '" + images_path + "' does not exist");
-    std::vector<std::string> images = octet::list_images(images_path, 0, 1, 0);
+    std::vector<std::string> images = octet::list_images(images_path, 0, 1, 0);  // throws naming a missing path
     if (skip_calibration) images = octet::held_out_images(images);
-    std::vector<int> labels;
-    if (labels_from == "wnid")
-      labels = octet::labels_from_wnid(images, model->labels());
-    else if (!labels_from.empty())
-      labels = octet::labels_from_file(images, labels_from);
+    const std::vector<int> labels = octet::labels_from(labels_from, images, model->labels());
 
     octet::Session session(model, {1, threads, false});
     octet::Tensor input = session.input(0);

@@ -36,6 +36,11 @@ std::vector<int> labels_from_wnid(const std::vector<std::string>& image_paths,
 // repeated name, and naming the image when it has no line.
 std::vector<int> labels_from_file(const std::vector<std::string>& image_paths, const std::string& label_file);
 
+// The labels of the samples' and tools' --labels-from (`source`): "wnid" (labels_from_wnid with the model's label
+// lines), the path of a "filename index" file (labels_from_file), or "" for none (an empty vector).
+std::vector<int> labels_from(const std::string& source, const std::vector<std::string>& image_paths,
+                             const std::vector<std::string>& model_labels);
+
 // What to show for a label line: the text after a leading wnid ("goldfish, Carassius auratus"), or the
 // whole line when it does not start with a wnid followed by text (a bare wnid stays a wnid).
 std::string label_name(const std::string& label_line);
