@@ -1,7 +1,7 @@
 // node ort_accuracy.js MODEL.onnx PREFIX [--threads N] [--level all|basic|extended|disabled]
 // ONNX Runtime (onnxruntime-node, CPU) on the very tensors octet ran: same-inputs wrote PREFIX.inputs (each
 // image's preprocessed input), PREFIX.logits (octet's output 0) and PREFIX.json (image paths, labels). Runs
-// ORT on each input and prints one JSON object: Top-1 of octet and of ORT against the labels (when given),
+// ORT on each input, writes its logits to PREFIX.ort-logits (f32, as PREFIX.logits) and prints one JSON object: Top-1 of octet and of ORT against the labels (when given),
 // their Top-1 agreement, the logit SQNR of octet against ORT over all images, and the images whose top-1
 // differs. Top-1 ties go to the lower class index, as in octet's evaluation.
 'use strict';
@@ -44,6 +44,7 @@ function argmax(v) {
     executionMode: 'sequential',
   });
   const buffer = Buffer.alloc(inputSize * 4);
+  const ortLogits = new Float32Array(count * classes);
   let agree = 0, octetRight = 0, ortRight = 0, signal = 0, noise = 0;
   const differ = [];
   for (let i = 0; i < count; i++) {
@@ -52,6 +53,7 @@ function argmax(v) {
     const result = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', x, shape) });
     const y = result[session.outputNames[0]].data;
     if (y.length !== classes) throw new Error(modelPath + ': output has ' + y.length + ' values, octet ' + classes);
+    ortLogits.set(y, i * classes);
     const o = octetLogits.subarray(i * classes, (i + 1) * classes);
     for (let k = 0; k < classes; k++) {
       signal += y[k] * y[k];
@@ -65,6 +67,7 @@ function argmax(v) {
       ortRight += b === index.labels[i];
     }
   }
+  fs.writeFileSync(prefix + '.ort-logits', Buffer.from(ortLogits.buffer));
   const pct = (n) => Number(((100 * n) / count).toFixed(2));
   const out = { images: count, agreement_pct: pct(agree), sqnr_db: noise > 0 ? Number((10 * Math.log10(signal / noise)).toFixed(2)) : 'inf' };
   if (index.labels.length) Object.assign(out, { octet_top1_pct: pct(octetRight), ort_top1_pct: pct(ortRight) });
